@@ -1,0 +1,59 @@
+"""Shared Click options.
+
+Connection options are accepted both on the group (``pmemctl --url … plan``)
+and on each command (``pmemctl plan --url …``): scripts write either, and
+the command-level value wins. Values are stashed in ``ctx.meta`` because
+that dict is shared by every context in one invocation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+META_KEY = "pmemctl.connection"
+
+
+def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    # A flag left at its default must not undo a value given at group level.
+    if value is not None and value is not False:
+        ctx.meta.setdefault(META_KEY, {})[param.name] = value
+    return value
+
+
+def connection_options(f: F) -> F:
+    """Add --url/--server/--user/--password/--ca-file/--insecure to a command or group."""
+    opts = [
+        click.option("--url", metavar="URL", expose_value=False, callback=_store,
+                     help="vCenter SDK URL, e.g. https://user:pass@host:443/sdk [env PMEMCTL_URL]."),
+        click.option("--server", metavar="HOST[:PORT]", expose_value=False, callback=_store,
+                     help="vCenter host name [env PMEMCTL_SERVER]."),
+        click.option("--user", metavar="USER", expose_value=False, callback=_store,
+                     help="vCenter user [env PMEMCTL_USER]."),
+        click.option("--password", metavar="PASSWORD", expose_value=False, callback=_store,
+                     help="vCenter password; prefer the PMEMCTL_PASSWORD environment variable."),
+        click.option("--ca-file", metavar="PEM", expose_value=False, callback=_store,
+                     help="CA bundle to verify vCenter's TLS certificate [env PMEMCTL_CA_FILE]."),
+        click.option("--insecure", is_flag=True, default=False, expose_value=False,
+                     callback=_store,
+                     help="Do not verify TLS (prints a warning) [env PMEMCTL_INSECURE=1]."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def connection_values(ctx: click.Context) -> dict[str, Any]:
+    """The connection options given anywhere on the command line."""
+    return dict(ctx.meta.get(META_KEY, {}))
+
+
+def output_option(f: F) -> F:
+    """Add ``--output table|json`` (``-o``)."""
+    return click.option(
+        "--output", "-o", type=click.Choice(["table", "json"]), default="table",
+        show_default=True, help="Output format.",
+    )(f)

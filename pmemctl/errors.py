@@ -1,0 +1,82 @@
+"""Errors raised by pmemctl, each with the process exit code it maps to.
+
+::
+
+    PmemctlError              exit 1
+    ├─ UsageError             exit 64  bad flags or arguments (never 2: 2 means "changes pending")
+    ├─ SpecError              exit 1   every problem in a spec, collected and raised once
+    ├─ SessionError           exit 1   login, TLS, unreachable server, unsupported vCenter
+    ├─ InventoryError         exit 1   object vanished or ambiguous between snapshot and apply
+    ├─ StalePlanError         exit 1   a saved plan whose estate fingerprint no longer matches
+    ├─ ApplyError             exit 1   one or more actions failed; the journal says what was done
+    └─ Interrupted            exit 130 Ctrl-C: no new work was submitted after it
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ExitCode:
+    """Process exit codes shared by every command."""
+
+    OK = 0
+    ERROR = 1
+    CHANGES = 2  # only with --detailed-exitcode
+    USAGE = 64  # EX_USAGE from sysexits.h
+    INTERRUPTED = 130
+
+
+class PmemctlError(Exception):
+    """Base class: anything pmemctl reports to the user without a traceback."""
+
+    exit_code = ExitCode.ERROR
+
+
+class UsageError(PmemctlError):
+    """Bad command-line usage (flags, arguments, environment)."""
+
+    exit_code = ExitCode.USAGE
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in an input file, located as ``FILE:LINE:COL``."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class SpecError(PmemctlError):
+    """A spec (or saved plan) failed validation; carries every diagnostic at once."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics, key=lambda d: (d.file, d.line, d.column, d.message))
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class SessionError(PmemctlError):
+    """Could not open a usable session to vCenter."""
+
+
+class InventoryError(PmemctlError):
+    """The estate did not look the way the plan expected."""
+
+
+class StalePlanError(PmemctlError):
+    """A saved plan no longer matches the live estate."""
+
+
+class ApplyError(PmemctlError):
+    """At least one action failed during apply."""
+
+
+class Interrupted(PmemctlError):
+    """The user interrupted a run; running tasks were waited for or reported."""
+
+    exit_code = ExitCode.INTERRUPTED

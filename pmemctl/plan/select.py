@@ -1,0 +1,186 @@
+"""Which VMs a spec selects, and what it wants for each of them.
+
+:func:`select_vms` runs on a *light* inventory (VMs without device lists):
+the snapshot calls it first to learn which VMs need their devices read. It
+therefore looks only at a VM's name, cluster, folder and host.
+
+Matching rules (every comparison is case-sensitive, as vSphere names are):
+
+* ``name: web-01`` selects exactly that VM; a missing VM is a problem.
+* ``match`` fields are :func:`fnmatch.fnmatchcase` globs. ``name`` is matched
+  against the VM name, ``cluster`` against the VM's cluster name, ``host``
+  against its host name, and ``folder`` against the **full** folder path
+  below the datacenter's VM folder (``"Prod/Legacy"``; ``""`` at the root),
+  with surrounding slashes ignored on both sides. ``*`` also crosses ``/``,
+  so ``folder: Legacy`` selects only VMs directly in the top-level folder
+  ``Legacy`` while ``folder: "*Legacy"`` also selects ``Prod/Legacy`` and
+  ``folder: "Legacy/*"`` selects its subfolders. A VM without a cluster never
+  matches a ``cluster`` selector. A ``match`` that selects nothing is a
+  problem: it is almost always a typo.
+
+Merging, when several entries select the same VM:
+
+* ``nvdimms``: entries that leave it out do not count; the others must give
+  the same list, or it is a conflict.
+* ``disks``: the union of all targets. The same key (a label, or ``"*"``)
+  given twice must name the same storage; sizes merge (a size given once
+  applies), and two different sizes conflict. An explicit label always wins
+  over ``"*"``, whichever entry it comes from: ``"*"`` means "every disk not
+  named otherwise". The planner expands ``"*"`` against the real disks.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+from pmemctl.inventory.model import VM, Inventory
+from pmemctl.plan.model import Problem
+from pmemctl.spec.model import DiskTarget, Location, Match, Spec, VmEntry
+from pmemctl.units import format_mb
+
+ALL_DISKS = "*"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """The merged desired state for one VM.
+
+    ``disks`` maps a disk label (or ``"*"``) to its target, sorted by key.
+    ``sources`` are the locations of every entry that selected the VM.
+    """
+
+    name: str
+    nvdimms: tuple[int, ...] | None = None
+    disks: tuple[tuple[str, DiskTarget], ...] = ()
+    sources: tuple[Location, ...] = ()
+
+    def disk_targets(self) -> dict[str, DiskTarget]:
+        """The disk targets as a dict (label or ``"*"`` → target)."""
+        return dict(self.disks)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The VMs a spec selects (by name) and the problems found selecting them."""
+
+    vms: dict[str, Desired] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        """Selected VM names, sorted."""
+        return sorted(self.vms)
+
+
+def select_vms(spec: Spec, inventory: Inventory) -> Selection:
+    """Resolve every spec entry to VM names and merge what the entries want.
+
+    Only ``name``, ``cluster``, ``folder`` and ``host`` of each VM are read,
+    so this works before device lists are loaded. Problems are collected,
+    never raised: a missing VM, a ``match`` selecting nothing, and entries
+    that disagree about one VM.
+    """
+    problems: list[Problem] = []
+    picked: dict[str, list[VmEntry]] = {}
+    for entry in spec.vms:
+        names = _resolve(entry, inventory)
+        if not names:
+            problems.append(_nothing_selected(entry))
+        for name in names:
+            picked.setdefault(name, []).append(entry)
+    desired: dict[str, Desired] = {}
+    for name in sorted(picked):
+        merged, conflicts = _merge(name, picked[name])
+        desired[name] = merged
+        problems.extend(conflicts)
+    return Selection(vms=desired, problems=tuple(problems))
+
+
+def _resolve(entry: VmEntry, inventory: Inventory) -> list[str]:
+    """The names of the VMs one entry selects, sorted."""
+    if entry.name is not None:
+        return [entry.name] if entry.name in inventory.vms else []
+    if entry.match is None:  # the loader forbids this; select nothing rather than everything
+        return []
+    return sorted(n for n, vm in inventory.vms.items() if matches(entry.match, vm))
+
+
+def matches(match: Match, vm: VM) -> bool:
+    """True when ``vm`` satisfies every field of ``match`` (see the module docstring)."""
+    if not fnmatch.fnmatchcase(vm.name, match.name):
+        return False
+    if match.cluster is not None and (
+        vm.cluster is None or not fnmatch.fnmatchcase(vm.cluster, match.cluster)
+    ):
+        return False
+    if match.folder is not None and not fnmatch.fnmatchcase(
+        vm.folder.strip("/"), match.folder.strip("/")
+    ):
+        return False
+    # ``host`` arrives with the YAML loader; older Match values lack it.
+    host: str | None = getattr(match, "host", None)
+    return host is None or fnmatch.fnmatchcase(vm.host, host)
+
+
+def _nothing_selected(entry: VmEntry) -> Problem:
+    if entry.name is not None:
+        return Problem(None, f"{entry.location}: VM '{entry.name}' not found")
+    return Problem(None, f"{entry.location}: {entry.selector} selects no VM")
+
+
+def _merge(name: str, entries: list[VmEntry]) -> tuple[Desired, list[Problem]]:
+    """Merge the entries selecting one VM; report each disagreement once."""
+    problems: list[Problem] = []
+    nvdimms: tuple[int, ...] | None = None
+    nvdimms_from: Location | None = None
+    disks: dict[str, DiskTarget] = {}
+    disks_from: dict[str, Location] = {}
+    for entry in entries:
+        if entry.nvdimms is not None:
+            if nvdimms is None or nvdimms_from is None:
+                nvdimms, nvdimms_from = entry.nvdimms, entry.location
+            elif entry.nvdimms != nvdimms:
+                problems.append(Problem(name, (
+                    f"VM '{name}' is selected by {nvdimms_from} and {entry.location}, "
+                    f"which disagree on nvdimms ({_sizes(nvdimms)} vs {_sizes(entry.nvdimms)})"
+                )))
+        for label, target in entry.disks:
+            if label not in disks:
+                disks[label], disks_from[label] = target, entry.location
+                continue
+            combined = _combine(disks[label], target)
+            if combined is None:
+                problems.append(Problem(name, (
+                    f"VM '{name}' is selected by {disks_from[label]} and {entry.location}, "
+                    f"which disagree on disk '{label}' "
+                    f"({_target(disks[label])} vs {_target(target)})"
+                )))
+            else:
+                disks[label] = combined
+    merged = Desired(
+        name=name,
+        nvdimms=nvdimms,
+        disks=tuple(sorted(disks.items())),
+        sources=tuple(e.location for e in entries),
+    )
+    return merged, problems
+
+
+def _combine(a: DiskTarget, b: DiskTarget) -> DiskTarget | None:
+    """Two targets for the same disk as one, or None when they disagree."""
+    if a.storage != b.storage:
+        return None
+    if a.size_mb is not None and b.size_mb is not None and a.size_mb != b.size_mb:
+        return None
+    return DiskTarget(a.storage, a.size_mb if a.size_mb is not None else b.size_mb)
+
+
+def _sizes(sizes: tuple[int, ...]) -> str:
+    return "[" + ", ".join(format_mb(s) for s in sizes) + "]"
+
+
+def _target(target: DiskTarget) -> str:
+    if target.size_mb is None:
+        return target.storage
+    return f"{target.storage}, {format_mb(target.size_mb)}"

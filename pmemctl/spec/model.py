@@ -1,0 +1,111 @@
+"""Typed, frozen desired-state models for a pmemctl spec (``apiVersion: pmemctl/v1``).
+
+:mod:`pmemctl.spec.load` builds these from YAML and records where each value
+came from, so that later problems (a ``match`` selecting nothing, two entries
+that disagree) can still be reported as ``FILE:LINE:COL``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+API_VERSION = "pmemctl/v1"
+PMEM = "pmem"  # the storage keyword: the PMem datastore of the VM's host
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value was written: file, 1-based line and column."""
+
+    file: str = "<spec>"
+    line: int = 1
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """Concurrency limits for apply (vCenter's own Storage vMotion limits by default)."""
+
+    total: int = 8
+    per_host: int = 2
+    per_datastore: int = 8
+
+
+@dataclass(frozen=True)
+class Options:
+    """What pmemctl may do on the user's behalf. Everything risky is off by default."""
+
+    power_off: bool = False
+    upgrade_hardware: bool = False
+    allow_data_loss: bool = False
+    parallel: Parallel = field(default_factory=Parallel)
+    on_failure: str = "stop"  # stop | continue
+    shutdown_timeout_s: int = 300  # guest shutdown before a hard power off
+
+
+@dataclass(frozen=True)
+class DiskTarget:
+    """Where one disk should live.
+
+    ``storage`` is :data:`PMEM` or a datastore name. ``size_mb`` is set when the
+    disk should be created if the VM has no disk with that label.
+    """
+
+    storage: str
+    size_mb: int | None = None
+
+    @property
+    def is_pmem(self) -> bool:
+        """True when the target is the host-local PMem datastore."""
+        return self.storage == PMEM
+
+
+@dataclass(frozen=True)
+class Match:
+    """A selector: a glob on the VM name, optionally narrowed by cluster and folder."""
+
+    name: str
+    cluster: str | None = None
+    folder: str | None = None
+
+
+@dataclass(frozen=True)
+class VmEntry:
+    """One entry under ``vms:``: exactly one of ``name`` / ``match`` is set.
+
+    ``nvdimms`` is None when the key is absent (leave NVDIMMs alone) and a
+    tuple (possibly empty) when present: the complete list the VM should have.
+    ``disks`` maps a disk label, or ``"*"`` for every disk, to its target.
+    """
+
+    name: str | None = None
+    match: Match | None = None
+    nvdimms: tuple[int, ...] | None = None
+    disks: tuple[tuple[str, DiskTarget], ...] = ()
+    location: Location = field(default_factory=Location)
+
+    @property
+    def selector(self) -> str:
+        """A short human description of what this entry selects."""
+        if self.name is not None:
+            return self.name
+        assert self.match is not None
+        parts = [f"name={self.match.name}"]
+        if self.match.cluster:
+            parts.append(f"cluster={self.match.cluster}")
+        if self.match.folder:
+            parts.append(f"folder={self.match.folder}")
+        return "match(" + ", ".join(parts) + ")"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A whole spec file."""
+
+    vms: tuple[VmEntry, ...] = ()
+    options: Options = field(default_factory=Options)
+    vcenter: str | None = None
+    path: str = "<spec>"
