@@ -139,18 +139,32 @@ class Inventory:
     vms: dict[str, VM] = field(default_factory=dict)
     guests: dict[str, GuestSupport] = field(default_factory=dict)
     pmem_policy_id: str = PMEM_POLICY_ID
+    # VM names held by more than one VM -> the folder paths of all of them.
+    # ``vms`` keeps the oldest (lowest moid); selecting such a name is an error.
+    duplicate_vms: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def fingerprint(self, vm_names: list[str] | None = None) -> str:
         """A stable hash of the state a plan depends on.
 
-        Covers every host's PMem state and, for the given VMs (all when
-        None), everything the planner reads. A saved plan records it so
-        that apply can refuse to run against an estate that has moved on.
+        Covers, for the given VMs (all when None), everything the planner
+        reads, plus the PMem state of the hosts they run on (every host when
+        None). Hosts that no planned VM uses are left out, so PMem churn
+        elsewhere does not make a saved plan stale. A saved plan records it
+        so that apply can refuse to run against an estate that has moved on.
         """
-        names = sorted(self.vms) if vm_names is None else sorted(vm_names)
-        doc = {
-            "hosts": [asdict(self.hosts[h]) for h in sorted(self.hosts)],
-            "vms": [asdict(self.vms[n]) for n in names if n in self.vms],
-        }
+        hosts, vms = self.fingerprint_parts(vm_names)
+        doc = {"hosts": [asdict(h) for _, h in hosts], "vms": [asdict(v) for _, v in vms]}
         blob = json.dumps(doc, sort_keys=True, default=str).encode()
         return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+    def fingerprint_parts(
+        self, vm_names: list[str] | None = None
+    ) -> tuple[list[tuple[str, Host]], list[tuple[str, VM]]]:
+        """The hosts and VMs :meth:`fingerprint` covers, each sorted by name."""
+        names = sorted(self.vms) if vm_names is None else sorted(vm_names)
+        vms = [(n, self.vms[n]) for n in names if n in self.vms]
+        if vm_names is None:
+            host_names = set(self.hosts)
+        else:
+            host_names = {vm.host for _, vm in vms if vm.host in self.hosts}
+        return [(h, self.hosts[h]) for h in sorted(host_names)], vms

@@ -6,11 +6,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 FORMAT_VERSION = 1
+
+
+def _fields(data: Any, what: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
+    """``data`` as a mapping with exactly ``keys``; ValueError naming ``what`` otherwise."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{what}: expected an object, got {type(data).__name__}")
+    missing = [k for k in keys if k not in data]
+    extra = sorted(str(k) for k in data if k not in keys)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(missing))
+        if extra:
+            parts.append("unknown " + ", ".join(extra))
+        raise ValueError(f"{what}: " + "; ".join(parts))
+    return data
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    """``value`` when it has the JSON type ``kind``; ValueError naming ``what`` otherwise."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int subclass in Python, but JSON true is not a number.
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        raise ValueError(f"{what}: unexpected value {value!r}")
+    return value
 
 
 class Action(str, Enum):
@@ -42,10 +68,11 @@ _SYMBOLS = {
     Action.POWER_ON: "⏻",
 }
 
-# Execution order inside one VM; apply relies on it.
+# Execution order inside one VM; apply relies on it. Power off comes before
+# the hardware upgrade because UpgradeVM_Task refuses a powered-on VM.
 ACTION_ORDER = {
-    Action.UPGRADE_HARDWARE: 0,
-    Action.POWER_OFF: 1,
+    Action.POWER_OFF: 0,
+    Action.UPGRADE_HARDWARE: 1,
     Action.REMOVE_NVDIMM: 2,
     Action.GROW_NVDIMM: 2,
     Action.ADD_NVDIMM: 2,
@@ -88,6 +115,30 @@ class Change:
             "detail": self.detail,
         }
 
+    @classmethod
+    def from_json(cls, data: Any, where: str = "change") -> Change:
+        """The inverse of :meth:`to_json`; ValueError on any deviation."""
+        d = _fields(
+            data,
+            where,
+            ("vm", "action", "target", "before", "after", "disruptive", "reason", "detail"),
+        )
+        try:
+            action = Action(d["action"])
+        except ValueError:
+            raise ValueError(f"{where}: unknown action {d['action']!r}") from None
+        opt_str = (str, type(None))
+        return cls(
+            vm=_typed(d["vm"], str, f"{where}.vm"),
+            action=action,
+            target=_typed(d["target"], str, f"{where}.target"),
+            before=_typed(d["before"], opt_str, f"{where}.before"),
+            after=_typed(d["after"], opt_str, f"{where}.after"),
+            disruptive=_typed(d["disruptive"], bool, f"{where}.disruptive"),
+            reason=_typed(d["reason"], str, f"{where}.reason"),
+            detail=dict(_typed(d["detail"], dict, f"{where}.detail")),
+        )
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -99,6 +150,15 @@ class Problem:
     def to_json(self) -> dict[str, Any]:
         """The contract shape of one problem."""
         return {"vm": self.vm, "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "problem") -> Problem:
+        """The inverse of :meth:`to_json`; ValueError on any deviation."""
+        d = _fields(data, where, ("vm", "message"))
+        return cls(
+            vm=_typed(d["vm"], (str, type(None)), f"{where}.vm"),
+            message=_typed(d["message"], str, f"{where}.message"),
+        )
 
 
 @dataclass(frozen=True)
@@ -118,6 +178,19 @@ class HostPmem:
             "pmem_free_mb_before": self.free_mb_before,
             "pmem_free_mb_after": self.free_mb_after,
         }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "host") -> HostPmem:
+        """The inverse of :meth:`to_json`; ValueError on any deviation."""
+        d = _fields(
+            data, where, ("name", "pmem_capacity_mb", "pmem_free_mb_before", "pmem_free_mb_after")
+        )
+        return cls(
+            name=_typed(d["name"], str, f"{where}.name"),
+            capacity_mb=_typed(d["pmem_capacity_mb"], int, f"{where}.pmem_capacity_mb"),
+            free_mb_before=_typed(d["pmem_free_mb_before"], int, f"{where}.pmem_free_mb_before"),
+            free_mb_after=_typed(d["pmem_free_mb_after"], int, f"{where}.pmem_free_mb_after"),
+        )
 
 
 @dataclass(frozen=True)
@@ -148,3 +221,31 @@ class Plan:
             "hosts": [h.to_json() for h in self.hosts],
             "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Plan:
+        """The inverse of :meth:`to_json`, for saved plans.
+
+        Strict: unknown or missing keys, wrong types, unknown actions and a
+        different ``format_version`` raise ValueError naming the bad element
+        (``changes[2].action``), so a hand-edited plan cannot slip through.
+        """
+        d = _fields(data, "plan", ("format_version", "changes", "problems", "hosts", "warnings"))
+        version = d["format_version"]
+        if version != FORMAT_VERSION or isinstance(version, bool):
+            raise ValueError(f"plan: format_version {version!r} is not {FORMAT_VERSION}")
+        lists = {
+            k: _typed(d[k], list, f"plan.{k}") for k in ("changes", "problems", "hosts", "warnings")
+        }
+        return cls(
+            changes=tuple(
+                Change.from_json(c, f"changes[{i}]") for i, c in enumerate(lists["changes"])
+            ),
+            problems=tuple(
+                Problem.from_json(p, f"problems[{i}]") for i, p in enumerate(lists["problems"])
+            ),
+            hosts=tuple(HostPmem.from_json(h, f"hosts[{i}]") for i, h in enumerate(lists["hosts"])),
+            warnings=tuple(
+                _typed(w, str, f"warnings[{i}]") for i, w in enumerate(lists["warnings"])
+            ),
+        )

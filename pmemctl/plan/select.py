@@ -118,15 +118,17 @@ def matches(match: Match, vm: VM) -> bool:
         vm.folder.strip("/"), match.folder.strip("/")
     ):
         return False
-    # ``host`` arrives with the YAML loader; older Match values lack it.
-    host: str | None = getattr(match, "host", None)
-    return host is None or fnmatch.fnmatchcase(vm.host, host)
+    return match.host is None or fnmatch.fnmatchcase(vm.host, match.host)
 
 
 def _nothing_selected(entry: VmEntry) -> Problem:
     if entry.name is not None:
         return Problem(None, f"{entry.location}: VM '{entry.name}' not found")
-    return Problem(None, f"{entry.location}: {entry.selector} selects no VM")
+    assert entry.match is not None
+    m = entry.match
+    fields = [("name", m.name), ("cluster", m.cluster), ("folder", m.folder), ("host", m.host)]
+    what = ", ".join(f"{k}={v}" for k, v in fields if v is not None)
+    return Problem(None, f"{entry.location}: match({what}) selects no VM")
 
 
 def _merge(name: str, entries: list[VmEntry]) -> tuple[Desired, list[Problem]]:
@@ -141,21 +143,30 @@ def _merge(name: str, entries: list[VmEntry]) -> tuple[Desired, list[Problem]]:
             if nvdimms is None or nvdimms_from is None:
                 nvdimms, nvdimms_from = entry.nvdimms, entry.location
             elif entry.nvdimms != nvdimms:
-                problems.append(Problem(name, (
-                    f"VM '{name}' is selected by {nvdimms_from} and {entry.location}, "
-                    f"which disagree on nvdimms ({_sizes(nvdimms)} vs {_sizes(entry.nvdimms)})"
-                )))
+                problems.append(
+                    _conflict(
+                        name,
+                        nvdimms_from,
+                        entry.location,
+                        "nvdimms",
+                        (_sizes(nvdimms), _sizes(entry.nvdimms)),
+                    )
+                )
         for label, target in entry.disks:
             if label not in disks:
                 disks[label], disks_from[label] = target, entry.location
                 continue
             combined = _combine(disks[label], target)
             if combined is None:
-                problems.append(Problem(name, (
-                    f"VM '{name}' is selected by {disks_from[label]} and {entry.location}, "
-                    f"which disagree on disk '{label}' "
-                    f"({_target(disks[label])} vs {_target(target)})"
-                )))
+                problems.append(
+                    _conflict(
+                        name,
+                        disks_from[label],
+                        entry.location,
+                        f"disk '{label}'",
+                        (_target(disks[label]), _target(target)),
+                    )
+                )
             else:
                 disks[label] = combined
     merged = Desired(
@@ -165,6 +176,16 @@ def _merge(name: str, entries: list[VmEntry]) -> tuple[Desired, list[Problem]]:
         sources=tuple(e.location for e in entries),
     )
     return merged, problems
+
+
+def _conflict(
+    name: str, first: Location, second: Location, what: str, values: tuple[str, str]
+) -> Problem:
+    return Problem(
+        name,
+        f"VM '{name}' is selected by {first} and {second}, "
+        f"which disagree on {what} ({values[0]} vs {values[1]})",
+    )
 
 
 def _combine(a: DiskTarget, b: DiskTarget) -> DiskTarget | None:

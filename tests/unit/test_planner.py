@@ -1,0 +1,705 @@
+"""make_plan: every planner rule, with plain Inventory/Spec values (no pyVmomi, no mocks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pmemctl.inventory.model import VM, Host, Inventory
+from pmemctl.plan.model import ACTION_ORDER, Action, Change, HostPmem, Plan
+from pmemctl.plan.planner import make_plan
+from pmemctl.spec.model import VmEntry
+from tests.unit.builders import (
+    GIB,
+    datastore,
+    disk,
+    entry,
+    guest,
+    host,
+    inventory,
+    nvdimm,
+    spec,
+    vm,
+)
+
+
+def plan_for(
+    *entries: VmEntry,
+    vms: list[VM],
+    hosts: list[Host] | None = None,
+    inv: Inventory | None = None,
+    **options: Any,
+) -> Plan:
+    """Plan ``entries`` against an inventory of ``vms`` on ``hosts`` (esx-01 by default)."""
+    if inv is None:
+        inv = inventory(hosts=hosts or [host()], vms=vms)
+    return make_plan(spec(*entries, **options), inv)
+
+
+def actions(plan: Plan) -> list[tuple[str, str, str]]:
+    return [(c.vm, c.action.value, c.target) for c in plan.changes]
+
+
+def messages(plan: Plan) -> list[str]:
+    return [p.message for p in plan.problems]
+
+
+# --------------------------------------------------------------------------- idempotence
+
+
+def test_vm_that_already_matches_gets_an_empty_plan() -> None:
+    db = vm(
+        nvdimms=[nvdimm("NVDIMM 1", 16), nvdimm("NVDIMM 2", 8)],
+        disks=[disk("Hard disk 1", 40, "PMemDS-esx-01"), disk("Hard disk 2", 20, "san-01")],
+        power="poweredOn",
+    )
+    plan = plan_for(
+        entry(name="db-01", nvdimms_gb=[16, 8], disks={"Hard disk 1": "pmem", "*": "san-01"}),
+        vms=[db],
+    )
+    assert plan.changes == ()
+    assert plan.problems == ()
+    assert plan.warnings == ()
+    assert plan.empty and not plan.blocked
+
+
+def test_nvdimms_absent_from_the_spec_are_left_alone() -> None:
+    plan = plan_for(entry(name="db-01"), vms=[vm(nvdimms=[nvdimm()])])
+    assert plan.empty and not plan.blocked
+
+
+def test_applied_plan_converges() -> None:
+    """What the plan asks for, once in place, plans to nothing (the peers' Ansible bug)."""
+    s = entry(name="db-01", nvdimms_gb=[16], disks={"*": "pmem"})
+    before = vm(disks=[disk()])
+    assert actions(plan_for(s, vms=[before])) == [
+        ("db-01", "add_nvdimm", "NVDIMM 1"),
+        ("db-01", "migrate_disk", "Hard disk 1"),
+    ]
+    after = vm(nvdimms=[nvdimm(size_gb=16)], disks=[disk(datastore="PMemDS-esx-01")])
+    assert plan_for(s, vms=[after]).empty
+
+
+# --------------------------------------------------------------------------- NVDIMMs
+
+
+def test_add_nvdimms_adds_the_controller_once() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16, 8]), vms=[vm()])
+    first, second = plan.changes
+    assert first == Change(
+        vm="db-01",
+        action=Action.ADD_NVDIMM,
+        target="NVDIMM 1",
+        before=None,
+        after="16 GiB",
+        disruptive=False,  # the VM is already off
+        reason="spec wants NVDIMM 1 of 16 GiB",
+        detail={
+            "size_mb": 16384,
+            "add_controller": True,
+            "index": 1,
+            "controller_key": None,
+            "host": "esx-01",
+        },
+    )
+    assert second.target == "NVDIMM 2"
+    assert second.detail["add_controller"] is False
+    assert second.detail["index"] == 2
+    assert plan.problems == ()
+
+
+def test_add_next_to_existing_nvdimm_reuses_the_controller() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16, 8]), vms=[vm(nvdimms=[nvdimm(size_gb=16)])])
+    (add,) = plan.changes
+    assert add.detail == {
+        "size_mb": 8192,
+        "add_controller": False,
+        "index": 2,
+        "controller_key": 27000,
+        "host": "esx-01",
+    }
+
+
+def test_grow_nvdimm() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[32]), vms=[vm(nvdimms=[nvdimm(size_gb=16)])])
+    (grow,) = plan.changes
+    assert (grow.action, grow.target, grow.before, grow.after) == (
+        Action.GROW_NVDIMM,
+        "NVDIMM 1",
+        "16 GiB",
+        "32 GiB",
+    )
+    assert grow.detail == {
+        "key": 8001,
+        "size_mb_before": 16384,
+        "size_mb": 32768,
+        "host": "esx-01",
+    }
+    assert grow.reason == "spec wants NVDIMM 1 at 32 GiB"
+
+
+def test_shrink_recreates_and_needs_allow_data_loss() -> None:
+    s = entry(name="db-01", nvdimms_gb=[8])
+    db = vm(nvdimms=[nvdimm(size_gb=16)])
+    plan = plan_for(s, vms=[db])
+    assert actions(plan) == [
+        ("db-01", "remove_nvdimm", "NVDIMM 1"),
+        ("db-01", "add_nvdimm", "NVDIMM 1"),
+    ]
+    assert messages(plan) == [
+        "shrinking NVDIMM 1 of VM db-01 from 16 GiB to 8 GiB recreates it and destroys its data; "
+        "set options.allow_data_loss: true"
+    ]
+    allowed = plan_for(s, vms=[db], allow_data_loss=True)
+    assert allowed.problems == ()
+    remove, add = allowed.changes
+    assert remove.detail == {"key": 8001, "size_mb": 16384, "destructive": True, "host": "esx-01"}
+    assert "destroyed" in remove.reason
+    assert add.detail["add_controller"] is False
+
+
+def test_extra_nvdimm_is_removed_destructively() -> None:
+    db = vm(nvdimms=[nvdimm("NVDIMM 1", 16), nvdimm("NVDIMM 2", 16)])
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[db])
+    (remove,) = plan.changes
+    assert (remove.action, remove.target, remove.before, remove.after) == (
+        Action.REMOVE_NVDIMM,
+        "NVDIMM 2",
+        "16 GiB",
+        None,
+    )
+    assert messages(plan) == [
+        "removing NVDIMM 2 (16 GiB) of VM db-01 destroys its data; "
+        "set options.allow_data_loss: true"
+    ]
+    with_loss = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[db], allow_data_loss=True)
+    assert with_loss.problems == ()
+    assert "destroys its data" in with_loss.changes[0].reason
+
+
+def test_nvdimms_compare_in_label_number_order() -> None:
+    # NVDIMM 10 sorts after NVDIMM 2, whatever the order the snapshot gave.
+    db = vm(nvdimms=[nvdimm("NVDIMM 10", 4), nvdimm("NVDIMM 2", 8), nvdimm("NVDIMM 1", 16)])
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16, 8, 4]), vms=[db])
+    assert plan.empty
+
+
+def test_reconfigure_order_is_remove_grow_add() -> None:
+    db = vm(nvdimms=[nvdimm("NVDIMM 1", 16), nvdimm("NVDIMM 2", 16)])
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[32, 8, 4]), vms=[db], allow_data_loss=True)
+    assert actions(plan) == [
+        ("db-01", "remove_nvdimm", "NVDIMM 2"),
+        ("db-01", "grow_nvdimm", "NVDIMM 1"),
+        ("db-01", "add_nvdimm", "NVDIMM 2"),
+        ("db-01", "add_nvdimm", "NVDIMM 3"),
+    ]
+
+
+def test_empty_nvdimm_list_removes_all() -> None:
+    db = vm(nvdimms=[nvdimm("NVDIMM 1", 16)], snapshots=2)
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[]), vms=[db], allow_data_loss=True)
+    assert actions(plan) == [("db-01", "remove_nvdimm", "NVDIMM 1")]
+    assert plan.problems == ()  # no NVDIMM is left, so the snapshots do not matter
+
+
+# --------------------------------------------------------------------------- hardware version
+
+
+def test_old_hardware_is_a_problem_without_upgrade_hardware() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[vm(hw=11)])
+    assert messages(plan) == [
+        "VM db-01 is vmx-11; NVDIMMs need vmx-14 or later (set options.upgrade_hardware: true)"
+    ]
+    assert actions(plan) == [("db-01", "add_nvdimm", "NVDIMM 1")]  # still listed
+
+
+def test_old_hardware_is_upgraded_when_allowed() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[vm(hw=13)], upgrade_hardware=True)
+    upgrade, _add = plan.changes
+    assert upgrade == Change(
+        vm="db-01",
+        action=Action.UPGRADE_HARDWARE,
+        target="db-01",
+        before="vmx-13",
+        after="vmx-14",
+        disruptive=False,
+        reason="NVDIMMs need vmx-14 or later",
+        detail={"from": 13, "to": 14, "host": "esx-01"},
+    )
+    assert plan.problems == ()
+
+
+def test_vpmemdisks_and_removals_need_no_hardware_version() -> None:
+    old = vm(hw=8, nvdimms=[nvdimm()], disks=[disk()])
+    plan = plan_for(
+        entry(name="db-01", nvdimms_gb=[], disks={"*": "pmem"}), vms=[old], allow_data_loss=True
+    )
+    assert plan.problems == ()
+    assert [c.action for c in plan.changes] == [Action.REMOVE_NVDIMM, Action.MIGRATE_DISK]
+
+
+# --------------------------------------------------------------------------- power
+
+
+def test_powered_on_vm_is_a_problem_without_power_off() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[vm(power="poweredOn")])
+    assert messages(plan) == [
+        "VM db-01 is powered on; adding NVDIMM 1 needs it powered off (set options.power_off: true)"
+    ]
+
+
+def test_power_cycle_wraps_the_changes() -> None:
+    db = vm(power="poweredOn", tools_running=True, hw=13, disks=[disk()])
+    plan = plan_for(
+        entry(name="db-01", nvdimms_gb=[16], disks={"*": "pmem"}),
+        vms=[db],
+        power_off=True,
+        upgrade_hardware=True,
+        shutdown_timeout_s=120,
+    )
+    assert plan.problems == ()
+    assert [(c.action.value, c.disruptive) for c in plan.changes] == [
+        ("power_off", True),
+        ("upgrade_hardware", True),
+        ("add_nvdimm", True),
+        ("migrate_disk", False),  # Storage vMotion is live
+        ("power_on", True),
+    ]
+    off, on = plan.changes[0], plan.changes[-1]
+    assert off.detail == {"graceful": True, "timeout_s": 120, "host": "esx-01"}
+    assert (off.before, off.after) == ("poweredOn", "poweredOff")
+    assert off.reason == "needs power off for NVDIMM changes and the hardware upgrade"
+    assert on.detail == {"host": "esx-01"}
+    assert (on.before, on.after) == ("poweredOff", "poweredOn")
+
+
+def test_hard_power_off_without_tools() -> None:
+    plan = plan_for(
+        entry(name="db-01", nvdimms_gb=[16]), vms=[vm(power="poweredOn")], power_off=True
+    )
+    assert plan.changes[0].detail["graceful"] is False
+    assert plan.changes[0].detail["timeout_s"] == 300
+
+
+def test_powered_off_vm_is_not_power_cycled() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[vm()], power_off=True)
+    assert actions(plan) == [("db-01", "add_nvdimm", "NVDIMM 1")]
+
+
+def test_migration_alone_needs_no_power_off() -> None:
+    plan = plan_for(
+        entry(name="db-01", disks={"*": "pmem"}), vms=[vm(power="poweredOn", disks=[disk()])]
+    )
+    assert actions(plan) == [("db-01", "migrate_disk", "Hard disk 1")]
+    assert plan.problems == ()
+
+
+def test_suspended_vm_is_a_problem_even_with_power_off() -> None:
+    plan = plan_for(
+        entry(name="db-01", nvdimms_gb=[16]), vms=[vm(power="suspended")], power_off=True
+    )
+    assert messages(plan) == [
+        "VM db-01 is suspended; adding NVDIMM 1 needs it powered off "
+        "(resume and shut it down first)"
+    ]
+
+
+def test_execution_order_follows_action_order() -> None:
+    db = vm(
+        power="poweredOn",
+        hw=11,
+        nvdimms=[nvdimm("NVDIMM 1", 16), nvdimm("NVDIMM 2", 16)],
+        disks=[disk()],
+    )
+    plan = plan_for(
+        entry(name="db-01", nvdimms_gb=[32], disks={"*": "pmem", "Hard disk 2": ("pmem", 8)}),
+        vms=[db],
+        power_off=True,
+        upgrade_hardware=True,
+        allow_data_loss=True,
+    )
+    assert [c.action.value for c in plan.changes] == [
+        "power_off",
+        "upgrade_hardware",
+        "remove_nvdimm",
+        "grow_nvdimm",
+        "create_disk",
+        "migrate_disk",
+        "power_on",
+    ]
+    ranks = [ACTION_ORDER[c.action] for c in plan.changes]
+    assert ranks == sorted(ranks)
+
+
+# --------------------------------------------------------------------------- guest OS and snapshots
+
+
+def test_unsupported_guest_is_a_problem() -> None:
+    inv = inventory(
+        vms=[vm(guest_id="otherGuest64")],
+        guests=[guest("otherGuest64", supported=False)],
+    )
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[], inv=inv)
+    assert messages(plan) == [
+        "VM db-01: guest OS otherGuest64 (otherGuest64) does not support NVDIMMs"
+    ]
+
+
+def test_guest_maximum_is_checked_with_numbers() -> None:
+    inv = inventory(vms=[vm()], guests=[guest(max_gb=24)])
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16, 16]), vms=[], inv=inv)
+    assert messages(plan) == [
+        "VM db-01: the spec gives 32 GiB (32768 MB) of NVDIMMs; guest OS "
+        "rhel8_64Guest (rhel8_64Guest) supports at most 24 GiB (24576 MB)"
+    ]
+
+
+def test_unknown_guest_is_only_a_warning() -> None:
+    inv = inventory(vms=[vm(guest_id="plan9Guest")])
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[], inv=inv)
+    assert plan.problems == ()
+    assert plan.warnings == (
+        "VM db-01: guest OS plan9Guest is unknown here; cannot check that it supports NVDIMMs",
+    )
+
+
+def test_snapshots_block_nvdimms() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[vm(snapshots=2)])
+    assert messages(plan) == [
+        "VM db-01 has 2 snapshot(s); NVDIMMs cannot live with snapshots (vSphere fails "
+        "snapshots of VMs with NVDIMMs unless pmem.snapshotMode is set) — delete the "
+        "snapshots first"
+    ]
+
+
+def test_snapshots_do_not_block_disk_migration() -> None:
+    plan = plan_for(entry(name="db-01", disks={"*": "pmem"}), vms=[vm(snapshots=3, disks=[disk()])])
+    assert plan.problems == ()
+    assert len(plan.changes) == 1
+
+
+# --------------------------------------------------------------------------- disks
+
+
+def test_migrate_detail_shape() -> None:
+    plan = plan_for(entry(name="db-01", disks={"Hard disk 1": "pmem"}), vms=[vm(disks=[disk()])])
+    assert plan.changes == (
+        Change(
+            vm="db-01",
+            action=Action.MIGRATE_DISK,
+            target="Hard disk 1",
+            before="san-01",
+            after="PMemDS-esx-01",
+            disruptive=False,
+            reason="spec wants Hard disk 1 on pmem",
+            detail={
+                "key": 2001,
+                "size_mb": 40960,
+                "from_datastore": "san-01",
+                "to_datastore": "PMemDS-esx-01",
+                "to_pmem": True,
+                "from_pmem": False,
+                "host": "esx-01",
+            },
+        ),
+    )
+
+
+def test_star_covers_every_disk_and_explicit_labels_win() -> None:
+    db = vm(
+        disks=[
+            disk("Hard disk 1", 40, "san-01"),
+            disk("Hard disk 2", 20, "PMemDS-esx-01"),
+            disk("Hard disk 3", 10, "san-01"),
+        ]
+    )
+    plan = plan_for(entry(name="db-01", disks={"*": "pmem", "Hard disk 3": "san-01"}), vms=[db])
+    assert actions(plan) == [("db-01", "migrate_disk", "Hard disk 1")]
+
+
+def test_pmem_disk_moves_off_pmem_without_data_loss() -> None:
+    db = vm(nvdimms=[nvdimm()], disks=[disk("Hard disk 1", 40, "PMemDS-esx-01")])
+    plan = plan_for(entry(name="db-01", disks={"*": "san-01"}), vms=[db])
+    (move,) = plan.changes
+    assert move.detail["from_pmem"] is True
+    assert move.detail["to_pmem"] is False
+    assert move.detail["to_datastore"] == "san-01"
+    assert plan.problems == ()
+    assert plan.hosts == (HostPmem("esx-01", 512 * GIB, 512 * GIB, 552 * GIB),)
+
+
+def test_create_vpmemdisk() -> None:
+    plan = plan_for(
+        entry(name="db-01", disks={"Hard disk 2": ("pmem", 10)}), vms=[vm(disks=[disk()])]
+    )
+    (create,) = plan.changes
+    assert create == Change(
+        vm="db-01",
+        action=Action.CREATE_DISK,
+        target="Hard disk 2",
+        before=None,
+        after="10 GiB on PMemDS-esx-01",
+        disruptive=False,
+        reason="spec wants Hard disk 2 (10 GiB) on pmem",
+        detail={
+            "size_mb": 10240,
+            "pmem": True,
+            "datastore": "PMemDS-esx-01",
+            "label": "Hard disk 2",
+            "host": "esx-01",
+        },
+    )
+    assert plan.problems == ()
+    assert plan.warnings == ()
+
+
+def test_creating_a_vpmemdisk_needs_power_off() -> None:
+    s = entry(name="db-01", disks={"Hard disk 2": ("pmem", 10)})
+    running = vm(power="poweredOn", disks=[disk()])
+    assert messages(plan_for(s, vms=[running])) == [
+        "VM db-01 is powered on; creating Hard disk 2 on PMem needs it powered off "
+        "(set options.power_off: true)"
+    ]
+    cycled = plan_for(s, vms=[running], power_off=True)
+    assert [c.action.value for c in cycled.changes] == ["power_off", "create_disk", "power_on"]
+    assert cycled.changes[0].reason == "needs power off for creating a vPMemDisk"
+
+
+def test_creating_a_regular_disk_is_live() -> None:
+    plan = plan_for(
+        entry(name="db-01", disks={"Hard disk 2": ("san-01", 10)}),
+        vms=[vm(power="poweredOn", disks=[disk()])],
+    )
+    (create,) = plan.changes
+    assert create.detail == {
+        "size_mb": 10240,
+        "pmem": False,
+        "datastore": "san-01",
+        "label": "Hard disk 2",
+        "host": "esx-01",
+    }
+    assert plan.problems == ()
+
+
+def test_missing_disk_without_size_is_a_problem() -> None:
+    plan = plan_for(entry(name="db-01", disks={"Hard disk 3": "pmem"}), vms=[vm(disks=[disk()])])
+    assert messages(plan) == ["VM db-01 has no disk 'Hard disk 3'; give a size to create it"]
+    assert plan.changes == ()
+
+
+def test_unlikely_new_label_is_a_warning() -> None:
+    plan = plan_for(
+        entry(name="db-01", disks={"Hard disk 5": ("pmem", 10)}), vms=[vm(disks=[disk()])]
+    )
+    assert plan.warnings == (
+        "VM db-01: vSphere names new disks itself; 'Hard disk 5' will probably be called "
+        "'Hard disk 2', and the next plan would try to create 'Hard disk 5' again",
+    )
+
+
+def test_size_mismatch_on_existing_disk_is_a_warning() -> None:
+    db = vm(disks=[disk("Hard disk 1", 40, "PMemDS-esx-01")])
+    plan = plan_for(entry(name="db-01", disks={"Hard disk 1": ("pmem", 50)}), vms=[db])
+    assert plan.empty and not plan.blocked
+    assert plan.warnings == (
+        "VM db-01: Hard disk 1 is 40 GiB, the spec says 50 GiB; pmemctl does not resize disks",
+    )
+
+
+# --------------------------------------------------------------------------- reachability
+
+
+def test_unknown_and_unreachable_datastores() -> None:
+    inv = inventory(
+        hosts=[host("esx-01"), host("esx-02")],
+        vms=[vm(disks=[disk("Hard disk 1"), disk("Hard disk 2")])],
+        datastores=[
+            datastore("san-01", hosts=["esx-01", "esx-02"]),
+            datastore("local-02", hosts=["esx-02"]),
+        ],
+    )
+    s = entry(name="db-01", disks={"Hard disk 1": "nas-09", "Hard disk 2": "local-02"})
+    plan = plan_for(s, vms=[], inv=inv)
+    assert messages(plan) == [
+        "datastore nas-09 does not exist (VM db-01, Hard disk 1)",
+        "datastore local-02 is not reachable from host esx-01 (VM db-01)",
+    ]
+    assert plan.changes == ()
+
+
+def test_host_without_pmem() -> None:
+    inv = inventory(
+        hosts=[host("esx-03", pmem_gb=0)],
+        vms=[vm("app-01", host="esx-03", disks=[disk()])],
+    )
+    plan = plan_for(entry(name="app-01", nvdimms_gb=[8], disks={"*": "pmem"}), vms=[], inv=inv)
+    assert messages(plan) == ["host esx-03 has no PMem (VM app-01)"]  # once, not per change
+    assert plan.hosts == ()
+
+
+@pytest.mark.parametrize(
+    ("h", "message"),
+    [
+        (host(connected=False), "host esx-01 is not connected (VM db-01)"),
+        (host(maintenance=True), "host esx-01 is in maintenance mode (VM db-01)"),
+    ],
+)
+def test_host_state_blocks_changes(h: Host, message: str) -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[8]), vms=[vm()], hosts=[h])
+    assert messages(plan) == [message]
+    # ...but a VM with nothing to do on such a host is fine.
+    assert plan_for(entry(name="db-01"), vms=[vm()], hosts=[h]).problems == ()
+
+
+def test_vm_without_devices_cannot_be_planned() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[8]), vms=[vm(devices_loaded=False)])
+    assert messages(plan) == ["VM db-01: its devices were not read, so it cannot be planned"]
+    assert plan.changes == ()
+
+
+# --------------------------------------------------------------------------- capacity
+
+
+def test_not_enough_pmem_says_needed_and_free() -> None:
+    vms = [
+        vm("db-01", disks=[disk(size_gb=400)]),
+        vm("db-02", disks=[disk(size_gb=200)]),
+    ]
+    plan = plan_for(entry(match="db-*", disks={"*": "pmem"}), vms=vms)
+    assert messages(plan) == [
+        "host esx-01: not enough PMem: the plan needs 600 GiB (614400 MB), 512 GiB (524288 MB) free"
+    ]
+    assert plan.hosts == (HostPmem("esx-01", 524288, 524288, 524288 - 614400),)
+
+
+def test_pmem_freed_earlier_in_plan_order_counts() -> None:
+    # db-01 (first by name) frees 100 GiB, db-02 then needs 150 GiB with only 100 GiB free.
+    inv = inventory(
+        hosts=[host(free_gb=100)],
+        vms=[
+            vm("db-01", disks=[disk(size_gb=100, datastore="PMemDS-esx-01")]),
+            vm("db-02", disks=[disk(size_gb=150)]),
+        ],
+    )
+    plan = plan_for(
+        entry(name="db-01", disks={"*": "san-01"}),
+        entry(name="db-02", disks={"*": "pmem"}),
+        vms=[],
+        inv=inv,
+    )
+    assert plan.problems == ()
+    assert plan.hosts == (HostPmem("esx-01", 512 * GIB, 100 * GIB, 50 * GIB),)
+
+
+def test_regular_datastore_space_is_checked() -> None:
+    inv = inventory(
+        vms=[vm(disks=[disk(size_gb=300, datastore="PMemDS-esx-01")])],
+        datastores=[datastore("san-01", hosts=["esx-01"], free_gb=200)],
+    )
+    plan = plan_for(entry(name="db-01", disks={"*": "san-01"}), vms=[], inv=inv)
+    assert messages(plan) == [
+        "datastore san-01: not enough space: the plan needs 300 GiB (307200 MB), "
+        "200 GiB (204800 MB) free"
+    ]
+
+
+def test_nvdimm_capacity_counts_adds_grows_and_removes() -> None:
+    db = vm(nvdimms=[nvdimm("NVDIMM 1", 16), nvdimm("NVDIMM 2", 16)])
+    plan = plan_for(
+        entry(name="db-01", nvdimms_gb=[48]),
+        vms=[db],
+        hosts=[host(free_gb=64)],
+        allow_data_loss=True,
+    )
+    # -16 (remove) then +32 (grow): 64 - 16 = 48 GiB free after.
+    assert plan.hosts == (HostPmem("esx-01", 512 * GIB, 64 * GIB, 48 * GIB),)
+    assert plan.problems == ()
+
+
+# --------------------------------------------------------------------------- the whole plan
+
+
+def test_vms_are_sorted_and_problems_collected() -> None:
+    inv = inventory(
+        hosts=[host("esx-01"), host("esx-02", free_gb=100), host("esx-03", pmem_gb=0)],
+        vms=[
+            vm("web-01", host="esx-02", snapshots=1, power="poweredOn"),
+            vm("app-01", host="esx-03", disks=[disk()]),
+            vm("redis-01", hw=13),
+            vm("idle-01"),
+        ],
+    )
+    plan = plan_for(
+        entry(match="*-01", nvdimms_gb=[8], line=2),
+        entry(name="ghost", line=7),
+        vms=[],
+        inv=inv,
+    )
+    assert [c.vm for c in plan.changes] == sorted(c.vm for c in plan.changes)
+    assert actions(plan) == [
+        ("app-01", "add_nvdimm", "NVDIMM 1"),
+        ("idle-01", "add_nvdimm", "NVDIMM 1"),
+        ("redis-01", "add_nvdimm", "NVDIMM 1"),
+        ("web-01", "add_nvdimm", "NVDIMM 1"),
+    ]
+    assert messages(plan) == [
+        "spec.yaml:7:5: VM 'ghost' not found",
+        "host esx-03 has no PMem (VM app-01)",
+        "VM redis-01 is vmx-13; NVDIMMs need vmx-14 or later (set options.upgrade_hardware: true)",
+        "VM web-01 has 1 snapshot(s); NVDIMMs cannot live with snapshots (vSphere fails "
+        "snapshots of VMs with NVDIMMs unless pmem.snapshotMode is set) — delete the "
+        "snapshots first",
+        "VM web-01 is powered on; adding NVDIMM 1 needs it powered off "
+        "(set options.power_off: true)",
+    ]
+    # Hosts of the selected VMs that have PMem, sorted by name.
+    assert plan.hosts == (
+        HostPmem("esx-01", 512 * GIB, 512 * GIB, 496 * GIB),
+        HostPmem("esx-02", 512 * GIB, 100 * GIB, 92 * GIB),
+    )
+
+
+def test_every_change_carries_the_host() -> None:
+    db = vm(power="poweredOn", hw=11, nvdimms=[nvdimm()], disks=[disk()])
+    plan = plan_for(
+        entry(name="db-01", nvdimms_gb=[32, 8], disks={"*": "pmem", "Hard disk 2": ("san-01", 1)}),
+        vms=[db],
+        power_off=True,
+        upgrade_hardware=True,
+    )
+    assert {c.detail["host"] for c in plan.changes} == {"esx-01"}
+    assert {c.action for c in plan.changes} == set(Action) - {Action.REMOVE_NVDIMM}
+
+
+def test_plan_json_round_trips() -> None:
+    db = vm(power="poweredOn", hw=11, nvdimms=[nvdimm()], disks=[disk()])
+    plan = plan_for(
+        entry(name="db-01", nvdimms_gb=[8, 8], disks={"*": "pmem"}),
+        entry(name="nope"),
+        vms=[db],
+        power_off=True,
+        upgrade_hardware=True,
+    )
+    assert plan.changes and plan.problems and plan.hosts
+    assert Plan.from_json(plan.to_json()) == plan
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error"),
+    [
+        (lambda d: d.update(format_version=2), "format_version 2"),
+        (lambda d: d.pop("hosts"), "missing hosts"),
+        (lambda d: d.update(extra=1), "unknown extra"),
+        (lambda d: d["changes"][0].update(action="explode"), "changes[0]: unknown action"),
+        (lambda d: d["changes"][0].update(disruptive="yes"), "changes[0].disruptive"),
+        (lambda d: d["hosts"][0].update(pmem_free_mb_after=True), "hosts[0].pmem_free_mb_after"),
+        (lambda d: d.update(warnings="none"), "plan.warnings"),
+    ],
+)
+def test_plan_from_json_is_strict(mutate: Any, error: str) -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[8]), vms=[vm()])
+    data = plan.to_json()
+    mutate(data)
+    with pytest.raises(ValueError, match=error.replace("[", r"\[").replace("]", r"\]")):
+        Plan.from_json(data)

@@ -1,0 +1,148 @@
+"""Exact rendered text for a small plan, a blocked plan and empty plans; stable JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from rich.console import Console
+
+from pmemctl.plan.model import Plan, Problem
+from pmemctl.plan.planner import make_plan
+from pmemctl.plan.render import plan_to_json, render_plan, summary_line
+from tests.unit.builders import disk, entry, host, inventory, nvdimm, spec, vm
+
+
+def rendered(plan: Plan) -> str:
+    """Render as the CLI does under NO_COLOR at a fixed width; table padding is trimmed."""
+    console = Console(file=io.StringIO(), width=100, no_color=True, markup=False, highlight=False)
+    render_plan(plan, console)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+def small_plan() -> Plan:
+    inv = inventory(
+        hosts=[host("esx-01"), host("esx-02", free_gb=100)],
+        vms=[
+            vm("redis-01", power="poweredOn", tools_running=True, disks=[disk()]),
+            vm("redis-02", host="esx-02", disks=[disk(size_gb=20)]),
+        ],
+    )
+    s = spec(entry(match="redis-*", nvdimms_gb=[16], disks={"*": "pmem"}), power_off=True)
+    return make_plan(s, inv)
+
+
+SMALL = """\
+VM redis-01 (host esx-01)
+    Action         Target        Before → After           !   Reason
+────────────────────────────────────────────────────────────────────────────────────────────────────
+⏻   power_off      redis-01      poweredOn → poweredOff   !   needs power off for NVDIMM changes
++   add_nvdimm     NVDIMM 1      none → 16 GiB            !   spec wants NVDIMM 1 of 16 GiB
+→   migrate_disk   Hard disk 1   san-01 → PMemDS-esx-01       spec wants Hard disk 1 on pmem
+⏻   power_on       redis-01      poweredOff → poweredOn   !   was powered on before pmemctl powered
+                                                              it off
+
+VM redis-02 (host esx-02)
+    Action         Target        Before → After           !   Reason
+────────────────────────────────────────────────────────────────────────────────────────────
++   add_nvdimm     NVDIMM 1      none → 16 GiB                spec wants NVDIMM 1 of 16 GiB
+→   migrate_disk   Hard disk 1   san-01 → PMemDS-esx-02       spec wants Hard disk 1 on pmem
+
+PMem per host
+Host     Capacity   Free before            Free after
+───────────────────────────────────────────────────────────────
+esx-01   512 GiB    512 GiB (524288 MiB)   456 GiB (466944 MiB)
+esx-02   512 GiB    100 GiB (102400 MiB)   64 GiB (65536 MiB)
+
+Plan: 6 changes for 2 VMs (3 disruptive). PMem: esx-01 512 GiB → 456 GiB free, esx-02 100 GiB → 64 GiB free.
+"""  # noqa: E501
+
+
+BLOCKED = """\
+VM legacy-sql-01 (host esx-01)
+    Action          Target        Before → After           !   Reason
+────────────────────────────────────────────────────────────────────────────────────────────────────
+-   remove_nvdimm   NVDIMM 2      16 GiB → none            !   spec lists fewer NVDIMMs; removing
+                                                               NVDIMM 2 destroys its data
+~   grow_nvdimm     NVDIMM 1      16 GiB → 64 GiB          !   spec wants NVDIMM 1 at 64 GiB
+→   migrate_disk    Hard disk 1   san-01 → PMemDS-esx-01       spec wants Hard disk 1 on pmem
+
+PMem per host
+Host     Capacity   Free before          Free after
+─────────────────────────────────────────────────────────────
+esx-01   512 GiB    32 GiB (32768 MiB)   -60 GiB (-61440 MiB)
+
+Warning: VM legacy-sql-01: guest OS windows9Server64Guest is unknown here; cannot check that it supports NVDIMMs
+
+Plan: 3 changes for 1 VM (2 disruptive). PMem: esx-01 32 GiB → -60 GiB free.
+Blocked by 6 problems; apply will refuse this plan:
+Error: spec.yaml:12:5: match(name=web-*) selects no VM
+Error: host esx-03 has no PMem (VM app-01)
+Error: removing NVDIMM 2 (16 GiB) of VM legacy-sql-01 destroys its data; set options.allow_data_loss: true
+Error: VM legacy-sql-01 is vmx-11; NVDIMMs need vmx-14 or later (set options.upgrade_hardware: true)
+Error: VM legacy-sql-01 is powered on; removing NVDIMM 2 needs it powered off (set options.power_off: true)
+Error: host esx-01: not enough PMem: the plan needs 92 GiB (94208 MB), 32 GiB (32768 MB) free
+"""  # noqa: E501
+
+
+def blocked_plan() -> Plan:
+    inv = inventory(
+        hosts=[host("esx-01", free_gb=32), host("esx-03", pmem_gb=0)],
+        vms=[
+            vm(
+                "legacy-sql-01",
+                hw=11,
+                guest_id="windows9Server64Guest",
+                power="poweredOn",
+                nvdimms=[nvdimm("NVDIMM 1", 16), nvdimm("NVDIMM 2", 16)],
+                disks=[disk(size_gb=60)],
+            ),
+            vm("app-01", host="esx-03", disks=[disk(size_gb=20)]),
+        ],
+    )
+    s = spec(
+        entry(name="legacy-sql-01", nvdimms_gb=[64], disks={"*": "pmem"}, line=4),
+        entry(name="app-01", disks={"*": "pmem"}, line=9),
+        entry(match="web-*", line=12),
+    )
+    return make_plan(s, inv)
+
+
+def test_small_plan() -> None:
+    assert rendered(small_plan()) == SMALL
+
+
+def test_blocked_plan() -> None:
+    assert rendered(blocked_plan()) == BLOCKED
+
+
+def test_empty_plan() -> None:
+    inv = inventory(vms=[vm(nvdimms=[nvdimm()], disks=[disk(datastore="PMemDS-esx-01")])])
+    plan = make_plan(spec(entry(name="db-01", nvdimms_gb=[16], disks={"*": "pmem"})), inv)
+    assert rendered(plan) == "No changes. The estate matches the spec.\n"
+
+
+def test_empty_but_blocked_plan() -> None:
+    plan = Plan(problems=(Problem(None, "spec.yaml:3:5: VM 'nope' not found"),))
+    assert rendered(plan) == (
+        "No changes planned.\n"
+        "Blocked by 1 problem; apply will refuse this plan:\n"
+        "Error: spec.yaml:3:5: VM 'nope' not found\n"
+    )
+
+
+def test_summary_line_without_pmem_movement() -> None:
+    inv = inventory(vms=[vm(disks=[disk()])])
+    plan = make_plan(spec(entry(name="db-01", disks={"Hard disk 2": ("san-01", 1)})), inv)
+    assert summary_line(plan) == "Plan: 1 change for 1 VM."
+
+
+def test_plan_to_json_is_sorted_and_round_trips() -> None:
+    plan = blocked_plan()
+    text = plan_to_json(plan)
+    data = json.loads(text)
+    assert text == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+    assert list(data) == sorted(data)
+    assert data["format_version"] == 1
+    assert Plan.from_json(data) == plan
