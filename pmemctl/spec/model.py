@@ -65,11 +65,16 @@ class DiskTarget:
 
 @dataclass(frozen=True)
 class Match:
-    """A selector: a glob on the VM name, optionally narrowed by cluster and folder."""
+    """A selector: a glob on the VM name, optionally narrowed by cluster, folder and host.
+
+    ``host`` (an extension) selects the VMs registered on one ESXi host, so an
+    admin can evacuate a host's disks off PMem before maintenance.
+    """
 
     name: str
     cluster: str | None = None
     folder: str | None = None
+    host: str | None = None
 
 
 @dataclass(frozen=True)
