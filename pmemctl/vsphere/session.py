@@ -1,0 +1,527 @@
+"""Connecting to vCenter: settings, TLS, login, logout. The only code that touches credentials.
+
+Two steps, kept apart so that the first can be tested without a network:
+
+* :func:`resolve_settings` merges flags, environment and the spec's
+  ``vcenter:`` into a :class:`ConnectionSettings` (precedence: flags >
+  ``PMEMCTL_*`` environment > spec), raising :class:`~pmemctl.errors.UsageError`
+  for anything a user can fix on the command line.
+* :func:`connect` logs in and returns a :class:`Connection`, mapping every
+  failure to a :class:`~pmemctl.errors.SessionError` whose message names the
+  server and never the password.
+
+Round trips: pyVim's ``SmartStubAdapter`` costs one plain ``GET
+/sdk/vimServiceVersions.xml`` (not SOAP; it picks the wire version), then
+two SOAP calls, ``RetrieveServiceContent`` and ``Login``. The ServiceContent
+is kept on the connection, so reading ``about`` or the manager references
+later costs nothing (``si.content`` would cost a ``Fetch`` each time), and
+:meth:`Connection.close` logs out with that same content instead of pyVim's
+``Disconnect`` (which fetches it again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import ssl
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.client import HTTPException
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pyVim.connect import SmartStubAdapter
+from pyVmomi import pbm, vim, vmodl
+from pyVmomi.SoapAdapter import SoapStubAdapter
+
+from pmemctl.errors import SessionError, UsageError
+from pmemctl.inventory.model import About
+
+DEFAULT_PORT = 443
+SDK_PATH = "/sdk"
+PBM_PATH = "/pbm/sdk"
+# pbm.version.version12 is the PBM API of vSphere 6.7, the oldest vCenter
+# pmemctl accepts; it already has every PBM method pmemctl calls.
+PBM_VERSION = "pbm.version.version12"
+MIN_API = (6, 7)
+DEPRECATED_API = (9, 0)
+# The version probe and the TCP/TLS handshake get CONNECT_TIMEOUT_S; each SOAP
+# socket operation gets REQUEST_TIMEOUT_S, because one RetrievePropertiesEx
+# over a big estate can take a while on a busy vCenter.
+CONNECT_TIMEOUT_S = 30.0
+REQUEST_TIMEOUT_S = 300
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where and how to log in. ``repr`` never shows the password."""
+
+    host: str
+    port: int = DEFAULT_PORT
+    user: str = ""
+    password: str = field(repr=False, default="")
+    ca_file: str | None = None
+    insecure: bool = False
+    path: str = SDK_PATH
+
+    @property
+    def display(self) -> str:
+        """The endpoint as users recognise it, e.g. ``https://admin@vc1:443/sdk`` (no password)."""
+        user = f"{urllib.parse.quote(self.user, safe='@')}@" if self.user else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{user}{host}:{self.port}{self.path}"
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint without the user, e.g. ``https://vc1:443/sdk``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}{self.path}"
+
+
+def _parse_port(text: str, origin: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UsageError(f"bad port {text!r} in {origin}: use a number from 1 to 65535")
+    return int(text)
+
+
+def _parse_server(server: str, origin: str) -> tuple[str, int | None]:
+    """Split ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``."""
+    server = server.strip()
+    if not server or "/" in server or "@" in server:
+        raise UsageError(
+            f"bad server {server!r} in {origin}: give HOST or HOST:PORT "
+            "(use --url for https://user@host:port/sdk)"
+        )
+    if server.startswith("["):
+        end = server.find("]")
+        if end < 0:
+            raise UsageError(f"bad server {server!r} in {origin}: unclosed '['")
+        host, rest = server[1:end], server[end + 1 :]
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            raise UsageError(f"bad server {server!r} in {origin}")
+        return host, _parse_port(rest[1:], origin)
+    if server.count(":") == 1:
+        host, port = server.split(":")
+        if not host:
+            raise UsageError(f"bad server {server!r} in {origin}: no host name")
+        return host, _parse_port(port, origin)
+    return server, None  # a bare host (or an unbracketed IPv6 address)
+
+
+@dataclass(frozen=True)
+class _UrlParts:
+    host: str
+    port: int | None
+    user: str | None
+    password: str | None
+    path: str
+
+
+def _parse_url(url: str, origin: str) -> _UrlParts:
+    """Parse the URL form pmemsim prints: ``https://user:pass@host:port/sdk``."""
+    # Never echo the URL itself in an error: it may carry the password.
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise UsageError(
+            f"malformed URL in {origin}: expected https://[user[:password]@]host[:port]/sdk"
+        ) from None
+    if parts.scheme.lower() != "https":
+        # vCenter only serves its SDK over TLS; a plain-http URL would send the
+        # password in clear, so refuse it rather than "upgrade" silently.
+        shown = parts.scheme or "no scheme"
+        raise UsageError(
+            f"URL in {origin} must start with https:// (got {shown}): vCenter serves its SDK "
+            "only over TLS"
+        )
+    if not parts.hostname:
+        raise UsageError(f"malformed URL in {origin}: no host name")
+    if port == 0:
+        raise UsageError(f"bad port 0 in {origin}: use a number from 1 to 65535")
+    path = parts.path.rstrip("/") or SDK_PATH
+    return _UrlParts(
+        host=parts.hostname,
+        port=port,
+        user=urllib.parse.unquote(parts.username) if parts.username is not None else None,
+        password=urllib.parse.unquote(parts.password) if parts.password is not None else None,
+        path=path,
+    )
+
+
+def _flag_bool(value: str, name: str) -> bool:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise UsageError(f"{name}={value!r} is not a boolean: use 1/true/yes or 0/false/no")
+
+
+def resolve_settings(
+    *,
+    url: str | None = None,
+    server: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    ca_file: str | None = None,
+    insecure: bool | None = None,
+    spec_vcenter: str | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> ConnectionSettings:
+    """Merge flags, ``PMEMCTL_*`` environment and the spec's ``vcenter:`` into settings.
+
+    Precedence is flags > environment > spec, field by field: ``--url`` (or
+    ``PMEMCTL_URL``) gives host, port, path and optionally user and password;
+    ``--server`` (or ``PMEMCTL_SERVER``) gives host and optionally port; a
+    user or password flag overrides the one in a URL. The spec can only name
+    the host. The location comes whole from the highest level that has one; a
+    lower level's URL is then ignored, credentials included.
+
+    Raises:
+        UsageError: no server at all, a non-https or malformed URL, a bad port,
+            no user or password, a missing CA file, or both ``--insecure`` and
+            ``--ca-file``.
+    """
+    env_url = env.get("PMEMCTL_URL") or None
+    env_server = env.get("PMEMCTL_SERVER") or None
+
+    host: str | None = None
+    port: int | None = None
+    path = SDK_PATH
+    url_user: str | None = None
+    url_password: str | None = None
+    level = "spec"
+
+    # Location: the highest level that names a server wins as a whole. A URL
+    # from a lower level is ignored entirely, credentials included, so that
+    # the password meant for one vCenter is never sent to another.
+    for level_url, level_server, level_name, url_name, server_name in (
+        (url, server, "flags", "--url", "--server"),
+        (env_url, env_server, "environment", "PMEMCTL_URL", "PMEMCTL_SERVER"),
+    ):
+        if level_url is None and level_server is None:
+            continue
+        if level_url is not None and level_server is not None:
+            raise UsageError(f"give either {url_name} or {server_name}, not both")
+        if level_url is not None:
+            u = _parse_url(level_url, url_name)
+            host, port, path, url_user, url_password = u.host, u.port, u.path, u.user, u.password
+        else:
+            assert level_server is not None
+            host, port = _parse_server(level_server, server_name)
+        level = level_name
+        break
+    else:
+        if spec_vcenter:
+            host, port = _parse_server(spec_vcenter, "the spec's vcenter:")
+
+    if host is None:
+        raise UsageError(
+            "no vCenter given: use --url, --server or PMEMCTL_URL "
+            "(or set vcenter: in the spec)"
+        )
+
+    # Field by field, flags beat the environment: a flag URL's user beats
+    # PMEMCTL_USER, but PMEMCTL_USER beats the user inside PMEMCTL_URL.
+    env_user = env.get("PMEMCTL_USER") or None
+    env_password = env.get("PMEMCTL_PASSWORD") or None
+    if level == "flags":
+        user_order = (user, url_user, env_user)
+        password_order = (password, url_password, env_password)
+    else:
+        user_order = (user, env_user, url_user)
+        password_order = (password, env_password, url_password)
+    final_user = next((v for v in user_order if v), "")
+    final_password = next((v for v in password_order if v), "")
+    if not final_user:
+        raise UsageError(
+            f"no user for {host}: pass --user, set PMEMCTL_USER, or put it in the URL"
+        )
+    if not final_password:
+        raise UsageError(
+            f"no password for {final_user}@{host}: set PMEMCTL_PASSWORD "
+            "(or pass --password, which other users can see in the process list)"
+        )
+
+    env_ca = env.get("PMEMCTL_CA_FILE") or None
+    env_insecure = (
+        _flag_bool(env["PMEMCTL_INSECURE"], "PMEMCTL_INSECURE")
+        if "PMEMCTL_INSECURE" in env else False
+    )
+    flag_insecure = bool(insecure)
+    if flag_insecure and ca_file:
+        raise UsageError(
+            "--insecure and --ca-file contradict each other: verify with the CA file, "
+            "or skip verification, not both"
+        )
+    # A flag beats the environment here too: --ca-file overrides
+    # PMEMCTL_INSECURE=1, and --insecure overrides PMEMCTL_CA_FILE.
+    if ca_file:
+        final_ca, final_insecure = ca_file, False
+    elif flag_insecure:
+        final_ca, final_insecure = None, True
+    elif env_insecure and env_ca:
+        raise UsageError(
+            "PMEMCTL_INSECURE and PMEMCTL_CA_FILE contradict each other: set only one"
+        )
+    else:
+        final_ca, final_insecure = env_ca, env_insecure
+    if final_ca is not None and not Path(final_ca).is_file():
+        raise UsageError(f"CA file {final_ca!r} does not exist or is not a file")
+
+    return ConnectionSettings(
+        host=host,
+        port=port if port is not None else DEFAULT_PORT,
+        user=final_user,
+        password=final_password,
+        ca_file=final_ca,
+        insecure=final_insecure,
+        path=path,
+    )
+
+
+def ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
+    """The TLS context for ``settings``: verified (system store or CA file) unless insecure.
+
+    pyVim would silently skip verification for ``localhost``/``127.0.0.1`` when
+    given no context, so pmemctl always passes one.
+    """
+    if settings.insecure:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    return ssl.create_default_context(cafile=settings.ca_file)
+
+
+def _api_tuple(text: str) -> tuple[int, ...]:
+    out: list[int] = []
+    for part in text.split("."):
+        if not part.isdigit():
+            break
+        out.append(int(part))
+    return tuple(out)
+
+
+class Connection:
+    """A logged-in vCenter session. Use as a context manager; :meth:`close` logs out.
+
+    Attributes:
+        si: the ``vim.ServiceInstance``.
+        content: its ServiceContent, fetched once at login.
+        about: what we talk to, as a pyVmomi-free :class:`~pmemctl.inventory.model.About`.
+        settings: the settings used (password included: do not print them raw).
+        warnings: things the user should know (e.g. a vSphere 9 deprecation).
+    """
+
+    def __init__(
+        self, si: Any, content: Any, settings: ConnectionSettings, context: ssl.SSLContext
+    ) -> None:
+        self.si = si
+        self.content: Any = content  # fetched once at login; si.content would be a round trip
+        ab = self.content.about
+        self.about = About(
+            name=str(ab.fullName or ab.name or ""),
+            api_version=str(ab.apiVersion or ""),
+            version=str(ab.version or ""),
+            instance_uuid=str(ab.instanceUuid or ""),
+        )
+        self.settings = settings
+        self.warnings: list[str] = []
+        self._ssl_context = context
+        self._pbm: Any = None
+        self._closed = False
+
+    def pbm(self) -> Any:
+        """The PBM (storage policy) ``ProfileManager``, created on first use.
+
+        Side Effects:
+            The first call costs one ``PbmRetrieveServiceContent`` round trip on
+            ``/pbm/sdk``; the vim session cookie authenticates it.
+        """
+        if self._pbm is None:
+            cookie = str(getattr(self.si._stub, "cookie", "") or "")
+            session = _session_id(cookie)
+            stub = SoapStubAdapter(  # type: ignore[no-untyped-call]
+                host=self.settings.host,
+                port=self.settings.port,
+                path=PBM_PATH,
+                version=PBM_VERSION,
+                sslContext=self._ssl_context,
+                httpConnectionTimeout=REQUEST_TIMEOUT_S,
+                # vCenter's PBM reads the session from the vcSessionCookie SOAP
+                # header; vcsim reads the HTTP cookie. Send both.
+                requestContext={"vcSessionCookie": session},
+            )
+            stub.cookie = cookie
+            instance = pbm.ServiceInstance("ServiceInstance", stub)  # type: ignore[no-untyped-call]
+            self._pbm = instance.RetrieveContent().profileManager
+        return self._pbm
+
+    def close(self) -> None:
+        """Log out and drop pooled connections; errors are ignored (the session may be gone)."""
+        if self._closed:
+            return
+        self._closed = True
+        # Best effort: the session may already be gone (expired, server down).
+        with contextlib.suppress(Exception):
+            self.content.sessionManager.Logout()
+        with contextlib.suppress(Exception):
+            self.si._stub.DropConnections()
+        if self._pbm is not None:
+            with contextlib.suppress(Exception):
+                self._pbm._stub.DropConnections()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Connection({self.settings.display}, api={self.about.api_version})"
+
+
+def _session_id(cookie: str) -> str:
+    """The value of ``vmware_soap_session`` in a ``Set-Cookie`` string."""
+    for part in cookie.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "vmware_soap_session":
+            return value.strip('"')
+    return ""
+
+
+def _scrub(text: str, settings: ConnectionSettings) -> str:
+    """Remove the password (raw or percent-encoded) from a message."""
+    pw = settings.password
+    if pw:
+        for form in {pw, urllib.parse.quote(pw), urllib.parse.quote(pw, safe="")}:
+            text = text.replace(form, "***")
+    return text
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """pyVim wraps socket errors of RetrieveServiceContent in HostConnectFault."""
+    seen = 0
+    while isinstance(exc, vim.fault.HostConnectFault) and exc.__context__ is not None and seen < 5:
+        exc = exc.__context__
+        seen += 1
+    return exc
+
+
+def _describe(exc: BaseException, settings: ConnectionSettings) -> str:
+    """A one-line, password-free explanation of a login failure.
+
+    Only the fragments that come from the exception are scrubbed: the rest
+    is our own text, and scrubbing it would mangle it for short passwords.
+    """
+    where = settings.endpoint
+    exc = _root_cause(exc)
+
+    def clean(text: object) -> str:
+        return _scrub(str(text), settings)
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = clean(exc.verify_message or exc.reason or exc)
+        how = (
+            f"the CA file {settings.ca_file} does not vouch for it"
+            if settings.ca_file else "it is not signed by a CA in the system trust store"
+        )
+        return (
+            f"TLS certificate of {where} is not trusted: {reason} ({how}) — pass --ca-file "
+            "with the vCenter CA, or --insecure"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake with {where} failed: {clean(exc.reason or exc)}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"cannot reach vCenter at {where}: connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot reach vCenter at {where}: host name {settings.host!r} does not resolve"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"cannot reach vCenter at {where}: no answer within {CONNECT_TIMEOUT_S:.0f} s"
+    if isinstance(exc, OSError):
+        reason = clean(exc.strerror or exc or type(exc).__name__)
+        return f"cannot reach vCenter at {where}: {reason}"
+    if isinstance(exc, HTTPException):
+        return f"vCenter at {where} answered with an HTTP error: {clean(exc)}"
+    if isinstance(exc, vim.fault.InvalidLogin):
+        return f"login failed for user {settings.user!r} at {where}: wrong user name or password"
+    if isinstance(exc, vim.fault.NoPermission | vim.fault.NotAuthenticated):
+        return f"login failed for user {settings.user!r} at {where}: not allowed"
+    if isinstance(exc, vmodl.MethodFault):
+        msg = clean(getattr(exc, "msg", "") or type(exc).__name__)
+        return f"vCenter at {where} refused the login: {msg}"
+    text = clean(exc)
+    if "is not a VIM server" in text or "is down" in text:
+        return (
+            f"{where} does not look like a vCenter SDK endpoint "
+            "(no vimServiceVersions.xml there): check the host, port and path"
+        )
+    return f"cannot log in to {where}: {type(exc).__name__}: {text}"
+
+
+def connect(settings: ConnectionSettings) -> Connection:
+    """Log in to vCenter and check that its API has the PMem features (6.7+).
+
+    Side Effects:
+        One ``GET /sdk/vimServiceVersions.xml``, ``RetrieveServiceContent`` and
+        ``Login``. On a too-old vCenter also ``Logout`` before raising.
+
+    Raises:
+        SessionError: unreachable, TLS not trusted, login refused, or an API
+            older than 6.7. The message never contains the password.
+    """
+    context = ssl_context(settings)
+    # pyVim's version probe opens its own HTTPSConnection without a timeout;
+    # bound it (and the handshakes) through the socket default for the
+    # duration of the login only.
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(CONNECT_TIMEOUT_S)
+    try:
+        # SmartStubAdapter, not SmartConnect: SmartConnect throws away the
+        # ServiceContent it fetched, and reading si.content afterwards costs
+        # a Fetch round trip. Doing the two calls here keeps it.
+        stub = SmartStubAdapter(  # type: ignore[no-untyped-call]
+            host=settings.host,
+            port=settings.port,
+            path=settings.path,
+            sslContext=context,
+            httpConnectionTimeout=REQUEST_TIMEOUT_S,
+        )
+        si = vim.ServiceInstance("ServiceInstance", stub)  # type: ignore[no-untyped-call]
+        content: Any = si.RetrieveContent()
+        content.sessionManager.Login(settings.user, settings.password, None)
+    except Exception as exc:  # every failure becomes a SessionError
+        # "from None": the original exception may carry request details; the
+        # message below is complete and scrubbed.
+        raise SessionError(_describe(exc, settings)) from None
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+
+    conn = Connection(si, content, settings, context)
+    api = _api_tuple(conn.about.api_version)
+    if api and api < MIN_API:
+        conn.close()
+        raise SessionError(
+            f"vCenter at {settings.endpoint}: API {conn.about.api_version} is older than 6.7, "
+            "which introduced the PMem API; pmemctl needs 6.7 or later"
+        )
+    if api >= DEPRECATED_API:
+        conn.warnings.append(
+            f"vCenter API {conn.about.api_version}: VMware deprecated every PMem API in "
+            'vSphere 9.0 "with no replacement"; pmemctl still works but plan a move off vPMem'
+        )
+    return conn
