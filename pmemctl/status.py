@@ -124,27 +124,38 @@ def render_status(status: dict[str, Any], console: Console) -> None:
     Side Effects:
         Writes to ``console``.
     """
-    hosts = Table(title="PMem by host", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("Host", "Cluster", "Capacity", "Used", "Free", "Usage", "PMem datastore", "VMs"):
+    hosts = Table(title="PMem by host", box=box.SIMPLE_HEAD, title_justify="left",
+                  padding=(0, 1), pad_edge=False)
+    for col in ("Host", "Cluster", "Capacity", "Used", "Free", "Usage", "VMs"):
         hosts.add_column(col, justify="right" if col in _RIGHT else "left")
     for h in status["hosts"]:
         cap = int(h["pmem_capacity_mb"])
         if cap <= 0:
             hosts.add_row(_t(h["name"]), _t(h["cluster"] or "-"), _t(NO_PMEM),
-                          _t("-"), _t("-"), _t(""), _t("-"), _t(""))
+                          _t("-"), _t("-"), _t(""), _t(""))
             continue
         used = int(h.get("pmem_used_mb", cap - int(h["pmem_free_mb"])))
         hosts.add_row(
             _t(h["name"]), _t(h["cluster"] or "-"), _t(format_mb(cap)), _t(format_mb(used)),
             _t(format_mb(int(h["pmem_free_mb"]))), _t(usage_bar(used, cap)),
-            _t(h["pmem_datastore"] or "-"), _t(", ".join(h.get("vms", [])) or "-"),
+            _t(", ".join(h.get("vms", [])) or "-"),
         )
     console.print(hosts)
+    # PMemDS-<uuid> names are long and get copied into commands: one whole
+    # line each instead of a table column that would fold or truncate them.
+    datastores = [(h["name"], h["pmem_datastore"]) for h in status["hosts"] if h["pmem_datastore"]]
+    if datastores:
+        console.print(Text("PMem datastores"))
+        width = max(len(name) for name, _ in datastores)
+        for name, ds in datastores:
+            console.print(Text(f"  {name.ljust(width)}   {ds}"), soft_wrap=True)
+        console.print()
 
     if not status["vms"]:
         console.print(Text("No VM uses PMem."))
         return
-    vms = Table(title="VMs using PMem", box=box.SIMPLE_HEAD, title_justify="left")
+    vms = Table(title="VMs using PMem", box=box.SIMPLE_HEAD, title_justify="left",
+                padding=(0, 1), pad_edge=False)
     for col in ("VM", "Host", "HW", "Power", "Device", "Size", "Where"):
         vms.add_column(col, justify="right" if col in _RIGHT else "left")
     for vm in status["vms"]:
