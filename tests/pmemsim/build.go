@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"crypto/sha1"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// buildEstate creates the vcsim model and fills it from the inventory.
+//
+// The VPX model is created with zero default objects (no DC0_H0,
+// DC0_C0_RP0_VM0, ...). Datacenter, clusters and hosts go through vcsim's
+// own API (in-process, no XML), so they are complete vcsim objects.
+// Datastores are created on one host and then mounted on the others by
+// hand, because vcsim's CreateLocalDatastore cannot share one Datastore
+// object between hosts. VMs are built directly in memory: vcsim's CreateVM
+// writes several files per VM, far too slow for a 5,000-VM estate.
+func buildEstate(inv *Inventory, o *options) (*simulator.Model, error) {
+	model := simulator.VPX()
+	model.Datacenter = 0
+	model.Portgroup = 0
+	model.Host = 0
+	model.Cluster = 0
+	model.ClusterHost = 0
+	model.Datastore = 0
+	model.Machine = 0
+	model.Autostart = false
+	about := &model.ServiceContent.About
+	about.ApiVersion = o.apiVersion
+	about.Version = aboutVersion(o.apiVersion)
+	about.FullName = fmt.Sprintf("VMware vCenter Server %s build-pmemsim (pmemsim)", about.Version)
+	about.Build = "pmemsim"
+	about.LicenseProductVersion = strings.SplitN(o.apiVersion, ".", 2)[0] + ".0"
+	if err := model.Create(); err != nil {
+		return nil, err
+	}
+	estate.copyRate = o.copyRate
+	estate.faults = &faultSet{rules: o.faults}
+
+	ctx := context.Background()
+	c, err := vim25.NewClient(ctx, model.Service)
+	if err != nil {
+		return nil, err
+	}
+	root := object.NewRootFolder(c)
+	dcObj, err := root.CreateDatacenter(ctx, inv.Datacenter)
+	if err != nil {
+		return nil, err
+	}
+	folders, err := dcObj.Folders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	estate.dc = simulator.Map.Get(dcObj.Reference()).(*simulator.Datacenter)
+	estate.vmFolder = folders.VmFolder.Reference()
+
+	addHost := func(h *HostSpec, add func(types.HostConnectSpec) (*object.Task, error)) error {
+		task, err := add(types.HostConnectSpec{HostName: h.Name})
+		if err != nil {
+			return err
+		}
+		info, err := task.WaitForResult(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("host %s: %v", h.Name, err)
+		}
+		ref := info.Result.(types.ManagedObjectReference)
+		hs := &hostState{name: h.Name, host: simulator.Map.Get(ref).(*simulator.HostSystem), pmemCap: h.PMem}
+		switch cr := simulator.Map.Get(*hs.host.Parent).(type) {
+		case *simulator.ClusterComputeResource:
+			hs.pool, hs.envb = *cr.ResourcePool, *cr.EnvironmentBrowser
+		case *mo.ComputeResource:
+			hs.pool, hs.envb = *cr.ResourcePool, *cr.EnvironmentBrowser
+		}
+		estate.hosts[h.Name] = hs
+		estate.hostByRef[ref] = hs
+		return nil
+	}
+	for _, cs := range inv.Clusters {
+		cl, err := folders.HostFolder.CreateCluster(ctx, cs.Name, types.ClusterConfigSpecEx{})
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range cs.Hosts {
+			if err := addHost(h, func(s types.HostConnectSpec) (*object.Task, error) {
+				return cl.AddHost(ctx, s, true, nil, nil)
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, h := range inv.Hosts {
+		if h.Cluster != "" {
+			continue
+		}
+		if err := addHost(h, func(s types.HostConnectSpec) (*object.Task, error) {
+			return folders.HostFolder.AddStandaloneHost(ctx, s, true, nil, nil)
+		}); err != nil {
+			return nil, err
+		}
+	}
+
+	// Datastores are backed by (empty) temp directories: vcsim requires a
+	// directory, pmemsim never writes files into it.
+	tmp, err := os.MkdirTemp("", "pmemsim-")
+	if err != nil {
+		return nil, err
+	}
+	tempDirs = append(tempDirs, tmp)
+	for _, d := range inv.Datastores {
+		var hosts []*hostState
+		if d.Hosts == nil {
+			for _, h := range inv.Hosts {
+				hosts = append(hosts, estate.hosts[h.Name])
+			}
+		} else {
+			for _, n := range d.Hosts {
+				hosts = append(hosts, estate.hosts[n])
+			}
+		}
+		if len(hosts) == 0 {
+			return nil, fmt.Errorf("%s: datastore %s: there are no hosts to mount it on", d.where, d.Name)
+		}
+		if _, err := createDatastore(ctx, c, tmp, d.Name, d.Type, d.Capacity, hosts, nil); err != nil {
+			return nil, fmt.Errorf("datastore %s: %v", d.Name, err)
+		}
+	}
+	for _, h := range inv.Hosts {
+		hs := estate.hosts[h.Name]
+		if err := setupHostPMem(ctx, c, tmp, hs); err != nil {
+			return nil, fmt.Errorf("host %s: %v", h.Name, err)
+		}
+	}
+
+	wrapEnvironmentBrowsers()
+	wrapPropertyCollector()
+
+	folderCache := map[string]types.ManagedObjectReference{"": estate.vmFolder}
+	for _, v := range inv.VMs {
+		parent, err := vmFolderFor(ctx, c, folderCache, v.Folder)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := loadVM(v, parent); err != nil {
+			return nil, fmt.Errorf("%s: VM %s: %v", v.where, v.Name, err)
+		}
+	}
+	return model, nil
+}
+
+var tempDirs []string
+
+// vmFolderFor returns (creating as needed) the VM folder "a/b" under the
+// datacenter's vm folder.
+func vmFolderFor(ctx context.Context, c *vim25.Client, cache map[string]types.ManagedObjectReference, path string) (types.ManagedObjectReference, error) {
+	if ref, ok := cache[path]; ok {
+		return ref, nil
+	}
+	parent := estate.vmFolder
+	cur := ""
+	for _, part := range strings.Split(path, "/") {
+		if part == "" {
+			continue
+		}
+		cur = strings.TrimPrefix(cur+"/"+part, "/")
+		if ref, ok := cache[cur]; ok {
+			parent = ref
+			continue
+		}
+		f, err := object.NewFolder(c, parent).CreateFolder(ctx, part)
+		if err != nil {
+			return parent, fmt.Errorf("folder %s: %v", cur, err)
+		}
+		parent = f.Reference()
+		cache[cur] = parent
+	}
+	cache[path] = parent
+	return parent, nil
+}
+
+// createDatastore creates one Datastore object mounted on every given host.
+func createDatastore(ctx context.Context, c *vim25.Client, tmp, name, typ string, capacity int64, hosts []*hostState, pmemHost *hostState) (*PDatastore, error) {
+	dir := filepath.Join(tmp, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	dss := object.NewHostDatastoreSystem(c, *hosts[0].host.ConfigManager.DatastoreSystem)
+	obj, err := dss.CreateLocalDatastore(ctx, name, dir)
+	if err != nil {
+		return nil, err
+	}
+	orig := simulator.Map.Get(obj.Reference()).(*simulator.Datastore)
+	ds := &PDatastore{Datastore: *orig, pmemHost: pmemHost}
+	rekeyDatastore(ds, hosts[0])
+
+	url := fmt.Sprintf("ds:///vmfs/volumes/%s/", dsUUID(name))
+	base := types.DatastoreInfo{Name: name, Url: dir, FreeSpace: capacity, MaxFileSize: capacity,
+		MaxVirtualDiskCapacity: capacity, MaxMemoryFileSize: capacity, ContainerId: dsUUID(name)}
+	vol := types.HostFileSystemVolume{Type: typ, Name: name, Capacity: capacity}
+	switch typ {
+	case "VMFS":
+		ds.Info = &types.VmfsDatastoreInfo{DatastoreInfo: base, MaxPhysicalRDMFileSize: capacity, MaxVirtualRDMFileSize: capacity,
+			Vmfs: &types.HostVmfsVolume{HostFileSystemVolume: vol, BlockSizeMb: 1, BlockSize: 1024, MaxBlocks: 63963136,
+				MajorVersion: 6, Version: "6.82", Uuid: dsUUID(name), Local: types.NewBool(false), Ssd: types.NewBool(true)}}
+	case "NFS", "NFS41", "CIFS":
+		ds.Info = &types.NasDatastoreInfo{DatastoreInfo: base, Nas: &types.HostNasVolume{HostFileSystemVolume: vol,
+			RemoteHost: "nas.pmemsim.local", RemotePath: "/export/" + name}}
+	case "vsan":
+		ds.Info = &types.VsanDatastoreInfo{DatastoreInfo: base, MembershipUuid: dsUUID(name)}
+	case "PMEM":
+		ds.Info = &types.PMemDatastoreInfo{DatastoreInfo: base, Pmem: types.HostPMemVolume{HostFileSystemVolume: vol,
+			Uuid: pmemHost.pmemUUID, Version: "1.0"}}
+	default:
+		ds.Info = &base
+	}
+	// Clients see the datastore URL vCenter style; vcsim only needs Url for
+	// its /folder file access, which pmemsim does not support.
+	ds.Info.GetDatastoreInfo().Url = url
+	ds.Summary.Url = url
+	ds.Summary.Type = typ
+	ds.Summary.Capacity = capacity
+	ds.Summary.FreeSpace = capacity
+	ds.Summary.MultipleHostAccess = types.NewBool(len(hosts) > 1)
+	ds.Summary.Uncommitted = 0
+
+	for _, h := range hosts[1:] {
+		mountDatastore(ds, h)
+	}
+	estate.datastores[name] = ds
+	return ds, nil
+}
+
+// mountDatastore adds the datastore to a host the way vcsim's
+// HostDatastoreSystem.add does, without creating a second Datastore object.
+func mountDatastore(ds *PDatastore, h *hostState) {
+	ds.Host = append(ds.Host, types.DatastoreHostMount{
+		Key: h.ref(),
+		MountInfo: types.HostMountInfo{
+			Path:       "/vmfs/volumes/" + dsUUID(ds.Name),
+			AccessMode: string(types.HostMountModeReadWrite),
+			Mounted:    types.NewBool(true),
+			Accessible: types.NewBool(true),
+		},
+	})
+	dss := simulator.Map.Get(*h.host.ConfigManager.DatastoreSystem).(*simulator.HostDatastoreSystem)
+	dss.Datastore = append(dss.Datastore, ds.Self)
+	h.host.Datastore = dss.Datastore
+	switch cr := simulator.Map.Get(*h.host.Parent).(type) {
+	case *simulator.ClusterComputeResource:
+		simulator.Map.AddReference(cr, &cr.Datastore, ds.Self)
+	case *mo.ComputeResource:
+		simulator.Map.AddReference(cr, &cr.Datastore, ds.Self)
+	}
+}
+
+// dsUUID is a stable VMFS-style id for a datastore name.
+func dsUUID(name string) string {
+	s := sha1.Sum([]byte("pmemsim-ds/" + name))
+	return fmt.Sprintf("%x-%x-%x-%x", s[0:4], s[4:8], s[8:10], s[10:16])
+}
+
+// stableUUID derives a stable RFC 4122 UUID from a name, so that PMem
+// datastore names and VM uuids are the same on every run.
+func stableUUID(kind, name string) string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("pmemsim/"+kind+"/"+name)).String()
+}
+
+// setupHostPMem gives a host its PMem properties and, when it has PMem, its
+// PMemDS-<uuid> datastore mounted only on that host.
+func setupHostPMem(ctx context.Context, c *vim25.Client, tmp string, h *hostState) error {
+	hs := h.host
+	capab := types.HostCapability{}
+	if hs.Capability != nil {
+		capab = *hs.Capability
+	}
+	capab.PMemSupported = types.NewBool(h.pmemCap > 0)
+	capab.PMemSnapshotSupported = types.NewBool(false)
+	hs.Capability = &capab
+	if h.pmemCap == 0 {
+		return nil
+	}
+	h.pmemUUID = stableUUID("pmem", h.name)
+	ds, err := createDatastore(ctx, c, tmp, "PMemDS-"+h.pmemUUID, "PMEM", h.pmemCap, []*hostState{h}, h)
+	if err != nil {
+		return err
+	}
+	h.pmemDS = ds
+	ds.Summary.MultipleHostAccess = types.NewBool(false)
+	ds.Capability.PerFileThinProvisioningSupported = false
+	ds.Capability.VmdkExpandSupported = types.NewBool(false)
+	hw := *hs.Hardware
+	hw.PersistentMemoryInfo = &types.HostPersistentMemoryInfo{CapacityInMB: h.pmemCap >> 20, VolumeUUID: h.pmemUUID}
+	hs.Hardware = &hw
+	hs.Summary.QuickStats.AvailablePMemCapacity = int32(h.pmemCap >> 20)
+	return nil
+}
+
+var dsSeq int
+
+// rekeyDatastore gives a new datastore a vCenter-style moref
+// ("datastore-N") instead of vcsim's "<local path>@<folder>", replacing the
+// old reference wherever vcsim's CreateLocalDatastore recorded it.
+func rekeyDatastore(ds *PDatastore, h *hostState) {
+	old := ds.Self
+	dsSeq++
+	ds.Self = types.ManagedObjectReference{Type: "Datastore", Value: fmt.Sprintf("datastore-%d", dsSeq)}
+	ds.Summary.Datastore = &ds.Self
+	simulator.Map.Remove(old)
+	simulator.Map.Put(ds)
+	swap := func(refs []types.ManagedObjectReference) {
+		for i := range refs {
+			if refs[i] == old {
+				refs[i] = ds.Self
+			}
+		}
+	}
+	dss := simulator.Map.Get(*h.host.ConfigManager.DatastoreSystem).(*simulator.HostDatastoreSystem)
+	swap(dss.Datastore)
+	swap(h.host.Datastore)
+	switch cr := simulator.Map.Get(*h.host.Parent).(type) {
+	case *simulator.ClusterComputeResource:
+		swap(cr.Datastore)
+	case *mo.ComputeResource:
+		swap(cr.Datastore)
+	}
+	swap(estate.dc.Datastore)
+	if f, ok := simulator.Map.Get(*ds.Parent).(*simulator.Folder); ok {
+		swap(f.ChildEntity)
+	}
+	if b, ok := simulator.Map.Get(ds.Browser).(*simulator.HostDatastoreBrowser); ok {
+		swap(b.Datastore)
+	}
+}

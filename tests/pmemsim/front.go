@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/vim25/soap"
+)
+
+// frontHandler sits in front of vcsim's ServeMux. It adds what the stock
+// server lacks: request statistics, artificial latency, the /pbm/sdk alias,
+// the PBM session taken from the vcSessionCookie SOAP header, a
+// vimServiceVersions.xml consistent with --api-version, and panic safety
+// (a bug in a handler answers with a SOAP fault instead of dropping the
+// connection).
+type frontHandler struct {
+	mux     http.Handler
+	latency time.Duration
+	api     string
+
+	mu    sync.Mutex
+	stats map[string]int64
+}
+
+func newFrontHandler(mux http.Handler, o *options) *frontHandler {
+	return &frontHandler{mux: mux, latency: time.Duration(o.latencyMs) * time.Millisecond,
+		api: o.apiVersion, stats: map[string]int64{}}
+}
+
+var (
+	// The SOAP method is the first element inside <Body>, whatever prefix.
+	bodyMethodRe = regexp.MustCompile(`<(?:[A-Za-z0-9_]+:)?Body[^>]*>\s*<(?:[A-Za-z0-9_]+:)?([A-Za-z0-9_]+)`)
+	vcCookieRe   = regexp.MustCompile(`<(?:[A-Za-z0-9_]+:)?vcSessionCookie[^>]*>([^<]+)<`)
+)
+
+func (h *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.latency > 0 {
+		time.Sleep(h.latency)
+	}
+	switch {
+	case r.URL.Path == "/pmemsim/stats":
+		h.serveStats(w)
+		return
+	case r.URL.Path == "/sdk/vimServiceVersions.xml":
+		h.serveVersions(w)
+		return
+	case r.URL.Path == "/pbm/sdk":
+		// pyVmomi's pbm samples use /pbm/sdk, govmomi uses /pbm.
+		r.URL.Path = "/pbm"
+	}
+
+	if r.Method == http.MethodPost && (r.URL.Path == "/sdk" || r.URL.Path == "/pbm" || strings.HasPrefix(r.URL.Path, "/sdk/")) {
+		body, err := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		method := ""
+		if m := bodyMethodRe.FindSubmatch(body); m != nil {
+			method = string(m[1])
+			h.mu.Lock()
+			h.stats[method]++
+			h.mu.Unlock()
+		}
+		if why, ok := unsupportedMethods[method]; ok {
+			writeSoapFault(w, "NotSupported", why)
+			return
+		}
+		if r.URL.Path == "/pbm" {
+			if _, err := r.Cookie(soap.SessionCookieName); err != nil {
+				if m := vcCookieRe.FindSubmatch(body); m != nil {
+					val := strings.Trim(string(m[1]), `"`)
+					r.AddCookie(&http.Cookie{Name: soap.SessionCookieName, Value: val})
+				}
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		defer func() {
+			if p := recover(); p != nil {
+				fmt.Fprintf(os.Stderr, "pmemsim: recovered from panic: %v\n%s", p, debug.Stack())
+				writeSoapFault(w, "SystemError", "pmemsim internal error: "+fmt.Sprint(p))
+			}
+		}()
+	}
+	h.mux.ServeHTTP(&cookieQuoter{ResponseWriter: w}, r)
+}
+
+// cookieQuoter makes vcsim's session cookie look like vCenter's:
+// vmware_soap_session="<id>"; Path=/; HttpOnly. pyVmomi samples take the
+// session id with cookie.split('"')[1] for the PBM vcSessionCookie header.
+type cookieQuoter struct {
+	http.ResponseWriter
+	done bool
+}
+
+func (c *cookieQuoter) fix() {
+	if c.done {
+		return
+	}
+	c.done = true
+	hdr := c.ResponseWriter.Header()
+	cookies := hdr.Values("Set-Cookie")
+	for i, v := range cookies {
+		prefix := soap.SessionCookieName + "="
+		if strings.HasPrefix(v, prefix) && !strings.HasPrefix(v, prefix+`"`) {
+			val := strings.SplitN(strings.TrimPrefix(v, prefix), ";", 2)[0]
+			cookies[i] = fmt.Sprintf(`%s"%s"; Path=/; HttpOnly`, prefix, val)
+		}
+	}
+}
+
+func (c *cookieQuoter) WriteHeader(code int) {
+	c.fix()
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *cookieQuoter) Write(b []byte) (int, error) {
+	c.fix()
+	return c.ResponseWriter.Write(b)
+}
+
+// unsupportedMethods are refused before vcsim sees them: their stock
+// implementations assume files on local directories and plain
+// *simulator.Datastore objects, and would leave half-created VMs behind.
+var unsupportedMethods = map[string]string{
+	"CreateVM_Task":   "pmemsim does not simulate CreateVM_Task (VMs come from the inventory file)",
+	"RegisterVM_Task": "pmemsim does not simulate RegisterVM_Task",
+	"ImportVApp":      "pmemsim does not simulate ImportVApp",
+}
+
+// writeSoapFault answers with a vim fault of the given type.
+func writeSoapFault(w http.ResponseWriter, fault, msg string) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	detail := ""
+	if fault == "SystemError" {
+		detail = "<reason>" + xmlEscape(msg) + "</reason>"
+	}
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>%s</faultstring><detail><%sFault xmlns="urn:vim25" xsi:type="%s">%s</%sFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>`,
+		xmlEscape(msg), fault, fault, detail, fault)
+}
+
+func (h *frontHandler) serveStats(w http.ResponseWriter) {
+	h.mu.Lock()
+	data, _ := json.Marshal(h.stats)
+	h.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(data)
+}
+
+// serveVersions replaces vcsim's document, which always lists 6.0 and 5.5 as
+// prior versions whatever ApiVersion is.
+func (h *frontHandler) serveVersions(w http.ResponseWriter) {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n<namespaces version=\"1.0\">\n <namespace>\n  <name>urn:vim25</name>\n")
+	fmt.Fprintf(&b, "  <version>%s</version>\n  <priorVersions>\n", h.api)
+	for _, v := range priorAPIVersions(h.api) {
+		fmt.Fprintf(&b, "   <version>%s</version>\n", v)
+	}
+	b.WriteString("  </priorVersions>\n </namespace>\n</namespaces>\n")
+	w.Header().Set("Content-Type", "text/xml")
+	_, _ = io.WriteString(w, b.String())
+}
+
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	_ = xmlEscapeText(&b, s)
+	return b.String()
+}
+
+func xmlEscapeText(w io.Writer, s string) error {
+	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
+	_, err := io.WriteString(w, r.Replace(s))
+	return err
+}
+
+// quietLogger drops net/http's "TLS handshake error" noise (clients probing
+// the port, tests closing connections).
+func quietLogger() *log.Logger {
+	return log.New(io.Discard, "", 0)
+}
