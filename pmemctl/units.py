@@ -17,7 +17,9 @@ def parse_size_mb(text: str) -> int:
     """
     m = _SIZE_RE.match(text)
     if not m:
-        raise ValueError(f"bad size {text!r}: write a number and a unit, e.g. 16GiB (MiB, GiB, TiB)")
+        raise ValueError(
+            f"bad size {text!r}: write a number and a unit, e.g. 16GiB (MiB, GiB, TiB)"
+        )
     number, unit = m.group(1), m.group(2)
     factor = _UNITS.get(unit.upper())
     if factor is None:

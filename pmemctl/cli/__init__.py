@@ -24,7 +24,7 @@ from pmemctl.errors import ExitCode, PmemctlError, SpecError
 class PmemctlGroup(click.Group):
     """A group whose ``main`` maps every failure to pmemctl's exit codes."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from rich.console import Console
 
-from pmemctl.errors import PmemctlError
 from pmemctl.cli.options import connection_values
+from pmemctl.errors import PmemctlError
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager

@@ -15,14 +15,23 @@ from pmemctl.errors import ExitCode
 @click.command("plan")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(path_type=Path))
 @output_option
-@click.option("--out", "out", type=click.Path(path_type=Path), metavar="PLANFILE",
-              help="Save the plan, with a fingerprint of the estate, for `apply PLANFILE`.")
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 0 when there are no changes, 2 when changes are pending, 1 on error.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    metavar="PLANFILE",
+    help="Save the plan, with a fingerprint of the estate, for `apply PLANFILE`.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there are no changes, 2 when changes are pending, 1 on error.",
+)
 @connection_options
 @click.pass_obj
-def command(app: App, spec_path: Path, output: str, out: Path | None,
-            detailed_exitcode: bool) -> None:
+def command(
+    app: App, spec_path: Path, output: str, out: Path | None, detailed_exitcode: bool
+) -> None:
     """Show the difference between SPEC and the live estate.
 
     Lists the ordered changes per VM (action, before/after, whether the VM
@@ -50,8 +59,14 @@ def command(app: App, spec_path: Path, output: str, out: Path | None,
     else:
         render_plan(plan, app.console)
     if out is not None:
-        save_plan(out, plan, spec.options, inventory, list(select_vms(spec, inventory).names),
-                  str(spec_path))
+        save_plan(
+            out,
+            plan,
+            spec.options,
+            inventory,
+            list(select_vms(spec, inventory).names),
+            str(spec_path),
+        )
         app.info(f"Saved the plan to {out}; run `pmemctl apply {out}` to execute it.")
     if plan.blocked:
         raise SystemExit(ExitCode.ERROR)

@@ -17,9 +17,8 @@ def command(app: App, output: str) -> None:
     from pmemctl.status import build_status, render_status
     from pmemctl.vsphere.snapshot import take_snapshot
 
-    with app.connect() as conn:
-        with app.status("Reading inventory"):
-            inventory = take_snapshot(conn)
+    with app.connect() as conn, app.status("Reading inventory"):
+        inventory = take_snapshot(conn)
     status = build_status(inventory)
     if output == "json":
         app.emit_json(status)

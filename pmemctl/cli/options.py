@@ -27,19 +27,49 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 def connection_options(f: F) -> F:
     """Add --url/--server/--user/--password/--ca-file/--insecure to a command or group."""
     opts = [
-        click.option("--url", metavar="URL", expose_value=False, callback=_store,
-                     help="vCenter SDK URL, e.g. https://user:pass@host:443/sdk [env PMEMCTL_URL]."),
-        click.option("--server", metavar="HOST[:PORT]", expose_value=False, callback=_store,
-                     help="vCenter host name [env PMEMCTL_SERVER]."),
-        click.option("--user", metavar="USER", expose_value=False, callback=_store,
-                     help="vCenter user [env PMEMCTL_USER]."),
-        click.option("--password", metavar="PASSWORD", expose_value=False, callback=_store,
-                     help="vCenter password; prefer the PMEMCTL_PASSWORD environment variable."),
-        click.option("--ca-file", metavar="PEM", expose_value=False, callback=_store,
-                     help="CA bundle to verify vCenter's TLS certificate [env PMEMCTL_CA_FILE]."),
-        click.option("--insecure", is_flag=True, default=False, expose_value=False,
-                     callback=_store,
-                     help="Do not verify TLS (prints a warning) [env PMEMCTL_INSECURE=1]."),
+        click.option(
+            "--url",
+            metavar="URL",
+            expose_value=False,
+            callback=_store,
+            help="vCenter SDK URL, e.g. https://user:pass@host:443/sdk [env PMEMCTL_URL].",
+        ),
+        click.option(
+            "--server",
+            metavar="HOST[:PORT]",
+            expose_value=False,
+            callback=_store,
+            help="vCenter host name [env PMEMCTL_SERVER].",
+        ),
+        click.option(
+            "--user",
+            metavar="USER",
+            expose_value=False,
+            callback=_store,
+            help="vCenter user [env PMEMCTL_USER].",
+        ),
+        click.option(
+            "--password",
+            metavar="PASSWORD",
+            expose_value=False,
+            callback=_store,
+            help="vCenter password; prefer the PMEMCTL_PASSWORD environment variable.",
+        ),
+        click.option(
+            "--ca-file",
+            metavar="PEM",
+            expose_value=False,
+            callback=_store,
+            help="CA bundle to verify vCenter's TLS certificate [env PMEMCTL_CA_FILE].",
+        ),
+        click.option(
+            "--insecure",
+            is_flag=True,
+            default=False,
+            expose_value=False,
+            callback=_store,
+            help="Do not verify TLS (prints a warning) [env PMEMCTL_INSECURE=1].",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -54,6 +84,10 @@ def connection_values(ctx: click.Context) -> dict[str, Any]:
 def output_option(f: F) -> F:
     """Add ``--output table|json`` (``-o``)."""
     return click.option(
-        "--output", "-o", type=click.Choice(["table", "json"]), default="table",
-        show_default=True, help="Output format.",
+        "--output",
+        "-o",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="Output format.",
     )(f)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pyVmomi import vim
@@ -89,7 +88,11 @@ def test_pmem_datastore_properties_and_refresh(si) -> None:
     assert ds.summary.type == "PMEM"
     assert ds.summary.capacity == 64 * GiB
     assert isinstance(ds.info, vim.host.PMemDatastoreInfo)
-    assert ds.info.pmem.type == "PMEM" and ds.info.pmem.uuid == uuid and ds.info.pmem.capacity == 64 * GiB
+    assert (
+        ds.info.pmem.type == "PMEM"
+        and ds.info.pmem.uuid == uuid
+        and ds.info.pmem.capacity == 64 * GiB
+    )
     assert [m.key.name for m in ds.host] == ["esx-a"]
     free = ds.summary.freeSpace
     assert free == free_mb(a) * MiB
@@ -130,18 +133,34 @@ def test_nvdimm_add_grow_remove(si) -> None:
     assert free_mb(a) == free0 - 12288
     # grow NVDIMM 1
     nv.capacityInMB = 12288
-    pc.ok(v.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="edit", device=nv)])))
-    nv1 = [d for d in pc.devices(v, vim.vm.device.VirtualNVDIMM) if d.key == nv.key][0]
+    pc.ok(
+        v.ReconfigVM_Task(
+            vim.vm.ConfigSpec(
+                deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="edit", device=nv)]
+            )
+        )
+    )
+    nv1 = next(d for d in pc.devices(v, vim.vm.device.VirtualNVDIMM) if d.key == nv.key)
     assert nv1.capacityInMB == 12288
     assert free_mb(a) == free0 - 16384
     # shrink is refused
     nv1.capacityInMB = 4096
-    info = pc.fails(v.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="edit", device=nv1)])),
-                    vim.fault.InvalidDeviceSpec)
+    info = pc.fails(
+        v.ReconfigVM_Task(
+            vim.vm.ConfigSpec(
+                deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="edit", device=nv1)]
+            )
+        ),
+        vim.fault.InvalidDeviceSpec,
+    )
     assert "shrink" in info.error.msg
     # remove both
-    spec = vim.vm.ConfigSpec(deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="remove", fileOperation="destroy", device=d)
-                                           for d in pc.devices(v, vim.vm.device.VirtualNVDIMM)])
+    spec = vim.vm.ConfigSpec(
+        deviceChange=[
+            vim.vm.device.VirtualDeviceSpec(operation="remove", fileOperation="destroy", device=d)
+            for d in pc.devices(v, vim.vm.device.VirtualNVDIMM)
+        ]
+    )
     pc.ok(v.ReconfigVM_Task(spec))
     assert pc.devices(v, vim.vm.device.VirtualNVDIMM) == []
     assert free_mb(a) == free0
@@ -150,7 +169,10 @@ def test_nvdimm_add_grow_remove(si) -> None:
 
 def test_nvdimm_refused_below_vmx14(si) -> None:
     v = pc.vm(si, "nv-old")
-    info = pc.fails(v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)), vim.fault.DeviceUnsupportedForVmVersion)
+    info = pc.fails(
+        v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)),
+        vim.fault.DeviceUnsupportedForVmVersion,
+    )
     assert "vmx-13" in info.error.msg
     assert pc.devices(v, vim.vm.device.VirtualNVDIMMController) == []  # atomic
 
@@ -158,7 +180,9 @@ def test_nvdimm_refused_below_vmx14(si) -> None:
 def test_nvdimm_refused_powered_on(si) -> None:
     v = pc.vm(si, "nv-on")
     free0 = free_mb(v.runtime.host)
-    info = pc.fails(v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)), vim.fault.InvalidPowerState)
+    info = pc.fails(
+        v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)), vim.fault.InvalidPowerState
+    )
     assert "powered off" in info.error.msg
     assert pc.devices(v, vim.vm.device.VirtualNVDIMMController) == []
     assert free_mb(v.runtime.host) == free0
@@ -166,14 +190,18 @@ def test_nvdimm_refused_powered_on(si) -> None:
 
 def test_nvdimm_refused_unsupported_guest(si) -> None:
     v = pc.vm(si, "nv-guest")
-    info = pc.fails(v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)), vim.fault.UnsupportedGuest)
+    info = pc.fails(
+        v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)), vim.fault.UnsupportedGuest
+    )
     assert "otherGuest64" in info.error.msg
 
 
 def test_nvdimm_refused_with_snapshots(si) -> None:
     v = pc.vm(si, "nv-snap")
     assert v.snapshot is not None and len(v.rootSnapshot) == 1
-    info = pc.fails(v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)), vim.fault.InvalidState)
+    info = pc.fails(
+        v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)), vim.fault.InvalidState
+    )
     assert "snapshot" in info.error.msg
 
 
@@ -181,7 +209,10 @@ def test_nvdimm_refused_insufficient_pmem(si) -> None:
     v = pc.vm(si, "nv-big")
     h = v.runtime.host
     free0 = free_mb(h)
-    info = pc.fails(v.ReconfigVM_Task(pc.nvdimm_spec(free0 + 4096, controller=True)), vim.fault.InsufficientResourcesFault)
+    info = pc.fails(
+        v.ReconfigVM_Task(pc.nvdimm_spec(free0 + 4096, controller=True)),
+        vim.fault.InsufficientResourcesFault,
+    )
     assert f"requested {free0 + 4096} MB, host esx-s has {free0} MB free" in info.error.msg
     assert free_mb(h) == free0
     assert pc.devices(v, vim.vm.device.VirtualNVDIMMController) == []
@@ -189,40 +220,63 @@ def test_nvdimm_refused_insufficient_pmem(si) -> None:
 
 def test_nvdimm_refused_host_without_pmem(si) -> None:
     v = pc.vm(si, "nv-none")
-    info = pc.fails(v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)), vim.fault.InsufficientResourcesFault)
+    info = pc.fails(
+        v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)),
+        vim.fault.InsufficientResourcesFault,
+    )
     assert "esx-n has no PMem" in info.error.msg
 
 
 def test_nvdimm_limits_controller_and_count(si) -> None:
     v = pc.vm(si, "nv-many")
     pc.ok(v.ReconfigVM_Task(pc.nvdimm_spec(4, controller=True)))
-    pc.fails(v.ReconfigVM_Task(pc.nvdimm_spec(4, controller=True)), vim.fault.InvalidDeviceSpec)  # 2nd controller
+    pc.fails(
+        v.ReconfigVM_Task(pc.nvdimm_spec(4, controller=True)), vim.fault.InvalidDeviceSpec
+    )  # 2nd controller
     ctl = pc.devices(v, vim.vm.device.VirtualNVDIMMController)[0]
-    changes = [vim.vm.device.VirtualDeviceSpec(operation="add", fileOperation="create",
-                                               device=vim.vm.device.VirtualNVDIMM(key=-1 - i, controllerKey=ctl.key, capacityInMB=4,
-                                                                                  backing=vim.vm.device.VirtualNVDIMM.BackingInfo()))
-               for i in range(63)]
+    changes = [
+        vim.vm.device.VirtualDeviceSpec(
+            operation="add",
+            fileOperation="create",
+            device=vim.vm.device.VirtualNVDIMM(
+                key=-1 - i,
+                controllerKey=ctl.key,
+                capacityInMB=4,
+                backing=vim.vm.device.VirtualNVDIMM.BackingInfo(),
+            ),
+        )
+        for i in range(63)
+    ]
     pc.ok(v.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=changes)))
     assert len(pc.devices(v, vim.vm.device.VirtualNVDIMM)) == 64
-    info = pc.fails(v.ReconfigVM_Task(pc.nvdimm_spec(4, controller=False)), vim.fault.InvalidDeviceSpec)
+    info = pc.fails(
+        v.ReconfigVM_Task(pc.nvdimm_spec(4, controller=False)), vim.fault.InvalidDeviceSpec
+    )
     assert "64" in info.error.msg
 
 
 def test_pmem_disk_via_profile(si) -> None:
-    v = pc.vm(si, "disk-prof")  # powered on, hardware 11, otherGuest64: vPMemDisks have no such requirements
+    v = pc.vm(
+        si, "disk-prof"
+    )  # powered on, hardware 11, otherGuest64: vPMemDisks have no such requirements
     h = v.runtime.host
     free0 = free_mb(h)
     pc.ok(v.ReconfigVM_Task(pc.disk_add_spec(v, 2, pmem_profile=True)))
     disks = pc.devices(v, vim.vm.device.VirtualDisk)
-    new = [d for d in disks if d.deviceInfo.label == "Hard disk 2"][0]
+    new = next(d for d in disks if d.deviceInfo.label == "Hard disk 2")
     ds = pc.pmem_datastore(h)
-    assert new.backing.datastore == ds and new.backing.fileName.startswith(f"[{ds.name}] disk-prof/")
+    assert new.backing.datastore == ds and new.backing.fileName.startswith(
+        f"[{ds.name}] disk-prof/"
+    )
     assert isinstance(new.backing, vim.vm.device.VirtualDisk.LocalPMemBackingInfo)
     assert new.backing.volumeUUID == h.hardware.persistentMemoryInfo.volumeUUID
     assert free_mb(h) == free0 - 2048
     assert v.summary.config.numVirtualDisks == 2
     # a too large PMem disk is refused with the PMem message
-    info = pc.fails(v.ReconfigVM_Task(pc.disk_add_spec(v, 64, pmem_profile=True)), vim.fault.InsufficientResourcesFault)
+    info = pc.fails(
+        v.ReconfigVM_Task(pc.disk_add_spec(v, 64, pmem_profile=True)),
+        vim.fault.InsufficientResourcesFault,
+    )
     assert "requested 65536 MB, host esx-b" in info.error.msg
 
 
@@ -231,19 +285,43 @@ def test_pmem_disk_via_local_pmem_backing_then_more_reconfigs(si, sim) -> None:
     h = v.runtime.host
     free0 = free_mb(h)
     pc.ok(v.ReconfigVM_Task(pc.disk_add_spec(v, 1, local_pmem=True)))
-    d = [x for x in pc.devices(v, vim.vm.device.VirtualDisk) if isinstance(x.backing, vim.vm.device.VirtualDisk.LocalPMemBackingInfo)][0]
+    d = next(
+        x
+        for x in pc.devices(v, vim.vm.device.VirtualDisk)
+        if isinstance(x.backing, vim.vm.device.VirtualDisk.LocalPMemBackingInfo)
+    )
     assert d.backing.datastore == pc.pmem_datastore(h)
     assert free_mb(h) == free0 - 1024
     # later reconfigs keep working: grow it, add a regular disk, rename, remove it
     d.capacityInKB = 2 * 1024 * 1024
     d.capacityInBytes = 2 * GiB
-    pc.ok(v.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="edit", device=d)])))
+    pc.ok(
+        v.ReconfigVM_Task(
+            vim.vm.ConfigSpec(
+                deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="edit", device=d)]
+            )
+        )
+    )
     assert free_mb(h) == free0 - 2048
     pc.ok(v.ReconfigVM_Task(pc.disk_add_spec(v, 1)))
     pc.ok(v.ReconfigVM_Task(vim.vm.ConfigSpec(annotation="still fine", memoryMB=8192)))
     assert v.config.hardware.memoryMB == 8192
-    d = [x for x in pc.devices(v, vim.vm.device.VirtualDisk) if isinstance(x.backing, vim.vm.device.VirtualDisk.LocalPMemBackingInfo)][0]
-    pc.ok(v.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="remove", fileOperation="destroy", device=d)])))
+    d = next(
+        x
+        for x in pc.devices(v, vim.vm.device.VirtualDisk)
+        if isinstance(x.backing, vim.vm.device.VirtualDisk.LocalPMemBackingInfo)
+    )
+    pc.ok(
+        v.ReconfigVM_Task(
+            vim.vm.ConfigSpec(
+                deviceChange=[
+                    vim.vm.device.VirtualDeviceSpec(
+                        operation="remove", fileOperation="destroy", device=d
+                    )
+                ]
+            )
+        )
+    )
     assert free_mb(h) == free0
     assert sim.proc.poll() is None
 
@@ -253,14 +331,19 @@ def test_regular_disk_goes_to_named_datastore(si) -> None:
     nfs = pc.datastore(si, "nfs")
     free0 = nfs.summary.freeSpace
     pc.ok(v.ReconfigVM_Task(pc.disk_add_spec(v, 3, file_name="[nfs]")))
-    new = [d for d in pc.devices(v, vim.vm.device.VirtualDisk) if d.deviceInfo.label == "Hard disk 2"][0]
+    new = next(
+        d for d in pc.devices(v, vim.vm.device.VirtualDisk) if d.deviceInfo.label == "Hard disk 2"
+    )
     assert new.backing.datastore == nfs and new.backing.fileName == "[nfs] disk-reg/disk-reg_1.vmdk"
     assert isinstance(new.backing, vim.vm.device.VirtualDisk.FlatVer2BackingInfo)
     assert nfs.summary.freeSpace == free0 - 3 * GiB
     assert nfs in v.datastore
     # another host's PMem datastore is not reachable: a task error, never a crash
     other = pc.pmem_datastore(pc.host(si, "esx-b"))
-    pc.fails(v.ReconfigVM_Task(pc.disk_add_spec(v, 1, file_name=f"[{other.name}]")), vim.fault.InvalidDatastore)
+    pc.fails(
+        v.ReconfigVM_Task(pc.disk_add_spec(v, 1, file_name=f"[{other.name}]")),
+        vim.fault.InvalidDatastore,
+    )
 
 
 def test_reconfig_changes_hardware_version(si) -> None:
@@ -291,7 +374,9 @@ def test_destroy_returns_pmem(si) -> None:
 
 def test_snapshot_refused_with_nvdimms(si) -> None:
     v = pc.vm(si, "snap-nv")
-    info = pc.fails(v.CreateSnapshot_Task(name="s1", memory=False, quiesce=False), vim.fault.InvalidState)
+    info = pc.fails(
+        v.CreateSnapshot_Task(name="s1", memory=False, quiesce=False), vim.fault.InvalidState
+    )
     assert "NVDIMM" in info.error.msg
     w = pc.vm(si, "nv-snap")
     pc.ok(w.CreateSnapshot_Task(name="s3", memory=False, quiesce=False))
@@ -304,19 +389,37 @@ def test_snapshot_refused_with_nvdimms(si) -> None:
 def test_query_config_option_ex(si) -> None:
     v = pc.vm(si, "nv-add")
     eb = v.environmentBrowser
-    opt = eb.QueryConfigOptionEx(spec=vim.EnvironmentBrowser.ConfigOptionQuerySpec(key="vmx-19", guestId=["rhel8_64Guest"]))
+    opt = eb.QueryConfigOptionEx(
+        spec=vim.EnvironmentBrowser.ConfigOptionQuerySpec(key="vmx-19", guestId=["rhel8_64Guest"])
+    )
     (g,) = opt.guestOSDescriptor
     assert g.id == "rhel8_64Guest" and g.persistentMemorySupported is True
     assert g.supportedMaxPersistentMemoryMB == 6291456
-    assert g.persistentMemoryHotAddSupported is False and g.persistentMemoryColdGrowthSupported is True
+    assert (
+        g.persistentMemoryHotAddSupported is False and g.persistentMemoryColdGrowthSupported is True
+    )
     assert opt.hardwareOptions.numNVDIMMControllers.max == 1
-    (nvo,) = [o for o in opt.hardwareOptions.virtualDeviceOption if isinstance(o, vim.vm.device.VirtualNVDIMMOption)]
+    (nvo,) = [
+        o
+        for o in opt.hardwareOptions.virtualDeviceOption
+        if isinstance(o, vim.vm.device.VirtualNVDIMMOption)
+    ]
     assert nvo.growable is True and nvo.hotGrowable is False and nvo.granularityInMB == 4
-    opt = eb.QueryConfigOptionEx(spec=vim.EnvironmentBrowser.ConfigOptionQuerySpec(guestId=["otherGuest64"]))
+    opt = eb.QueryConfigOptionEx(
+        spec=vim.EnvironmentBrowser.ConfigOptionQuerySpec(guestId=["otherGuest64"])
+    )
     assert opt.guestOSDescriptor[0].persistentMemorySupported is False
-    everything = eb.QueryConfigOptionEx(spec=vim.EnvironmentBrowser.ConfigOptionQuerySpec(guestId=["nonsense"]))
+    everything = eb.QueryConfigOptionEx(
+        spec=vim.EnvironmentBrowser.ConfigOptionQuerySpec(guestId=["nonsense"])
+    )
     ids = {x.id for x in everything.guestOSDescriptor}
-    assert {"windows9Server64Guest", "sles15_64Guest", "ubuntu64Guest", "centos7_64Guest", "rhel6_64Guest"} <= ids
+    assert {
+        "windows9Server64Guest",
+        "sles15_64Guest",
+        "ubuntu64Guest",
+        "centos7_64Guest",
+        "rhel6_64Guest",
+    } <= ids
     assert len(eb.QueryConfigOption().guestOSDescriptor) == len(everything.guestOSDescriptor)
     target = eb.QueryConfigTarget()
     assert target.availablePersistentMemoryReservationMB > 0

@@ -11,7 +11,7 @@ from pyVmomi import vim, vmodl
 
 from tests import simproc
 from tests.pmemsim import client as pc
-from tests.pmemsim.client import GiB, MiB
+from tests.pmemsim.client import GiB
 
 INVENTORY = """
 clusters:
@@ -62,19 +62,38 @@ def test_relocate_disk_locator_onto_pmem_and_back(si) -> None:
     pds = pc.pmem_datastore(a)
     san = pc.datastore(si, "san")
     nfs = pc.datastore(si, "nfs")
-    free_p, free_s, free_n = a.summary.quickStats.availablePMemCapacity, san.summary.freeSpace, nfs.summary.freeSpace
+    free_p, free_s, free_n = (
+        a.summary.quickStats.availablePMemCapacity,
+        san.summary.freeSpace,
+        nfs.summary.freeSpace,
+    )
     d2 = disks(v)[1]
-    spec = vim.vm.RelocateSpec(disk=[vim.vm.RelocateSpec.DiskLocator(
-        diskId=d2.key, datastore=pds, profile=[vim.vm.DefinedProfileSpec(profileId=pc.PMEM_PROFILE_ID)])])
+    spec = vim.vm.RelocateSpec(
+        disk=[
+            vim.vm.RelocateSpec.DiskLocator(
+                diskId=d2.key,
+                datastore=pds,
+                profile=[vim.vm.DefinedProfileSpec(profileId=pc.PMEM_PROFILE_ID)],
+            )
+        ]
+    )
     pc.ok(v.RelocateVM_Task(spec))
     d2 = disks(v)[1]
-    assert d2.backing.datastore == pds and d2.backing.fileName == f"[{pds.name}] mv-loc/mv-loc_1.vmdk"
+    assert (
+        d2.backing.datastore == pds and d2.backing.fileName == f"[{pds.name}] mv-loc/mv-loc_1.vmdk"
+    )
     assert isinstance(d2.backing, vim.vm.device.VirtualDisk.LocalPMemBackingInfo)
     assert a.summary.quickStats.availablePMemCapacity == free_p - 2048
     assert san.summary.freeSpace == free_s + 2 * GiB
     assert pds in v.datastore
     # and back off PMem, onto another datastore
-    pc.ok(v.RelocateVM_Task(vim.vm.RelocateSpec(disk=[vim.vm.RelocateSpec.DiskLocator(diskId=d2.key, datastore=nfs)])))
+    pc.ok(
+        v.RelocateVM_Task(
+            vim.vm.RelocateSpec(
+                disk=[vim.vm.RelocateSpec.DiskLocator(diskId=d2.key, datastore=nfs)]
+            )
+        )
+    )
     d2 = disks(v)[1]
     assert isinstance(d2.backing, vim.vm.device.VirtualDisk.FlatVer2BackingInfo)
     assert d2.backing.fileName == "[nfs] mv-loc/mv-loc_1.vmdk"
@@ -89,8 +108,15 @@ def test_relocate_device_change_with_pmem_profile(si) -> None:
     a = v.runtime.host
     free_p = a.summary.quickStats.availablePMemCapacity
     d1 = disks(v)[0]
-    spec = vim.vm.RelocateSpec(deviceChange=[vim.vm.device.VirtualDeviceSpec(
-        operation="edit", device=d1, profile=[vim.vm.DefinedProfileSpec(profileId=pc.PMEM_PROFILE_ID)])])
+    spec = vim.vm.RelocateSpec(
+        deviceChange=[
+            vim.vm.device.VirtualDeviceSpec(
+                operation="edit",
+                device=d1,
+                profile=[vim.vm.DefinedProfileSpec(profileId=pc.PMEM_PROFILE_ID)],
+            )
+        ]
+    )
     pc.ok(v.RelocateVM_Task(spec))
     d1 = disks(v)[0]
     assert d1.backing.datastore == pc.pmem_datastore(a)
@@ -104,32 +130,67 @@ def test_relocate_home_move(si) -> None:
     pc.ok(v.RelocateVM_Task(vim.vm.RelocateSpec(datastore=nfs)))
     assert v.summary.config.vmPathName == "[nfs] mv-home/mv-home.vmx"
     assert v.config.files.vmPathName == "[nfs] mv-home/mv-home.vmx"
-    assert disks(v)[0].backing.fileName == "[nfs] mv-home/mv-home.vmdk"  # disks follow the home without locators
+    assert (
+        disks(v)[0].backing.fileName == "[nfs] mv-home/mv-home.vmdk"
+    )  # disks follow the home without locators
     assert [d.name for d in v.datastore] == ["nfs"]
 
 
 def test_relocate_refusals_leave_state_unchanged(si) -> None:
     v = pc.vm(si, "mv-bad")
-    before = [(d.key, d.backing.fileName) for d in v.config.hardware.device if hasattr(d.backing, "fileName")]
+    before = [
+        (d.key, d.backing.fileName)
+        for d in v.config.hardware.device
+        if hasattr(d.backing, "fileName")
+    ]
     a = pc.host(si, "esx-a")
     free_p = a.summary.quickStats.availablePMemCapacity
     # the VM home on PMem
-    info = pc.fails(v.RelocateVM_Task(vim.vm.RelocateSpec(datastore=pc.pmem_datastore(a))), vmodl.fault.InvalidArgument)
+    info = pc.fails(
+        v.RelocateVM_Task(vim.vm.RelocateSpec(datastore=pc.pmem_datastore(a))),
+        vmodl.fault.InvalidArgument,
+    )
     assert "PMem" in info.error.msg
     # another host's PMem datastore
     other = pc.pmem_datastore(pc.host(si, "esx-b"))
     d = disks(v)[0]
-    pc.fails(v.RelocateVM_Task(vim.vm.RelocateSpec(disk=[vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=other)])),
-             vim.fault.InvalidDatastore)
+    pc.fails(
+        v.RelocateVM_Task(
+            vim.vm.RelocateSpec(
+                disk=[vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=other)]
+            )
+        ),
+        vim.fault.InvalidDatastore,
+    )
     # a host without PMem while the VM has NVDIMMs
-    pc.fails(v.RelocateVM_Task(vim.vm.RelocateSpec(host=pc.host(si, "esx-n"))), vim.fault.InsufficientResourcesFault)
+    pc.fails(
+        v.RelocateVM_Task(vim.vm.RelocateSpec(host=pc.host(si, "esx-n"))),
+        vim.fault.InsufficientResourcesFault,
+    )
     # not enough space on the target datastore
-    info = pc.fails(v.RelocateVM_Task(vim.vm.RelocateSpec(disk=[vim.vm.RelocateSpec.DiskLocator(
-        diskId=d.key, datastore=pc.datastore(si, "tiny"))])), vim.fault.InsufficientStorageSpace)
+    info = pc.fails(
+        v.RelocateVM_Task(
+            vim.vm.RelocateSpec(
+                disk=[
+                    vim.vm.RelocateSpec.DiskLocator(
+                        diskId=d.key, datastore=pc.datastore(si, "tiny")
+                    )
+                ]
+            )
+        ),
+        vim.fault.InsufficientStorageSpace,
+    )
     assert "tiny" in info.error.msg
     # a datastore the target host cannot reach
-    pc.fails(v.RelocateVM_Task(vim.vm.RelocateSpec(datastore=pc.datastore(si, "local-s"))), vim.fault.InvalidDatastore)
-    after = [(d.key, d.backing.fileName) for d in v.config.hardware.device if hasattr(d.backing, "fileName")]
+    pc.fails(
+        v.RelocateVM_Task(vim.vm.RelocateSpec(datastore=pc.datastore(si, "local-s"))),
+        vim.fault.InvalidDatastore,
+    )
+    after = [
+        (d.key, d.backing.fileName)
+        for d in v.config.hardware.device
+        if hasattr(d.backing, "fileName")
+    ]
     assert after == before
     assert a.summary.quickStats.availablePMemCapacity == free_p
 
@@ -150,8 +211,10 @@ def test_relocate_host_moves_pmem_and_checks_capacity(si) -> None:
 
 def test_async_task_states_and_progress_via_wait_for_updates(make_sim, tmp_path: Path) -> None:
     inv = tmp_path / "inv.yaml"
-    inv.write_text("hosts: [{name: h1, pmem: 64GiB}]\ndatastores: [{name: d1, capacity: 1TiB}, {name: d2, capacity: 1TiB}]\n"
-                   "vms:\n  - {name: v1, host: h1, disks: [{size: 2GiB, datastore: d1}]}\n")
+    inv.write_text(
+        "hosts: [{name: h1, pmem: 64GiB}]\ndatastores: [{name: d1, capacity: 1TiB}, {name: d2, capacity: 1TiB}]\n"
+        "vms:\n  - {name: v1, host: h1, disks: [{size: 2GiB, datastore: d1}]}\n"
+    )
     sim = make_sim("--copy-rate", "2GiB/s", inventory=inv)  # a 2 GiB move lasts ~1 s
     si = pc.connect(sim)
     v = pc.vm(si, "v1")
@@ -159,12 +222,22 @@ def test_async_task_states_and_progress_via_wait_for_updates(make_sim, tmp_path:
     task = v.RelocateVM_Task(vim.vm.RelocateSpec(datastore=pc.datastore(si, "d2")))
     assert time.monotonic() - t0 < 0.5  # returns at once
     pcol = si.content.propertyCollector
-    f = pcol.CreateFilter(vmodl.query.PropertyCollector.FilterSpec(
-        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=task)],
-        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.Task, pathSet=["info.state", "info.progress"])]), True)
+    f = pcol.CreateFilter(
+        vmodl.query.PropertyCollector.FilterSpec(
+            objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=task)],
+            propSet=[
+                vmodl.query.PropertyCollector.PropertySpec(
+                    type=vim.Task, pathSet=["info.state", "info.progress"]
+                )
+            ],
+        ),
+        True,
+    )
     states, progress, version = [], [], ""
     while "success" not in states and "error" not in states:
-        res = pcol.WaitForUpdatesEx(version, vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=5))
+        res = pcol.WaitForUpdatesEx(
+            version, vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=5)
+        )
         assert res is not None
         version = res.version
         for fs in res.filterSet:
@@ -193,13 +266,22 @@ def max_overlap(tasks: list[vim.Task]) -> int:
 
 
 def test_svmotion_limits_two_per_host(make_sim, tmp_path: Path) -> None:
-    vms = "".join(f"  - {{name: q{i}, host: h1, disks: [{{size: 1GiB, datastore: d{i}}}]}}\n" for i in range(5))
-    dss = "".join(f"  - {{name: d{i}, capacity: 1TiB}}\n  - {{name: e{i}, capacity: 1TiB}}\n" for i in range(5))
+    vms = "".join(
+        f"  - {{name: q{i}, host: h1, disks: [{{size: 1GiB, datastore: d{i}}}]}}\n"
+        for i in range(5)
+    )
+    dss = "".join(
+        f"  - {{name: d{i}, capacity: 1TiB}}\n  - {{name: e{i}, capacity: 1TiB}}\n"
+        for i in range(5)
+    )
     inv = tmp_path / "inv.yaml"
     inv.write_text(f"hosts: [{{name: h1}}]\ndatastores:\n{dss}vms:\n{vms}")
     sim = make_sim("--copy-rate", "2GiB/s", inventory=inv)  # each move ~0.5 s
     si = pc.connect(sim)
-    tasks = [pc.vm(si, f"q{i}").RelocateVM_Task(vim.vm.RelocateSpec(datastore=pc.datastore(si, f"e{i}"))) for i in range(5)]
+    tasks = [
+        pc.vm(si, f"q{i}").RelocateVM_Task(vim.vm.RelocateSpec(datastore=pc.datastore(si, f"e{i}")))
+        for i in range(5)
+    ]
     max_running, saw_queued = 0, False
     while True:
         st = [t.info.state for t in tasks]
@@ -216,13 +298,20 @@ def test_svmotion_limits_two_per_host(make_sim, tmp_path: Path) -> None:
 
 def test_svmotion_limits_eight_per_datastore(make_sim, tmp_path: Path) -> None:
     hosts = "".join(f"  - {{name: h{i}}}\n" for i in range(6))
-    vms = "".join(f"  - {{name: w{i}, host: h{i % 6}, disks: [{{size: 1GiB, datastore: src}}]}}\n" for i in range(10))
+    vms = "".join(
+        f"  - {{name: w{i}, host: h{i % 6}, disks: [{{size: 1GiB, datastore: src}}]}}\n"
+        for i in range(10)
+    )
     inv = tmp_path / "inv.yaml"
-    inv.write_text(f"hosts:\n{hosts}datastores:\n  - {{name: src, capacity: 1TiB}}\n  - {{name: dst, capacity: 1TiB}}\nvms:\n{vms}")
+    inv.write_text(
+        f"hosts:\n{hosts}datastores:\n  - {{name: src, capacity: 1TiB}}\n  - {{name: dst, capacity: 1TiB}}\nvms:\n{vms}"
+    )
     sim = make_sim("--copy-rate", "2GiB/s", inventory=inv)
     si = pc.connect(sim)
     dst = pc.datastore(si, "dst")
-    tasks = [pc.vm(si, f"w{i}").RelocateVM_Task(vim.vm.RelocateSpec(datastore=dst)) for i in range(10)]
+    tasks = [
+        pc.vm(si, f"w{i}").RelocateVM_Task(vim.vm.RelocateSpec(datastore=dst)) for i in range(10)
+    ]
     max_running = 0
     while True:
         st = [t.info.state for t in tasks]
@@ -247,14 +336,25 @@ def test_tasks_on_one_vm_run_in_order(si) -> None:
 
 def test_fault_injection_nth_and_vm(make_sim, tmp_path: Path) -> None:
     inv = tmp_path / "inv.yaml"
-    inv.write_text("hosts: [{name: h1}]\ndatastores: [{name: d1, capacity: 1TiB}, {name: d2, capacity: 1TiB}]\n"
-                   "vms:\n" + "".join(f"  - {{name: {n}, host: h1, disks: [{{size: 1GiB, datastore: d1}}]}}\n"
-                                      for n in ("legacy-1", "legacy-2", "app-1")))
-    sim = make_sim("--fault", "method=ReconfigVM_Task,nth=2,fault=InsufficientResourcesFault,message=boom",
-                   "--fault", "vm=app-*,fault=TaskInProgress",
-                   "--fault", "RelocateVM_Task:1",
-                   "--fault", "method=PowerOnVM_Task,vm=legacy-2,at=50,fault=InvalidState",
-                   inventory=inv)
+    inv.write_text(
+        "hosts: [{name: h1}]\ndatastores: [{name: d1, capacity: 1TiB}, {name: d2, capacity: 1TiB}]\n"
+        "vms:\n"
+        + "".join(
+            f"  - {{name: {n}, host: h1, disks: [{{size: 1GiB, datastore: d1}}]}}\n"
+            for n in ("legacy-1", "legacy-2", "app-1")
+        )
+    )
+    sim = make_sim(
+        "--fault",
+        "method=ReconfigVM_Task,nth=2,fault=InsufficientResourcesFault,message=boom",
+        "--fault",
+        "vm=app-*,fault=TaskInProgress",
+        "--fault",
+        "RelocateVM_Task:1",
+        "--fault",
+        "method=PowerOnVM_Task,vm=legacy-2,at=50,fault=InvalidState",
+        inventory=inv,
+    )
     si = pc.connect(sim)
     l1, l2, app = (pc.vm(si, n) for n in ("legacy-1", "legacy-2", "app-1"))
     spec = vim.vm.ConfigSpec(annotation="x")

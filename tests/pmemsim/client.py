@@ -17,8 +17,13 @@ MiB = 1 << 20
 def connect(sim: Any) -> vim.ServiceInstance:
     """Log in to a running pmemsim, verifying its certificate."""
     ctx = ssl.create_default_context(cafile=str(sim.cert))
-    return SmartConnect(host=sim.parts.hostname, port=sim.parts.port, user=sim.user,
-                        pwd=sim.password, sslContext=ctx)
+    return SmartConnect(
+        host=sim.parts.hostname,
+        port=sim.parts.port,
+        user=sim.user,
+        pwd=sim.password,
+        sslContext=ctx,
+    )
 
 
 def disconnect(si: vim.ServiceInstance) -> None:
@@ -87,44 +92,76 @@ def nvdimm_spec(size_mb: int, *, controller: bool, profile: bool = True) -> vim.
     changes = []
     ctl_key = -27001
     if controller:
-        changes.append(vim.vm.device.VirtualDeviceSpec(
-            operation="add", device=vim.vm.device.VirtualNVDIMMController(key=ctl_key, deviceInfo=vim.Description())))
+        changes.append(
+            vim.vm.device.VirtualDeviceSpec(
+                operation="add",
+                device=vim.vm.device.VirtualNVDIMMController(
+                    key=ctl_key, deviceInfo=vim.Description()
+                ),
+            )
+        )
     dimm = vim.vm.device.VirtualDeviceSpec(
-        operation="add", fileOperation="create",
-        device=vim.vm.device.VirtualNVDIMM(key=-28001, controllerKey=ctl_key if controller else 13000,
-                                           capacityInMB=size_mb, deviceInfo=vim.Description(),
-                                           backing=vim.vm.device.VirtualNVDIMM.BackingInfo()))
+        operation="add",
+        fileOperation="create",
+        device=vim.vm.device.VirtualNVDIMM(
+            key=-28001,
+            controllerKey=ctl_key if controller else 13000,
+            capacityInMB=size_mb,
+            deviceInfo=vim.Description(),
+            backing=vim.vm.device.VirtualNVDIMM.BackingInfo(),
+        ),
+    )
     if profile:
         dimm.profile = [vim.vm.DefinedProfileSpec(profileId=PMEM_PROFILE_ID)]
     changes.append(dimm)
     return vim.vm.ConfigSpec(deviceChange=changes)
 
 
-def disk_add_spec(v: vim.VirtualMachine, size_gib: int, *, pmem_profile: bool = False,
-                  local_pmem: bool = False, file_name: str = "") -> vim.vm.ConfigSpec:
+def disk_add_spec(
+    v: vim.VirtualMachine,
+    size_gib: int,
+    *,
+    pmem_profile: bool = False,
+    local_pmem: bool = False,
+    file_name: str = "",
+) -> vim.vm.ConfigSpec:
     (scsi,) = devices(v, vim.vm.device.ParaVirtualSCSIController)
     if local_pmem:
         backing = vim.vm.device.VirtualDisk.LocalPMemBackingInfo(diskMode="persistent")
     else:
-        backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(diskMode="persistent", fileName=file_name)
-    disk = vim.vm.device.VirtualDisk(key=-101, controllerKey=scsi.key, capacityInKB=size_gib * 1024 * 1024,
-                                     backing=backing)
+        backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+            diskMode="persistent", fileName=file_name
+        )
+    disk = vim.vm.device.VirtualDisk(
+        key=-101, controllerKey=scsi.key, capacityInKB=size_gib * 1024 * 1024, backing=backing
+    )
     change = vim.vm.device.VirtualDeviceSpec(operation="add", fileOperation="create", device=disk)
     if pmem_profile:
         change.profile = [vim.vm.DefinedProfileSpec(profileId=PMEM_PROFILE_ID)]
     return vim.vm.ConfigSpec(deviceChange=[change])
 
 
-def retrieve(si: vim.ServiceInstance, kind: type, props: list[str], max_objects: int = 0) -> tuple[list[Any], int]:
+def retrieve(
+    si: vim.ServiceInstance, kind: type, props: list[str], max_objects: int = 0
+) -> tuple[list[Any], int]:
     """ContainerView + paged RetrievePropertiesEx; returns (objects, pages)."""
     c = si.content
     view = c.viewManager.CreateContainerView(c.rootFolder, [kind], True)
     pc = c.propertyCollector
     spec = vmodl.query.PropertyCollector.FilterSpec(
-        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(
-            obj=view, skip=True,
-            selectSet=[vmodl.query.PropertyCollector.TraversalSpec(name="v", path="view", skip=False, type=vim.view.ContainerView)])],
-        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=kind, pathSet=props)])
+        objectSet=[
+            vmodl.query.PropertyCollector.ObjectSpec(
+                obj=view,
+                skip=True,
+                selectSet=[
+                    vmodl.query.PropertyCollector.TraversalSpec(
+                        name="v", path="view", skip=False, type=vim.view.ContainerView
+                    )
+                ],
+            )
+        ],
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=kind, pathSet=props)],
+    )
     opts = vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=max_objects or None)
     res = pc.RetrievePropertiesEx([spec], opts)
     out = list(res.objects)

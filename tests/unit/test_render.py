@@ -56,7 +56,7 @@ esx-01   512 GiB    512 GiB (524288 MiB)   456 GiB (466944 MiB)
 esx-02   512 GiB    100 GiB (102400 MiB)   64 GiB (65536 MiB)
 
 Plan: 6 changes for 2 VMs (3 disruptive). PMem: esx-01 512 GiB → 456 GiB free, esx-02 100 GiB → 64 GiB free.
-"""  # noqa: E501
+"""
 
 
 BLOCKED = """\
@@ -83,7 +83,7 @@ Error: removing NVDIMM 2 (16 GiB) of VM legacy-sql-01 destroys its data; set opt
 Error: VM legacy-sql-01 is vmx-11; NVDIMMs need vmx-14 or later (set options.upgrade_hardware: true)
 Error: VM legacy-sql-01 is powered on; removing NVDIMM 2 needs it powered off (set options.power_off: true)
 Error: host esx-01: not enough PMem: the plan needs 92 GiB (94208 MB), 32 GiB (32768 MB) free
-"""  # noqa: E501
+"""
 
 
 def blocked_plan() -> Plan:

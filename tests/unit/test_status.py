@@ -1,6 +1,6 @@
 """build_status (the JSON contract) and render_status (exact text at width 120, no colour)."""
 
-# ruff: noqa: E501  (exact rendered lines are wider than the code limit)
+
 
 from __future__ import annotations
 
@@ -16,26 +16,66 @@ PMEM_DS = "PMemDS-aaaa"
 
 def inventory() -> Inventory:
     hosts = {
-        "esx-01": Host(name="esx-01", moid="host-1", cluster="Prod", pmem_capacity_mb=524288,
-                       pmem_free_mb=524288, pmem_datastore="PMemDS-bbbb", pmem_supported=True,
-                       datastores=("PMemDS-bbbb", "san-01")),
-        "esx-03": Host(name="esx-03", moid="host-3", cluster="Prod", pmem_capacity_mb=0,
-                       pmem_free_mb=0, pmem_datastore=None, pmem_supported=False,
-                       datastores=("san-01",)),
-        "esx-10": Host(name="esx-10", moid="host-10", cluster=None, pmem_capacity_mb=131072,
-                       pmem_free_mb=106496, pmem_datastore=PMEM_DS, pmem_supported=True,
-                       datastores=(PMEM_DS, "san-01")),
+        "esx-01": Host(
+            name="esx-01",
+            moid="host-1",
+            cluster="Prod",
+            pmem_capacity_mb=524288,
+            pmem_free_mb=524288,
+            pmem_datastore="PMemDS-bbbb",
+            pmem_supported=True,
+            datastores=("PMemDS-bbbb", "san-01"),
+        ),
+        "esx-03": Host(
+            name="esx-03",
+            moid="host-3",
+            cluster="Prod",
+            pmem_capacity_mb=0,
+            pmem_free_mb=0,
+            pmem_datastore=None,
+            pmem_supported=False,
+            datastores=("san-01",),
+        ),
+        "esx-10": Host(
+            name="esx-10",
+            moid="host-10",
+            cluster=None,
+            pmem_capacity_mb=131072,
+            pmem_free_mb=106496,
+            pmem_datastore=PMEM_DS,
+            pmem_supported=True,
+            datastores=(PMEM_DS, "san-01"),
+        ),
     }
     datastores = {
-        PMEM_DS: Datastore(name=PMEM_DS, moid="ds-1", type="PMEM", capacity_mb=131072,
-                           free_mb=106496, hosts=("esx-10",)),
-        "san-01": Datastore(name="san-01", moid="ds-2", type="VMFS", capacity_mb=8388608,
-                            free_mb=8000000, hosts=("esx-01", "esx-03", "esx-10")),
+        PMEM_DS: Datastore(
+            name=PMEM_DS,
+            moid="ds-1",
+            type="PMEM",
+            capacity_mb=131072,
+            free_mb=106496,
+            hosts=("esx-10",),
+        ),
+        "san-01": Datastore(
+            name="san-01",
+            moid="ds-2",
+            type="VMFS",
+            capacity_mb=8388608,
+            free_mb=8000000,
+            hosts=("esx-01", "esx-03", "esx-10"),
+        ),
     }
     cache = VM(
-        name="cache-01", moid="vm-7", host="esx-10", cluster=None, folder="",
-        hardware_version=19, guest_id="ubuntu64Guest", power_state="poweredOff",
-        datastores=(PMEM_DS, "san-01"), devices_loaded=True,
+        name="cache-01",
+        moid="vm-7",
+        host="esx-10",
+        cluster=None,
+        folder="",
+        hardware_version=19,
+        guest_id="ubuntu64Guest",
+        power_state="poweredOff",
+        datastores=(PMEM_DS, "san-01"),
+        devices_loaded=True,
         disks=(
             Disk(label="Hard disk 1", key=2000, size_mb=20480, datastore="san-01", pmem=False),
             # flat backing, but on a PMEM datastore: still a PMem disk
@@ -44,39 +84,91 @@ def inventory() -> Inventory:
         nvdimms=(Nvdimm(label="NVDIMM 1", key=12000, size_mb=8192, controller_key=11000),),
         nvdimm_controller_key=11000,
     )
-    plain = VM(name="app-01", moid="vm-6", host="esx-03", cluster="Prod", folder="Apps",
-               hardware_version=14, guest_id="otherGuest64", power_state="poweredOn",
-               datastores=("san-01",), devices_loaded=True,
-               disks=(Disk(label="Hard disk 1", key=2000, size_mb=20480, datastore="san-01",
-                           pmem=False),))
-    unloaded = VM(name="redis-01", moid="vm-1", host="esx-01", cluster="Prod",
-                  folder="Databases", hardware_version=14, guest_id="rhel8_64Guest",
-                  power_state="poweredOff", datastores=("san-01",))
-    return Inventory(hosts=hosts, datastores=datastores,
-                     vms={"app-01": plain, "cache-01": cache, "redis-01": unloaded})
+    plain = VM(
+        name="app-01",
+        moid="vm-6",
+        host="esx-03",
+        cluster="Prod",
+        folder="Apps",
+        hardware_version=14,
+        guest_id="otherGuest64",
+        power_state="poweredOn",
+        datastores=("san-01",),
+        devices_loaded=True,
+        disks=(Disk(label="Hard disk 1", key=2000, size_mb=20480, datastore="san-01", pmem=False),),
+    )
+    unloaded = VM(
+        name="redis-01",
+        moid="vm-1",
+        host="esx-01",
+        cluster="Prod",
+        folder="Databases",
+        hardware_version=14,
+        guest_id="rhel8_64Guest",
+        power_state="poweredOff",
+        datastores=("san-01",),
+    )
+    return Inventory(
+        hosts=hosts,
+        datastores=datastores,
+        vms={"app-01": plain, "cache-01": cache, "redis-01": unloaded},
+    )
 
 
 def test_build_status_exact() -> None:
     assert build_status(inventory()) == {
         "hosts": [
-            {"name": "esx-01", "cluster": "Prod", "pmem_capacity_mb": 524288,
-             "pmem_free_mb": 524288, "pmem_datastore": "PMemDS-bbbb", "pmem_used_mb": 0,
-             "pmem_supported": True, "vms": []},
-            {"name": "esx-03", "cluster": "Prod", "pmem_capacity_mb": 0, "pmem_free_mb": 0,
-             "pmem_datastore": None, "pmem_used_mb": 0, "pmem_supported": False, "vms": []},
-            {"name": "esx-10", "cluster": None, "pmem_capacity_mb": 131072,
-             "pmem_free_mb": 106496, "pmem_datastore": PMEM_DS, "pmem_used_mb": 24576,
-             "pmem_supported": True, "vms": ["cache-01"]},
+            {
+                "name": "esx-01",
+                "cluster": "Prod",
+                "pmem_capacity_mb": 524288,
+                "pmem_free_mb": 524288,
+                "pmem_datastore": "PMemDS-bbbb",
+                "pmem_used_mb": 0,
+                "pmem_supported": True,
+                "vms": [],
+            },
+            {
+                "name": "esx-03",
+                "cluster": "Prod",
+                "pmem_capacity_mb": 0,
+                "pmem_free_mb": 0,
+                "pmem_datastore": None,
+                "pmem_used_mb": 0,
+                "pmem_supported": False,
+                "vms": [],
+            },
+            {
+                "name": "esx-10",
+                "cluster": None,
+                "pmem_capacity_mb": 131072,
+                "pmem_free_mb": 106496,
+                "pmem_datastore": PMEM_DS,
+                "pmem_used_mb": 24576,
+                "pmem_supported": True,
+                "vms": ["cache-01"],
+            },
         ],
         "vms": [
-            {"name": "cache-01", "host": "esx-10", "hardware_version": 19,
-             "power_state": "poweredOff",
-             "nvdimms": [{"label": "NVDIMM 1", "size_mb": 8192}],
-             "disks": [
-                 {"label": "Hard disk 1", "size_mb": 20480, "datastore": "san-01", "pmem": False},
-                 {"label": "Hard disk 2", "size_mb": 16384, "datastore": PMEM_DS, "pmem": True},
-             ],
-             "cluster": None, "folder": "", "pmem_mb": 24576},
+            {
+                "name": "cache-01",
+                "host": "esx-10",
+                "hardware_version": 19,
+                "power_state": "poweredOff",
+                "nvdimms": [{"label": "NVDIMM 1", "size_mb": 8192}],
+                "disks": [
+                    {
+                        "label": "Hard disk 1",
+                        "size_mb": 20480,
+                        "datastore": "san-01",
+                        "pmem": False,
+                    },
+                    {"label": "Hard disk 2", "size_mb": 16384, "datastore": PMEM_DS, "pmem": True},
+                ],
+                "cluster": None,
+                "folder": "",
+                "pmem_mb": 24576,
+            },
         ],
     }
 
@@ -94,32 +186,33 @@ def test_usage_bar() -> None:
 
 def render(status: dict[str, object]) -> str:
     buf = io.StringIO()
-    console = Console(file=buf, width=120, no_color=True, color_system=None, markup=False,
-                      highlight=False)
+    console = Console(
+        file=buf, width=120, no_color=True, color_system=None, markup=False, highlight=False
+    )
     render_status(status, console)  # type: ignore[arg-type]
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines())
 
 
 def test_render_exact() -> None:
     assert render(build_status(inventory())).splitlines() == [
-        'PMem by host',
-        '',
-        ' Host     Cluster   Capacity     Used      Free   Usage               VMs',
-        ' ─────────────────────────────────────────────────────────────────────────────',
-        ' esx-01   Prod       512 GiB    0 MiB   512 GiB   [░░░░░░░░░░]   0%   -',
-        ' esx-03   Prod       no PMem        -         -',
-        ' esx-10   -          128 GiB   24 GiB   104 GiB   [██░░░░░░░░]  19%   cache-01',
-        '',
-        'PMem datastores',
-        '  esx-01   PMemDS-bbbb',
-        '  esx-10   PMemDS-aaaa',
-        '',
-        'VMs using PMem',
-        '',
-        ' VM         Host         HW   Power        Device          Size   Where',
-        ' ────────────────────────────────────────────────────────────────────────────',
-        ' cache-01   esx-10   vmx-19   poweredOff   NVDIMM 1       8 GiB   host PMem',
-        '                                           Hard disk 2   16 GiB   PMemDS-aaaa',
+        "PMem by host",
+        "",
+        " Host     Cluster   Capacity     Used      Free   Usage               VMs",
+        " ─────────────────────────────────────────────────────────────────────────────",
+        " esx-01   Prod       512 GiB    0 MiB   512 GiB   [░░░░░░░░░░]   0%   -",
+        " esx-03   Prod       no PMem        -         -",
+        " esx-10   -          128 GiB   24 GiB   104 GiB   [██░░░░░░░░]  19%   cache-01",
+        "",
+        "PMem datastores",
+        "  esx-01   PMemDS-bbbb",
+        "  esx-10   PMemDS-aaaa",
+        "",
+        "VMs using PMem",
+        "",
+        " VM         Host         HW   Power        Device          Size   Where",
+        " ────────────────────────────────────────────────────────────────────────────",
+        " cache-01   esx-10   vmx-19   poweredOff   NVDIMM 1       8 GiB   host PMem",
+        "                                           Hard disk 2   16 GiB   PMemDS-aaaa",
     ]
 
 

@@ -1,0 +1,54 @@
+"""The CLI shell: help, version, and exit codes that pipelines can trust."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from pmemctl import __version__
+from pmemctl.cli import cli
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert code == 0
+    assert out == f"pmemctl, version {__version__}\n"
+
+
+def test_help_lists_every_command() -> None:
+    code, out, _ = run("--help")
+    assert code == 0
+    for name in ("validate", "status", "plan", "apply", "rollback"):
+        assert f"  {name} " in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["no-such-command"],
+        ["plan"],  # missing SPEC
+        ["plan", "x.yaml", "--output", "yaml"],
+        ["status", "--bogus-flag"],
+        ["apply", "x.yaml", "--parallel", "0"],
+    ],
+)
+def test_usage_errors_exit_64_never_2(args: list[str]) -> None:
+    code, out, err = run(*args)
+    assert code == 64, (out, err)
+    assert "Usage:" in err or "Error" in err
+
+
+def test_plan_without_vcenter_is_a_usage_error(tmp_path: object) -> None:
+    from pathlib import Path
+
+    spec = Path(str(tmp_path)) / "s.yaml"
+    spec.write_text("apiVersion: pmemctl/v1\nvms:\n  - name: redis-01\n    nvdimms: [16GiB]\n")
+    code, out, err = run("plan", str(spec))
+    assert code == 64
+    assert out == ""
+    assert "PMEMCTL_URL" in err
