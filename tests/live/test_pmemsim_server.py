@@ -209,10 +209,7 @@ def test_server_survives_bad_requests(make_sim, tmp_path: Path) -> None:
     assert v.storage.perDatastoreUsage
     dc = si.content.rootFolder.childEntity[0]
     with pytest.raises(vmodl.fault.NotSupported):
-        dc.vmFolder.CreateVM_Task(
-            config=vim.vm.ConfigSpec(name="new", files=vim.vm.FileInfo(vmPathName="[d1]")),
-            pool=v.resourcePool,
-        )
+        dc.vmFolder.RegisterVM_Task(path="[d1] new/new.vmx", asTemplate=False, pool=v.resourcePool)
     assert set(pc.objects(si, vim.VirtualMachine)) == {"v1"}
     assert sim.proc.poll() is None
 

@@ -45,6 +45,7 @@ func buildEstate(inv *Inventory, o *options) (*simulator.Model, error) {
 		return nil, err
 	}
 	estate.copyRate = o.copyRate
+	estate.apiVersion = o.apiVersion
 	estate.faults = &faultSet{rules: o.faults}
 
 	ctx := context.Background()
@@ -143,6 +144,8 @@ func buildEstate(inv *Inventory, o *options) (*simulator.Model, error) {
 
 	wrapEnvironmentBrowsers()
 	wrapPropertyCollector()
+	wrapSearchIndex()
+	wrapVMFolders(estate.vmFolder)
 
 	folderCache := map[string]types.ManagedObjectReference{"": estate.vmFolder}
 	for _, v := range inv.VMs {

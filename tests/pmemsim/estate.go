@@ -25,6 +25,14 @@ const pmemProfileID = "c268da1b-b343-49f7-a468-b1deeb7078e0"
 // datastores and hosts never take simMu.
 var simMu sync.Mutex
 
+// withSimMu runs f holding simMu (released even if f panics: a panic in a
+// handler becomes a SOAP fault and must not leave the simulator locked).
+func withSimMu(f func()) {
+	simMu.Lock()
+	defer simMu.Unlock()
+	f()
+}
+
 // Estate indexes the simulated inventory.
 type Estate struct {
 	dc         *simulator.Datacenter
@@ -34,6 +42,7 @@ type Estate struct {
 	datastores map[string]*PDatastore
 	vms        map[string]*PVM
 	copyRate   float64
+	apiVersion string
 	faults     *faultSet
 }
 

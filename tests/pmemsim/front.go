@@ -135,7 +135,6 @@ func (c *cookieQuoter) Write(b []byte) (int, error) {
 // implementations assume files on local directories and plain
 // *simulator.Datastore objects, and would leave half-created VMs behind.
 var unsupportedMethods = map[string]string{
-	"CreateVM_Task":   "pmemsim does not simulate CreateVM_Task (VMs come from the inventory file)",
 	"RegisterVM_Task": "pmemsim does not simulate RegisterVM_Task",
 	"ImportVApp":      "pmemsim does not simulate ImportVApp",
 }

@@ -3,6 +3,7 @@ package main
 import (
 	_ "embed"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -57,6 +58,7 @@ type VMSpec struct {
 	Tools     bool
 	CPUs      int32
 	MemoryMB  int32
+	Home      string // datastore holding the VM home (.vmx); never PMem
 	Disks     []DiskSpec
 	NVDIMMs   []int64 // bytes
 	Snapshots int
@@ -378,7 +380,7 @@ func loadInventory(file string, data []byte) (*Inventory, error) {
 		for i, n := range items {
 			path := fmt.Sprintf("vms[%d]", i)
 			m, err := r.mapping(n, path, "name", "host", "folder", "hardware_version", "guest_id", "power",
-				"disks", "nvdimms", "snapshots", "tools", "cpus", "memory")
+				"disks", "nvdimms", "snapshots", "tools", "cpus", "memory", "home")
 			if err != nil {
 				return nil, err
 			}
@@ -513,8 +515,35 @@ func loadInventory(file string, data []byte) (*Inventory, error) {
 					vm.Disks = append(vm.Disks, d)
 				}
 			}
-			if len(vm.Disks) > 0 && vm.Disks[0].Datastore == "pmem" {
-				return nil, r.errf(n, path+".disks[0].datastore", "the first disk holds the VM home, which cannot be on PMem")
+			// The VM home: "home:" if given, else the first disk's datastore
+			// unless that is PMem, else the first non-PMem datastore (by
+			// name) the host mounts.
+			if kv, ok := m["home"]; ok {
+				if vm.Home, err = r.str(kv[1], path+".home"); err != nil {
+					return nil, err
+				}
+				if vm.Home == "pmem" || strings.HasPrefix(vm.Home, "PMemDS-") {
+					return nil, r.errf(kv[1], path+".home", "the VM home cannot be on PMem")
+				}
+				ds := dsByName[vm.Home]
+				if ds == nil {
+					return nil, r.errf(kv[1], path+".home", "unknown datastore %q", vm.Home)
+				}
+				if !reach(ds, host.Name) {
+					return nil, r.errf(kv[1], path+".home", "datastore %s is not mounted on host %s", ds.Name, host.Name)
+				}
+			} else if len(vm.Disks) > 0 && vm.Disks[0].Datastore != "pmem" {
+				vm.Home = vm.Disks[0].Datastore
+			} else {
+				for _, ds := range sortedDatastores(inv.Datastores) {
+					if reach(ds, host.Name) {
+						vm.Home = ds.Name
+						break
+					}
+				}
+				if vm.Home == "" {
+					return nil, r.errf(n, path, "host %s mounts no non-PMem datastore for the VM home (add a datastore mounted on it)", host.Name)
+				}
 			}
 			if kv, ok := m["nvdimms"]; ok {
 				nvs, err := r.seq(kv[1], path+".nvdimms")
@@ -549,10 +578,6 @@ func loadInventory(file string, data []byte) (*Inventory, error) {
 					return nil, r.errf(kv[1], path+".nvdimms", "a VM with NVDIMMs cannot have snapshots")
 				}
 			}
-			if len(vm.Disks) == 0 {
-				// The VM home needs a datastore: the first datastore the host mounts.
-				return nil, r.errf(n, path+".disks", "missing key (at least one disk: the first disk's datastore holds the VM home)")
-			}
 			inv.VMs = append(inv.VMs, vm)
 		}
 	}
@@ -562,6 +587,13 @@ func loadInventory(file string, data []byte) (*Inventory, error) {
 		}
 	}
 	return inv, nil
+}
+
+// sortedDatastores returns the datastores ordered by name.
+func sortedDatastores(dss []*DatastoreSpec) []*DatastoreSpec {
+	out := append([]*DatastoreSpec(nil), dss...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 func roundMiB(b int64) int64 { return (b + (1 << 20) - 1) >> 20 << 20 }
@@ -715,7 +747,7 @@ func (g *genSpec) addVMs(inv *Inventory, names map[string]bool, used map[string]
 	for c := 1; c <= g.Clusters; c++ {
 		for h := 1; h <= g.HostsPerCluster; h++ {
 			for v := 1; v <= g.VMsPerHost; v++ {
-				vm := &VMSpec{Name: genVM(c, h, v), Host: genHost(c, h), HWVersion: g.HWVersion, GuestID: g.GuestID,
+				vm := &VMSpec{Name: genVM(c, h, v), Host: genHost(c, h), Home: genDS(c), HWVersion: g.HWVersion, GuestID: g.GuestID,
 					Power: g.Power, Tools: true, CPUs: 2, MemoryMB: 4096, where: r.file + ":" + g.line()}
 				if names[vm.Name] {
 					return r.errf(g.node, "generate", "generated VM %q clashes with vms:", vm.Name)

@@ -17,7 +17,8 @@ import (
 // honours options.maxObjects and returns a token, and
 // ContinueRetrievePropertiesEx / CancelRetrievePropertiesEx page through
 // the rest. vcsim clones the registered PropertyCollector's type for every
-// session, so each session's collector gets these methods; the pages are
+// session, so each session's collector gets these methods, and
+// CreatePropertyCollector makes PPropertyCollectors too; the pages are
 // kept in one process-wide table.
 type PPropertyCollector struct {
 	simulator.PropertyCollector
@@ -42,6 +43,15 @@ func wrapPropertyCollector() {
 		np.PropertyCollector.PropertyCollector = pc.PropertyCollector
 		simulator.Map.Put(np)
 	}
+}
+
+// CreatePropertyCollector makes private collectors of pmemsim's type, so
+// that they page too (vcsim's makes a plain PropertyCollector).
+func (pc *PPropertyCollector) CreatePropertyCollector(ctx *simulator.Context, c *types.CreatePropertyCollector) soap.HasFault {
+	cpc := &PPropertyCollector{}
+	cpc.Self.Type = "PropertyCollector" // Session.Put would name it after the Go type
+	return &methods.CreatePropertyCollectorBody{Res: &types.CreatePropertyCollectorResponse{
+		Returnval: ctx.Session.Put(cpc).Reference()}}
 }
 
 // page splits objects: returns the first n and stores the rest under a token.

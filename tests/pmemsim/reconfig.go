@@ -216,6 +216,11 @@ func (e *devEditor) uniqueDiskPath(ds *PDatastore) string {
 	}
 }
 
+const (
+	maxNVDIMMMB  = 6291456  // VirtualNVDIMMOption.capacityInMB.max (6 TiB)
+	maxDiskBytes = 62 << 40 // VMFS 6 maximum virtual disk size
+)
+
 func invalidSpec(i int, format string, a ...interface{}) *taskFault {
 	return newFault(&types.InvalidDeviceSpec{InvalidVmConfig: types.InvalidVmConfig{Property: fmt.Sprintf("virtualDeviceSpec[%d]", i)}, DeviceIndex: int32(i)}, format, a...)
 }
@@ -316,8 +321,8 @@ func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 				if h.pmemDS == nil {
 					return noPMem()
 				}
-				if d.CapacityInMB <= 0 {
-					return invalidSpec(i, "NVDIMM capacityInMB must be positive, got %d", d.CapacityInMB)
+				if d.CapacityInMB <= 0 || d.CapacityInMB > maxNVDIMMMB {
+					return invalidSpec(i, "NVDIMM capacityInMB must be from 1 to %d, got %d", maxNVDIMMMB, d.CapacityInMB)
 				}
 				if e.count((*types.VirtualNVDIMM)(nil)) >= 64 {
 					return invalidSpec(i, "a VM can have at most 64 NVDIMMs")
@@ -355,8 +360,8 @@ func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 				if size <= 0 {
 					size = d.CapacityInKB * 1024
 				}
-				if size <= 0 {
-					return invalidSpec(i, "disk capacity must be positive")
+				if size <= 0 || size > maxDiskBytes || d.CapacityInKB > maxDiskBytes/1024 {
+					return invalidSpec(i, "disk capacity must be positive and at most 62 TB")
 				}
 				target, tf := vm.diskTarget(h, dc, d)
 				if tf != nil {
@@ -405,6 +410,23 @@ func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 				e.attach(ci, d.Key)
 				e.devs = append(e.devs, d)
 			default:
+				if base, label, ok := controllerFamily(dev); ok {
+					// disk controllers get vSphere's keys and labels:
+					// SCSI 1000+bus, SATA 15000+bus, NVMe 31000+bus
+					bus := dev.(types.BaseVirtualController).GetVirtualController().BusNumber
+					if bus < 0 || bus > 3 {
+						return invalidSpec(i, "controller busNumber %d out of range 0-3", bus)
+					}
+					if e.index(base+bus) >= 0 {
+						return invalidSpec(i, "%s %d already exists", label, bus)
+					}
+					vd.Key = base + bus
+					vd.DeviceInfo = &types.Description{Label: fmt.Sprintf("%s %d", label, bus), Summary: label}
+					if vd.ControllerKey == 0 {
+						vd.ControllerKey = 100
+					}
+					dev.(types.BaseVirtualController).GetVirtualController().Device = nil
+				}
 				if vd.Key <= 0 || e.index(vd.Key) >= 0 {
 					vd.Key = e.freeKey(maxKey(e.devs) + 1)
 				}
@@ -431,6 +453,9 @@ func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 				nd, ok := dev.(*types.VirtualNVDIMM)
 				if !ok {
 					return invalidSpec(i, "device %d is an NVDIMM", vd.Key)
+				}
+				if nd.CapacityInMB > maxNVDIMMMB {
+					return invalidSpec(i, "NVDIMM capacityInMB must be at most %d, got %d", maxNVDIMMMB, nd.CapacityInMB)
 				}
 				if nd.CapacityInMB < old.CapacityInMB {
 					return invalidSpec(i, "NVDIMM %s cannot shrink from %d MB to %d MB", old.DeviceInfo.GetDescription().Label, old.CapacityInMB, nd.CapacityInMB)
@@ -459,6 +484,9 @@ func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 					size = kb
 				}
 				cur := deviceBytes(old)
+				if size > maxDiskBytes || nd.CapacityInKB > maxDiskBytes/1024 || nd.CapacityInBytes < 0 || nd.CapacityInKB < 0 {
+					return invalidSpec(i, "disk capacity must be positive and at most 62 TB")
+				}
 				if size > 0 && size < cur {
 					return invalidSpec(i, "disk %s cannot shrink", old.DeviceInfo.GetDescription().Label)
 				}
@@ -479,6 +507,10 @@ func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 					c.Backing = makeDiskBacking(ds, b.FileName, m, diskUUIDOf(old))
 				}
 			default:
+				if reflect.TypeOf(dev) != reflect.TypeOf(old) {
+					return invalidSpec(i, "device %d is a %s, not a %s", vd.Key,
+						reflect.TypeOf(old).Elem().Name(), reflect.TypeOf(dev).Elem().Name())
+				}
 				nd := cloneDevice(dev)
 				nd.GetVirtualDevice().Key = vd.Key
 				if nd.GetVirtualDevice().DeviceInfo == nil {
@@ -528,6 +560,14 @@ func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 	}
 	if _, ok := e.nvdimmController(); nvCount > 0 && !ok {
 		return invalidSpec(len(spec.DeviceChange)-1, "the NVDIMM controller cannot be removed while NVDIMMs remain")
+	}
+	for _, d := range e.devs {
+		if _, ok := d.(*types.VirtualDisk); ok {
+			if c, _ := e.controller(d.GetVirtualDevice().ControllerKey); c == nil {
+				return invalidSpec(len(spec.DeviceChange)-1, "the controller of %s cannot be removed while the disk is attached",
+					d.GetVirtualDevice().DeviceInfo.GetDescription().Label)
+			}
+		}
 	}
 	if nvCount > 0 {
 		if hw < 14 {
@@ -639,6 +679,19 @@ func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 	vm.syncDatastores()
 	vm.refreshLayout()
 	return nil
+}
+
+// controllerFamily gives the key base and label of a disk controller type.
+func controllerFamily(d types.BaseVirtualDevice) (int32, string, bool) {
+	switch d.(type) {
+	case types.BaseVirtualSCSIController:
+		return 1000, "SCSI controller", true
+	case types.BaseVirtualSATAController:
+		return 15000, "SATA controller", true
+	case *types.VirtualNVMEController:
+		return 31000, "NVME controller", true
+	}
+	return 0, "", false
 }
 
 func maxKey(devs []types.BaseVirtualDevice) int32 {

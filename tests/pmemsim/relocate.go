@@ -71,12 +71,15 @@ func (p *relocPlan) resources(vm *PVM) *svmResources {
 // the lock so concurrent tasks can never over-commit a datastore.
 func (vm *PVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM_Task) soap.HasFault {
 	spec := req.Spec
-	var res *svmResources
-	simMu.Lock()
-	if p, tf := vm.planRelocate(&spec); tf == nil {
-		res = p.resources(vm)
+	if f := relocateMorefsExist(&spec); f != nil {
+		return &methods.RelocateVM_TaskBody{Fault_: f}
 	}
-	simMu.Unlock()
+	var res *svmResources
+	withSimMu(func() {
+		if p, tf := vm.planRelocate(&spec); tf == nil {
+			res = p.resources(vm)
+		}
+	})
 	ref := vm.vmTask("RelocateVM_Task", "relocate", res, func(j *job) (types.AnyType, *taskFault) {
 		var plan *relocPlan
 		var tf *taskFault
@@ -101,6 +104,23 @@ func (vm *PVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM_Task
 	return &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: ref}}
 }
 
+// relocateMorefsExist checks every moref of a RelocateSpec: vCenter answers
+// a moref that does not exist with a ManagedObjectNotFound SOAP fault
+// before any task is created.
+func relocateMorefsExist(spec *types.VirtualMachineRelocateSpec) *soap.Fault {
+	refs := []*types.ManagedObjectReference{spec.Host, spec.Datastore, spec.Pool, spec.Folder}
+	for i := range spec.Disk {
+		refs = append(refs, &spec.Disk[i].Datastore)
+	}
+	for _, r := range refs {
+		if r != nil && simulator.Map.Get(*r) == nil {
+			return simulator.Fault(fmt.Sprintf("The object '%s:%s' has already been deleted or has not been completely created", r.Type, r.Value),
+				&types.ManagedObjectNotFound{Obj: *r})
+		}
+	}
+	return nil
+}
+
 func invalidDatastore(ds *PDatastore, h *hostState) *taskFault {
 	return newFault(&types.InvalidDatastore{Datastore: &ds.Self, Name: ds.Name},
 		"Datastore %s is not accessible from host %s", ds.Name, h.name)
@@ -110,6 +130,16 @@ func invalidDatastore(ds *PDatastore, h *hostState) *taskFault {
 func (vm *PVM) planRelocate(spec *types.VirtualMachineRelocateSpec) (*relocPlan, *taskFault) {
 	src := vm.host()
 	p := &relocPlan{target: src, pool: spec.Pool, folder: spec.Folder}
+	if spec.Pool != nil {
+		if _, ok := simulator.Map.Get(*spec.Pool).(*simulator.ResourcePool); !ok {
+			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.pool"}, "%s is not a resource pool", spec.Pool.Value)
+		}
+	}
+	if spec.Folder != nil {
+		if _, ok := simulator.Map.Get(*spec.Folder).(*PFolder); !ok {
+			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.folder"}, "%s is not a VM folder", spec.Folder.Value)
+		}
+	}
 	if spec.Host != nil {
 		h := estate.hostByRef[*spec.Host]
 		if h == nil {
@@ -324,8 +354,8 @@ func (vm *PVM) commitRelocate(p *relocPlan) {
 		changes = append(changes, types.PropertyChange{Name: "resourcePool", Val: *p.pool})
 	}
 	if p.folder != nil && *p.folder != *vm.Parent {
-		if f, ok := simulator.Map.Get(*p.folder).(*simulator.Folder); ok {
-			if old, ok := simulator.Map.Get(*vm.Parent).(*simulator.Folder); ok {
+		if f := folderMO(*p.folder); f != nil {
+			if old := folderMO(*vm.Parent); old != nil {
 				simulator.RemoveReference(&old.ChildEntity, vm.Self)
 				simulator.Map.Update(old, []types.PropertyChange{{Name: "childEntity", Val: old.ChildEntity}})
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -55,6 +56,7 @@ type job struct {
 	method string
 	svm    *svmResources
 	inject *injected
+	entity types.ManagedObjectReference
 	run    func(j *job) (types.AnyType, *taskFault)
 }
 
@@ -76,16 +78,24 @@ var sched = &scheduler{
 // scheduler. It returns the task moref for the SOAP response.
 func submitTask(vm *PVM, entity types.ManagedObjectReference, entityName, method, descID string,
 	svm *svmResources, run func(j *job) (types.AnyType, *taskFault)) types.ManagedObjectReference {
+	vmName := ""
+	if vm != nil {
+		vmName = vm.Name
+	}
+	return submitTaskFor(vm, entity, entityName, vmName, method, descID, svm, run)
+}
+
+// submitTaskFor is submitTask with the VM name --fault vm= globs match
+// (the new VM's name for CreateVM_Task).
+func submitTaskFor(vm *PVM, entity types.ManagedObjectReference, entityName, vmName, method, descID string,
+	svm *svmResources, run func(j *job) (types.AnyType, *taskFault)) types.ManagedObjectReference {
 	task := simulator.CreateTask(entity, descID, nil)
 	task.Info.Name = method
 	task.Info.DescriptionId = fmt.Sprintf("%s.%s", entity.Type, descID)
 	task.Info.EntityName = entityName
 	task.Info.Cancelable = false
-	j := &job{task: task, vm: vm, method: method, svm: svm, run: run}
-	vmName := ""
-	if vm != nil {
-		vmName = vm.Name
-	}
+	j := &job{task: task, vm: vm, method: method, svm: svm, run: run, entity: entity}
+	addRecentTask(entity, task.Self)
 	j.inject = estate.faults.match(method, vmName)
 	sched.mu.Lock()
 	sched.queue = append(sched.queue, j)
@@ -203,6 +213,35 @@ func (j *job) execute() {
 		}
 	}
 	simulator.Map.Update(j.task, changes)
+	dropRecentTask(j.entity, j.task.Self)
+}
+
+// recentMu guards the recentTask lists pmemsim maintains: a managed
+// entity's recentTask holds its queued and running tasks (vCenter also
+// keeps recently finished ones for a while; clients filter on info.state).
+var recentMu sync.Mutex
+
+func addRecentTask(entity, task types.ManagedObjectReference) {
+	recentMu.Lock()
+	defer recentMu.Unlock()
+	if e, ok := simulator.Map.Get(entity).(mo.Entity); ok {
+		list := append(append([]types.ManagedObjectReference(nil), e.Entity().RecentTask...), task)
+		simulator.Map.Update(e, []types.PropertyChange{{Name: "recentTask", Val: list}})
+	}
+}
+
+func dropRecentTask(entity, task types.ManagedObjectReference) {
+	recentMu.Lock()
+	defer recentMu.Unlock()
+	if e, ok := simulator.Map.Get(entity).(mo.Entity); ok {
+		var list []types.ManagedObjectReference
+		for _, r := range e.Entity().RecentTask {
+			if r != task {
+				list = append(list, r)
+			}
+		}
+		simulator.Map.Update(e, []types.PropertyChange{{Name: "recentTask", Val: list}})
+	}
 }
 
 // progress publishes a progress percentage and fires an injected fault

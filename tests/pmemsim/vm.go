@@ -189,53 +189,79 @@ func groupDigits(n int64) string {
 // vmCapability is the capability set every VM reports.
 var vmCapability = configOption("vmx-19", []string{"none"}).Capabilities
 
-// loadVM builds one inventory VM directly in the registry.
-func loadVM(spec *VMSpec, folder types.ManagedObjectReference) (*PVM, error) {
-	h := estate.hosts[spec.Host]
-	home := estate.datastores[spec.Disks[0].Datastore]
-	vm := &PVM{tools: spec.Tools}
+// vmParams are what a new VM object needs (inventory VMs and CreateVM_Task).
+type vmParams struct {
+	name, guestID, version string
+	cpus, memoryMB         int32
+	tools                  bool
+	host                   *hostState
+	home                   *PDatastore
+	vmPathName             string // "" = "[home] name/name.vmx"
+	folder                 types.ManagedObjectReference
+	pool                   types.ManagedObjectReference
+	uuid, instanceUUID     string
+	firmware               string
+	devices                []types.BaseVirtualDevice
+}
+
+// newVMObject builds a powered-off VM object (not registered yet).
+func newVMObject(p vmParams) *PVM {
+	h, home := p.host, p.home
+	vm := &PVM{tools: p.tools}
 	v := &vm.VirtualMachine
 	v.Self = types.ManagedObjectReference{Type: "VirtualMachine"}
-	v.Name = spec.Name
+	v.Name = p.name
+	folder := p.folder
 	v.Parent = &folder
 	now := time.Now()
-	vmx := fmt.Sprintf("[%s] %s/%s.vmx", home.Name, spec.Name, spec.Name)
-	dir := fmt.Sprintf("[%s] %s/", home.Name, spec.Name)
+	vmx := p.vmPathName
+	if vmx == "" {
+		vmx = fmt.Sprintf("[%s] %s/%s.vmx", home.Name, p.name, p.name)
+	}
+	var dp object.DatastorePath
+	dp.FromString(vmx)
+	dir := fmt.Sprintf("[%s] %s/", home.Name, path.Dir(dp.Path))
+	if path.Dir(dp.Path) == "." {
+		dir = fmt.Sprintf("[%s] ", home.Name)
+	}
+	if p.firmware == "" {
+		p.firmware = string(types.GuestOsDescriptorFirmwareTypeBios)
+	}
 	rspec := types.DefaultResourceConfigSpec()
 	v.Config = &types.VirtualMachineConfigInfo{
-		Name:             spec.Name,
-		GuestId:          spec.GuestID,
-		GuestFullName:    guestFullName(spec.GuestID),
-		Version:          fmt.Sprintf("vmx-%02d", spec.HWVersion),
-		Uuid:             stableUUID("vm-bios", spec.Name),
-		InstanceUuid:     stableUUID("vm-instance", spec.Name),
+		Name:             p.name,
+		GuestId:          p.guestID,
+		GuestFullName:    guestFullName(p.guestID),
+		Version:          p.version,
+		Uuid:             p.uuid,
+		InstanceUuid:     p.instanceUUID,
 		ChangeVersion:    now.UTC().Format(time.RFC3339Nano),
 		Modified:         now,
 		Template:         false,
-		Firmware:         string(types.GuestOsDescriptorFirmwareTypeBios),
+		Firmware:         p.firmware,
 		Files:            types.VirtualMachineFileInfo{VmPathName: vmx, SnapshotDirectory: dir, SuspendDirectory: dir, LogDirectory: dir},
 		Tools:            &types.ToolsConfigInfo{ToolsVersion: 12352, ToolsInstallType: "guestToolsTypeOpenVMTools"},
 		Flags:            types.VirtualMachineFlagInfo{},
 		DefaultPowerOps:  types.VirtualMachineDefaultPowerOpInfo{},
 		CpuAllocation:    &rspec.CpuAllocation,
 		MemoryAllocation: &rspec.MemoryAllocation,
-		Hardware: types.VirtualHardware{NumCPU: spec.CPUs, NumCoresPerSocket: 1, MemoryMB: spec.MemoryMB,
-			Device: defaultDevices()},
+		Hardware: types.VirtualHardware{NumCPU: p.cpus, NumCoresPerSocket: 1, MemoryMB: p.memoryMB,
+			Device: p.devices},
 		LatencySensitivity: &types.LatencySensitivity{Level: types.LatencySensitivitySensitivityLevelNormal},
 		BootOptions:        &types.VirtualMachineBootOptions{},
 		ExtraConfig:        []types.BaseOptionValue{&types.OptionValue{Key: "pmemsim", Value: "TRUE"}},
 	}
-	if !spec.Tools {
+	if !p.tools {
 		v.Config.Tools.ToolsVersion = 0
 	}
 	v.Runtime = types.VirtualMachineRuntimeInfo{Host: types.NewReference(h.ref()),
 		ConnectionState: types.VirtualMachineConnectionStateConnected, PowerState: types.VirtualMachinePowerStatePoweredOff}
-	v.Guest = &types.GuestInfo{GuestId: spec.GuestID, GuestFullName: guestFullName(spec.GuestID), GuestFamily: guestFamilyOf(spec.GuestID)}
+	v.Guest = &types.GuestInfo{GuestId: p.guestID, GuestFullName: guestFullName(p.guestID), GuestFamily: guestFamilyOf(p.guestID)}
 	v.Summary = types.VirtualMachineSummary{
 		Vm: &v.Self,
-		Config: types.VirtualMachineConfigSummary{Name: spec.Name, VmPathName: vmx, GuestId: spec.GuestID, GuestFullName: guestFullName(spec.GuestID),
-			NumCpu: spec.CPUs, MemorySizeMB: spec.MemoryMB, Uuid: v.Config.Uuid, InstanceUuid: v.Config.InstanceUuid, HwVersion: v.Config.Version},
-		Guest:         &types.VirtualMachineGuestSummary{GuestId: spec.GuestID, GuestFullName: guestFullName(spec.GuestID)},
+		Config: types.VirtualMachineConfigSummary{Name: p.name, VmPathName: vmx, GuestId: p.guestID, GuestFullName: guestFullName(p.guestID),
+			NumCpu: p.cpus, MemorySizeMB: p.memoryMB, Uuid: v.Config.Uuid, InstanceUuid: v.Config.InstanceUuid, HwVersion: v.Config.Version},
+		Guest:         &types.VirtualMachineGuestSummary{GuestId: p.guestID, GuestFullName: guestFullName(p.guestID)},
 		Storage:       &types.VirtualMachineStorageSummary{Timestamp: now},
 		OverallStatus: types.ManagedEntityStatusGreen,
 	}
@@ -244,9 +270,21 @@ func loadVM(spec *VMSpec, folder types.ManagedObjectReference) (*PVM, error) {
 	v.Layout = &types.VirtualMachineFileLayout{}
 	v.LayoutEx = &types.VirtualMachineFileLayoutEx{Timestamp: now}
 	v.Storage = &types.VirtualMachineStorageInfo{Timestamp: now}
-	v.ResourcePool = types.NewReference(h.pool)
+	pool := p.pool
+	v.ResourcePool = &pool
 	v.EnvironmentBrowser = h.envb
 	v.Capability = vmCapability
+	return vm
+}
+
+// loadVM builds one inventory VM directly in the registry.
+func loadVM(spec *VMSpec, folder types.ManagedObjectReference) (*PVM, error) {
+	h := estate.hosts[spec.Host]
+	home := estate.datastores[spec.Home]
+	vm := newVMObject(vmParams{name: spec.Name, guestID: spec.GuestID, version: fmt.Sprintf("vmx-%02d", spec.HWVersion),
+		cpus: spec.CPUs, memoryMB: spec.MemoryMB, tools: spec.Tools, host: h, home: home, folder: folder, pool: h.pool,
+		uuid: stableUUID("vm-bios", spec.Name), instanceUUID: stableUUID("vm-instance", spec.Name), devices: defaultDevices()})
+	v := &vm.VirtualMachine
 
 	devs := vm.Config.Hardware.Device
 	scsi := devs[len(devs)-1].(*types.ParaVirtualSCSIController)
@@ -285,7 +323,7 @@ func loadVM(spec *VMSpec, folder types.ManagedObjectReference) (*PVM, error) {
 	v.Summary.Config.NumVirtualDisks = int32(len(spec.Disks))
 
 	simulator.Map.Put(vm)
-	fo := simulator.Map.Get(folder).(*simulator.Folder)
+	fo := folderMO(folder)
 	fo.ChildEntity = append(fo.ChildEntity, vm.Self)
 	h.host.Vm = append(h.host.Vm, vm.Self)
 	if pool, ok := simulator.Map.Get(h.pool).(*simulator.ResourcePool); ok {
@@ -461,4 +499,15 @@ func (vm *PVM) setPower(state types.VirtualMachinePowerState) {
 		{Name: "summary.guest.toolsStatus", Val: toolsStatus},
 		{Name: "summary.quickStats.guestHeartbeatStatus", Val: hb},
 	})
+}
+
+// folderMO returns the folder data of a (wrapped or stock) folder.
+func folderMO(ref types.ManagedObjectReference) *mo.Folder {
+	switch f := simulator.Map.Get(ref).(type) {
+	case *PFolder:
+		return &f.Folder.Folder
+	case *simulator.Folder:
+		return &f.Folder
+	}
+	return nil
 }

@@ -198,9 +198,7 @@ func (vm *PVM) UnregisterVM(ctx *simulator.Context, req *types.UnregisterVM) soa
 		return &methods.UnregisterVMBody{Fault_: simulator.Fault("", &types.InvalidPowerState{
 			RequestedState: types.VirtualMachinePowerStatePoweredOff, ExistingState: vm.Runtime.PowerState})}
 	}
-	simMu.Lock()
-	vm.unregister()
-	simMu.Unlock()
+	withSimMu(vm.unregister)
 	return &methods.UnregisterVMBody{Res: &types.UnregisterVMResponse{}}
 }
 
@@ -221,7 +219,7 @@ func (vm *PVM) unregister() {
 			simulator.Map.Update(ds, []types.PropertyChange{{Name: "vm", Val: ds.Vm}})
 		}
 	}
-	if f, ok := simulator.Map.Get(*vm.Parent).(*simulator.Folder); ok {
+	if f := folderMO(*vm.Parent); f != nil {
 		simulator.RemoveReference(&f.ChildEntity, vm.Self)
 		simulator.Map.Update(f, []types.PropertyChange{{Name: "childEntity", Val: f.ChildEntity}})
 	}
@@ -236,9 +234,7 @@ func (vm *PVM) unregister() {
 
 // RefreshStorageInfo: the stock version stats files and assumes FlatVer2.
 func (vm *PVM) RefreshStorageInfo(ctx *simulator.Context, req *types.RefreshStorageInfo) soap.HasFault {
-	simMu.Lock()
-	vm.refreshLayout()
-	simMu.Unlock()
+	withSimMu(vm.refreshLayout)
 	return &methods.RefreshStorageInfoBody{Res: &types.RefreshStorageInfoResponse{}}
 }
 
