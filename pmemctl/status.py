@@ -157,7 +157,8 @@ def render_status(status: dict[str, Any], console: Console) -> None:
     vms = Table(title="VMs using PMem", box=box.SIMPLE_HEAD, title_justify="left",
                 padding=(0, 1), pad_edge=False)
     for col in ("VM", "Host", "HW", "Power", "Device", "Size", "Where"):
-        vms.add_column(col, justify="right" if col in _RIGHT else "left")
+        # fold, never "…": datastore names are copied into specs.
+        vms.add_column(col, justify="right" if col in _RIGHT else "left", overflow="fold")
     for vm in status["vms"]:
         rows: list[tuple[str, int, str]] = [
             (n["label"], int(n["size_mb"]), "host PMem") for n in vm["nvdimms"]

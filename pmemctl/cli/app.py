@@ -27,16 +27,19 @@ if TYPE_CHECKING:
     from pmemctl.vsphere.session import Connection
 
 
+# Width for output that is not a terminal (CI logs, files, pipes): rich would
+# use 80 and fold plan reasons and datastore names mid-word.
+PIPE_WIDTH = 120
+
+
 def _console(stderr: bool) -> Console:
     # markup/highlight off: inventory names may contain "[" and must print verbatim.
-    width = os.environ.get("COLUMNS")
-    return Console(
-        stderr=stderr,
-        markup=False,
-        highlight=False,
-        soft_wrap=False,
-        width=int(width) if width and width.isdigit() else None,
-    )
+    columns = os.environ.get("COLUMNS")
+    width = int(columns) if columns and columns.isdigit() else None
+    stream = sys.stderr if stderr else sys.stdout
+    if width is None and not stream.isatty():
+        width = PIPE_WIDTH
+    return Console(stderr=stderr, markup=False, highlight=False, soft_wrap=False, width=width)
 
 
 class App:
