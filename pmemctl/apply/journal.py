@@ -1,0 +1,332 @@
+"""The apply journal: append-only JSON Lines, fsynced after every record.
+
+Location (first that applies):
+
+1. ``--journal PATH``;
+2. ``$PMEMCTL_JOURNAL_DIR/<spec-stem>-<sha8>.jsonl``;
+3. ``$XDG_STATE_HOME/pmemctl/journals/<spec-stem>-<sha8>.jsonl``, where
+   ``XDG_STATE_HOME`` defaults to ``~/.local/state``.
+
+``sha8`` is the first 8 hex digits of SHA-256 over the absolute spec path and
+the vCenter host, so re-running the same spec against the same vCenter
+appends to the same journal, and that is what lets ``apply`` resume.
+
+Every record is one line with ``v`` (format version), ``type``, ``time``
+(Unix seconds) and ``run`` (the run id). Types::
+
+    run_start    command, version, spec, spec_sha256, vcenter, options
+    plan         plan_fingerprint, changes, vms
+    intent       step, vm, kind, changes (Change JSON), undo (state to undo it)
+    submitted    step, task ("task-123")
+    shutdown_requested  step, timeout_s   (a guest shutdown has no task)
+    done         step, task, elapsed_s
+    failed       step, task, fault (vim fault class), message
+    unknown      step, task, message   (the task vanished from vCenter)
+    run_end      summary {done, failed, skipped, not started}
+    interrupted  running (task ids left running on vCenter)
+
+A journal never holds secrets: it stores the vCenter host, never a user,
+password, session cookie or URL with credentials; :meth:`Journal.write`
+refuses any record with a key that looks like one.
+
+Durability: the file is opened with ``O_APPEND``; each record is written
+with one ``write`` of one line and ``os.fsync``-ed before the caller goes
+on, and the directory is fsynced when the file is created. A SIGKILL can
+therefore leave at most a torn *last* line, which :func:`read_journal`
+ignores; damage anywhere else is refused.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pmemctl.errors import PmemctlError
+
+FORMAT_VERSION = 1
+_STEP_TYPES = ("intent", "submitted", "shutdown_requested", "done", "failed", "unknown")
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "cookie", "credential")
+
+
+class JournalError(PmemctlError):
+    """A journal that cannot be read or written safely."""
+
+
+def default_journal_dir() -> Path:
+    """Where journals live unless ``--journal`` says otherwise (see module docstring)."""
+    explicit = os.environ.get("PMEMCTL_JOURNAL_DIR")
+    if explicit:
+        return Path(explicit)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "pmemctl" / "journals"
+
+
+def default_journal_path(spec_path: str | Path, vcenter_host: str) -> Path:
+    """The journal for one spec against one vCenter: ``<stem>-<sha8>.jsonl``."""
+    absolute = str(Path(spec_path).resolve())
+    digest = hashlib.sha256(f"{absolute}\n{vcenter_host}".encode()).hexdigest()[:8]
+    return default_journal_dir() / f"{Path(spec_path).stem}-{digest}.jsonl"
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus 4 random hex digits."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def _check_no_secrets(obj: Any, path: str = "") -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            low = str(k).lower()
+            if any(w in low for w in _SECRET_WORDS):
+                raise JournalError(f"refusing to journal secret-looking key {path}{k!r}")
+            _check_no_secrets(v, f"{path}{k}.")
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            _check_no_secrets(v, path)
+    elif isinstance(obj, str) and "://" in obj and "@" in obj.split("://", 1)[1].split("/", 1)[0]:
+        raise JournalError(f"refusing to journal a URL with credentials at {path or 'value'}")
+
+
+class Journal:
+    """An open journal for one run. Use as a context manager.
+
+    Side Effects:
+        Creates the file (and its directory) if needed; every :meth:`write`
+        appends one line and fsyncs it.
+    """
+
+    def __init__(self, path: str | Path, run_id: str | None = None) -> None:
+        self.path = Path(path)
+        self.run_id = run_id or new_run_id()
+        self._seq = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise JournalError(f"cannot open journal {self.path}: {e.strerror}") from e
+        try:
+            # Two applies of one spec at once would race on the same VMs: refuse the
+            # second. The kernel drops the lock when the holder dies, even by SIGKILL.
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            os.close(self._fd)
+            raise JournalError(f"journal {self.path} is in use by another pmemctl run; "
+                               "wait for it to finish") from e
+        if created:
+            # The new directory entry must survive a crash too, or the file may vanish.
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        self._repair_tail()
+
+    def _repair_tail(self) -> None:
+        """Terminate a torn last line left by a kill, so the next record starts clean."""
+        size = self.path.stat().st_size
+        if size == 0:
+            return
+        with self.path.open("rb") as f:
+            f.seek(size - 1)
+            if f.read(1) != b"\n":
+                os.write(self._fd, b"\n")
+                os.fsync(self._fd)
+
+    def next_step_id(self) -> str:
+        """A step id unique within the journal: ``<run>/<n>``."""
+        self._seq += 1
+        return f"{self.run_id}/{self._seq}"
+
+    def write(self, type_: str, **fields: Any) -> dict[str, Any]:
+        """Append one record and fsync it before returning it."""
+        record: dict[str, Any] = {"v": FORMAT_VERSION, "type": type_, "time": round(time.time(), 3),
+                                  "run": self.run_id, **fields}
+        _check_no_secrets(record)
+        line = (json.dumps(record, sort_keys=False, default=str) + "\n").encode()
+        os.write(self._fd, line)  # O_APPEND + one write: the line lands whole or torn at the end
+        os.fsync(self._fd)
+        return record
+
+    def close(self) -> None:
+        """Close the file (every record is already on disk)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class StepRecord:
+    """One step as the journal tells it, across all its records."""
+
+    step: str
+    run: str
+    vm: str
+    kind: str
+    changes: list[dict[str, Any]]
+    undo: dict[str, Any]
+    task: str | None = None
+    outcome: str | None = None  # done | failed | unknown; None = no outcome recorded
+    fault: str | None = None
+    message: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Submitted to vCenter, outcome never recorded (the run was killed)."""
+        return self.task is not None and self.outcome is None
+
+    @property
+    def unsubmitted(self) -> bool:
+        """Intent recorded but no task id: killed between intent and journaling the task."""
+        return self.task is None and self.outcome is None
+
+
+@dataclass
+class RunRecord:
+    """One run (apply or rollback) in a journal."""
+
+    run: str
+    start: dict[str, Any]
+    end: dict[str, Any] | None = None
+    interrupted: bool = False
+
+
+@dataclass
+class JournalState:
+    """Everything :func:`read_journal` found."""
+
+    path: Path
+    runs: list[RunRecord] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
+    torn_tail: bool = False
+
+    def step(self, step_id: str) -> StepRecord | None:
+        """The step with that id, if journaled."""
+        for s in self.steps:
+            if s.step == step_id:
+                return s
+        return None
+
+    @property
+    def pending(self) -> list[StepRecord]:
+        """Steps submitted whose outcome is unknown."""
+        return [s for s in self.steps if s.pending]
+
+    @property
+    def unsubmitted(self) -> list[StepRecord]:
+        """Steps with intent only."""
+        return [s for s in self.steps if s.unsubmitted]
+
+    @property
+    def done(self) -> list[StepRecord]:
+        """Steps that completed successfully, oldest first."""
+        return [s for s in self.steps if s.outcome == "done"]
+
+
+def read_journal(path: str | Path) -> JournalState:
+    """Parse a journal, tolerating a torn final line only.
+
+    Raises:
+        JournalError: a line other than the last is not a JSON object, or a
+            record names a step that was never announced.
+    """
+    p = Path(path)
+    state = JournalState(path=p)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        return state
+    except OSError as e:
+        raise JournalError(f"cannot read journal {p}: {e.strerror}") from e
+    lines = raw.split(b"\n")
+    ends_clean = raw.endswith(b"\n") or not raw
+    runs: dict[str, RunRecord] = {}
+    steps: dict[str, StepRecord] = {}
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        is_last = n == len(lines) or (n == len(lines) - 1 and not lines[-1])
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or "type" not in rec:
+                raise ValueError("not a record")
+        except ValueError as e:
+            if (is_last and not ends_clean) or _is_tail(lines, n):
+                state.torn_tail = True  # a kill mid-write: the record never happened
+                break
+            if _is_repaired_tear(lines, n):
+                continue
+            raise JournalError(f"{p}:{n}: corrupt journal record ({e}); refusing to go on") from e
+        _apply(rec, runs, steps, state=state, p=p, n=n)
+    state.runs = list(runs.values())
+    return state
+
+
+def _is_tail(lines: list[bytes], n: int) -> bool:
+    # Line n (1-based) is the last non-empty one; Journal.__init__ may have
+    # ended a torn tail with "\n" already.
+    return not any(later.strip() for later in lines[n:])
+
+
+def _is_repaired_tear(lines: list[bytes], n: int) -> bool:
+    # Journal.__init__ ends a torn tail with "\n" before appending, so an old
+    # tear sits in the middle followed by a run_start. Accept exactly that.
+    for later in lines[n:]:
+        if later.strip():
+            try:
+                rec = json.loads(later)
+            except ValueError:
+                return False
+            return isinstance(rec, dict) and rec.get("type") == "run_start"
+    return False
+
+
+def _apply(rec: dict[str, Any], runs: dict[str, RunRecord], steps: dict[str, StepRecord], *,
+           state: JournalState, p: Path, n: int) -> None:
+    kind = rec["type"]
+    run = str(rec.get("run", ""))
+    if kind == "run_start":
+        runs[run] = RunRecord(run=run, start=rec)
+        return
+    if kind == "run_end":
+        if run in runs:
+            runs[run].end = rec
+        return
+    if kind == "interrupted":
+        if run in runs:
+            runs[run].interrupted = True
+        return
+    if kind not in _STEP_TYPES:
+        return  # run-level notes (plan, resumed, ...): nothing to track
+    step_id = str(rec.get("step", ""))
+    if kind == "intent":
+        s = StepRecord(step=step_id, run=run, vm=str(rec.get("vm", "")),
+                       kind=str(rec.get("kind", "")), changes=list(rec.get("changes", [])),
+                       undo=dict(rec.get("undo", {})))
+        steps[step_id] = s
+        state.steps.append(s)
+        return
+    known = steps.get(step_id)
+    if known is None:
+        raise JournalError(f"{p}:{n}: record for unknown step {step_id!r}; refusing to go on")
+    s = known
+    if kind == "submitted":
+        s.task = rec.get("task")
+    elif kind in ("done", "failed", "unknown"):
+        s.outcome = kind
+        s.task = rec.get("task") or s.task
+        s.fault = rec.get("fault")
+        s.message = rec.get("message")

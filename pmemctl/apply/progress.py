@@ -1,0 +1,196 @@
+"""Show apply progress: a rich Live table on a terminal, one line per event otherwise.
+
+* Terminal, ``--output table``: one row per running task (VM, action, %
+  from ``task.info.progress``, elapsed, ETA) above an overall bar (changes
+  completed / total, MiB moved).
+* No terminal, or ``--output json``: one line per event. Plain text such as
+  ``redis-01: add_nvdimm NVDIMM 1: started (task-12)``, or JSON Lines
+  ``{"event": "started", "vm": ..., "action": ..., "target": ..., "task": ...,
+  "time": ...}``.
+
+Events go to stderr in table mode (stdout is for results) and to stdout in
+JSON mode, so ``apply -o json | jq`` sees every event and the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from pmemctl.apply.executor import ApplyResult, Event
+from pmemctl.apply.scheduler import Outcome
+from pmemctl.units import format_mb
+
+
+def _line(e: Event) -> str | None:
+    what = f"{e.vm}: {e.action} {e.target}".rstrip()
+    task = f" ({e.task})" if e.task else ""
+    if e.kind == "started":
+        return f"{what}: started{task}"
+    if e.kind == "done":
+        return f"{what}: done after {e.elapsed_s or 0:.1f}s{task}"
+    if e.kind == "failed":
+        return f"{what}: FAILED: {e.fault}: {e.message}{task}"
+    if e.kind == "skipped":
+        return f"{what}: skipped (an earlier step of {e.vm} failed)"
+    if e.kind == "progress" and e.message:
+        return f"{what}: {e.message}{task}"
+    if e.kind == "stopping":
+        return f"Stopping: no new tasks; waiting for running tasks ({e.message}). " \
+               "Press Ctrl-C again to stop waiting."
+    if e.kind == "waiting":
+        who = f"{e.vm}: " if e.vm else ""
+        return f"{who}waiting for {e.task}: {e.message}"
+    return None  # progress ticks are too chatty for a log
+
+
+@dataclass
+class LineProgress:
+    """One line per event, plain or JSON; safe for CI logs and pipes."""
+
+    out: TextIO
+    json_mode: bool = False
+
+    def event(self, e: Event) -> None:
+        """Write the event as one line."""
+        if self.json_mode:
+            if e.kind == "progress" and not e.message:
+                return
+            self.out.write(json.dumps(e.to_json()) + "\n")
+        else:
+            line = _line(e)
+            if line is None:
+                return
+            self.out.write(line + "\n")
+        self.out.flush()
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@dataclass
+class _Row:
+    vm: str
+    action: str
+    target: str
+    task: str | None
+    started: float
+    progress: int | None = None
+
+
+@dataclass
+class LiveProgress:
+    """A rich Live display for terminals. Use as a context manager."""
+
+    console: Console
+    total_changes: int
+    total_mb: int
+    _rows: dict[tuple[str, str], _Row] = field(default_factory=dict)
+    _done_changes: int = 0
+    _moved_mb: int = 0
+    _live: Live | None = None
+    _bar: Progress | None = None
+    _task_id: Any = None
+
+    def __enter__(self) -> LiveProgress:
+        self._bar = Progress(TextColumn("Changes"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[moved]}"), console=self.console)
+        self._task_id = self._bar.add_task("apply", total=self.total_changes, moved="")
+        # get_renderable: every refresh re-renders, so elapsed time and ETA tick
+        # between task updates too.
+        self._live = Live(console=self.console, refresh_per_second=4, transient=False,
+                          get_renderable=self._render)
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.refresh()
+            self._live.__exit__(None, None, None)
+
+    def event(self, e: Event) -> None:
+        """Update the rows and the bar; print lasting lines for failures and notes."""
+        key = (e.vm, e.action)
+        if e.kind == "started":
+            self._rows[key] = _Row(e.vm, e.action, e.target, e.task, time.monotonic())
+        elif e.kind == "progress":
+            row = self._rows.get(key)
+            if row is not None:
+                row.progress = e.progress
+                row.task = e.task or row.task
+        elif e.kind in ("done", "failed"):
+            self._rows.pop(key, None)
+            self._done_changes += e.changes
+            if e.kind == "done":
+                self._moved_mb += e.size_mb
+        if e.kind in ("failed", "stopping", "waiting", "skipped"):
+            line = _line(e)
+            if line and self._live is not None:
+                self._live.console.print(line)
+        if self._live is not None:
+            self._live.refresh()
+
+    def _render(self) -> Group:
+        table = Table(box=None, pad_edge=False)
+        for h in ("VM", "Action", "Target", "Task", "%", "Elapsed", "ETA"):
+            table.add_column(h)
+        now = time.monotonic()
+        for r in self._rows.values():
+            elapsed = now - r.started
+            pct = r.progress
+            eta = "-"
+            if pct and 0 < pct < 100:
+                eta = f"{elapsed * (100 - pct) / pct:.0f}s"
+            table.add_row(r.vm, r.action, r.target, r.task or "-",
+                          f"{pct}%" if pct is not None else "-", f"{elapsed:.0f}s", eta)
+        if self._bar is not None:
+            moved = f"{format_mb(self._moved_mb)} of {format_mb(self.total_mb)} moved" \
+                if self.total_mb else ""
+            self._bar.update(self._task_id, completed=self._done_changes, moved=moved)
+            return Group(table, self._bar)
+        return Group(table)
+
+
+def report_lines(result: ApplyResult, verb: str = "Apply") -> list[str]:
+    """The final summary and, on failure, what was done and what was not, per VM."""
+    counts = {o: result.count(o) for o in Outcome}
+    head = (f"{counts[Outcome.DONE]} done, {counts[Outcome.FAILED]} failed"
+            + (f", {counts[Outcome.SKIPPED]} skipped" if counts[Outcome.SKIPPED] else "")
+            + (f", {counts[Outcome.PENDING]} not started" if counts[Outcome.PENDING] else "")
+            + (f", {counts[Outcome.RUNNING]} still running" if counts[Outcome.RUNNING] else ""))
+    if result.interrupted:
+        lines = [f"{verb} interrupted: {head}."]
+    elif result.ok:
+        return [f"{verb} complete: {head}."]
+    else:
+        lines = [f"{verb} failed: {head}."]
+    for f in result.failures:
+        c = f.change
+        lines.append(f"  {c.vm}: {c.action.value} {c.target}: {f.fault}: {f.message}"
+                     + (f" ({f.task})" if f.task else ""))
+    by_vm: dict[str, list[Any]] = {}
+    for r in result.results:
+        by_vm.setdefault(r.change.vm, []).append(r)
+    for vm, rs in by_vm.items():
+        if all(r.outcome is Outcome.DONE for r in rs):
+            continue
+        done = [f"{r.change.action.value} {r.change.target}" for r in rs
+                if r.outcome is Outcome.DONE]
+        not_done = [f"{r.change.action.value} {r.change.target} ({r.outcome.value})"
+                    for r in rs if r.outcome is not Outcome.DONE]
+        lines.append(f"  {vm}: done: {', '.join(done) or 'nothing'}; "
+                     f"not done: {', '.join(not_done)}")
+    if result.left_running:
+        lines.append("  Still running on vCenter (not cancelled): "
+                     + ", ".join(result.left_running))
+    return lines

@@ -1,0 +1,148 @@
+"""Resume after a killed run: settle what is still running, then re-plan.
+
+The algorithm, run by ``apply`` before it plans:
+
+1. **Journaled tasks without an outcome** (the run died after submitting):
+   read their state in ONE RetrievePropertiesEx. A task vCenter no longer
+   knows is journaled as ``unknown`` (re-planning will tell whether its work
+   happened). Tasks still queued or running are **waited for, never issued
+   again**; each outcome is journaled against the old step.
+2. **Tasks the journal never heard of** (killed between the submit and the
+   journal write of the task id): after the snapshot, read the selected
+   VMs' ``recentTask`` lists once (one RetrievePropertiesEx) and wait for
+   their queued/running tasks. This also covers a task someone else started
+   on those VMs, which re-planning must not race either.
+3. **Re-snapshot and re-plan.** The planner compares the spec with what is
+   there now, so work that completed is not planned again: no NVDIMM or disk
+   is created twice, no disk migrated twice.
+4. **Power owed:** a VM that pmemctl powered off in an earlier run, that no
+   later step powered on, and that is still off gets a ``power_on`` at the end
+   of its work (:func:`pending_power_ons`, pure).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pmemctl.apply.executor import Event, Hook, NullHook
+from pmemctl.apply.journal import Journal, JournalState
+from pmemctl.inventory.model import Inventory
+from pmemctl.plan.model import Action, Change, Plan
+from pmemctl.vsphere.tasks import (
+    TaskState,
+    TaskWatcher,
+    fault_message,
+    fault_name,
+    running_vm_tasks,
+    task_ref,
+    task_states,
+)
+
+POWERED_OFF = "poweredOff"
+
+
+@dataclass
+class Settled:
+    """What resuming found and did."""
+
+    waited: list[str] = field(default_factory=list)  # task ids waited for
+    finished: dict[str, str] = field(default_factory=dict)  # task id → success | error
+    gone: list[str] = field(default_factory=list)  # tasks vCenter no longer knows
+
+    @property
+    def anything(self) -> bool:
+        """True when there was something to settle."""
+        return bool(self.waited or self.finished or self.gone)
+
+
+def settle_journal(content: Any, journal: Journal, state: JournalState,
+                   hook: Hook | None = None, max_wait_s: int = 1) -> Settled:
+    """Step 1: resolve every journaled task that has no outcome; wait for the running ones."""
+    hook = hook or NullHook()
+    pending = {s.task: s for s in state.pending if s.task}
+    out = Settled()
+    if not pending:
+        return out
+    journal.write("resume", pending=sorted(pending))
+    known = task_states(content, sorted(pending))
+    for tid, step in pending.items():
+        if tid not in known:
+            journal.write("unknown", step=step.step, task=tid,
+                          message="task no longer known to vCenter; re-planning decides")
+            out.gone.append(tid)
+    running = {t for t, ts in known.items() if not ts.finished}
+    if running:
+        out.waited = sorted(running)
+        _wait(content, running, hook, {t: pending[t].vm for t in running}, max_wait_s=max_wait_s,
+              states=known)
+    for tid, ts in known.items():
+        step = pending[tid]
+        if ts.state == "success":
+            journal.write("done", step=step.step, task=tid, resumed=True)
+        else:
+            journal.write("failed", step=step.step, task=tid, resumed=True,
+                          fault=fault_name(ts.error), message=fault_message(ts.error))
+        out.finished[tid] = ts.state
+    return out
+
+
+def settle_vms(content: Any, inventory: Inventory, vm_names: list[str],
+               hook: Hook | None = None, max_wait_s: int = 1) -> list[str]:
+    """Step 2: wait for queued/running tasks on the selected VMs; returns their ids."""
+    hook = hook or NullHook()
+    moids = {inventory.vms[n].moid: n for n in vm_names if n in inventory.vms}
+    running = running_vm_tasks(content, set(moids))
+    if not running:
+        return []
+    ids = {t.id for t in running}
+    _wait(content, ids, hook, {}, max_wait_s=max_wait_s, states={t.id: t for t in running})
+    return sorted(ids)
+
+
+def _wait(content: Any, ids: set[str], hook: Hook, vms: dict[str, str], *, max_wait_s: int,
+          states: dict[str, TaskState]) -> None:
+    for tid in sorted(ids):
+        hook.event(Event(kind="waiting", vm=vms.get(tid, ""), task=tid, time=time.time(),
+                         message="still running from an earlier run; waiting, not re-issuing"))
+    with TaskWatcher(content) as w:
+        stub = content.propertyCollector._stub
+        for tid in ids:
+            w.add(task_ref(stub, tid))
+        done = w.wait_all(ids, max_wait_s)
+    states.update(done)
+
+
+def pending_power_ons(state: JournalState, plan: Plan, inventory: Inventory) -> Plan:
+    """Step 4 (pure): append a ``power_on`` for VMs pmemctl left powered off.
+
+    A VM qualifies when the journal's latest power step for it is a
+    ``power_off`` that completed (or never got an outcome: killed during a
+    guest shutdown), it is powered off now, and the plan has no ``power_on``
+    for it already.
+    """
+    last_power: dict[str, str] = {}
+    for s in state.steps:
+        # A power off without an outcome was cut short by a kill (a guest
+        # shutdown has no task to settle): if the VM is off now, pmemctl did it.
+        unresolved_off = s.kind == "power_off" and s.outcome is None
+        if (s.outcome == "done" or unresolved_off) and s.kind in ("power_off", "power_on"):
+            last_power[s.vm] = s.kind
+    planned_on = {c.vm for c in plan.changes if c.action is Action.POWER_ON}
+    extra: list[Change] = []
+    for vm_name, kind in sorted(last_power.items()):
+        vm = inventory.vms.get(vm_name)
+        if kind != "power_off" or vm is None or vm.power_state != POWERED_OFF:
+            continue
+        if vm_name in planned_on:
+            continue
+        extra.append(Change(
+            vm=vm_name, action=Action.POWER_ON, target=vm_name, before=POWERED_OFF,
+            after="poweredOn", disruptive=False,
+            reason="pmemctl powered it off in an earlier run that did not power it back on",
+            detail={"host": vm.host, "resumed": True}))
+    if not extra:
+        return plan
+    return Plan(changes=plan.changes + tuple(extra), problems=plan.problems, hosts=plan.hosts,
+                warnings=plan.warnings)

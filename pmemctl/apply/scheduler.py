@@ -1,0 +1,374 @@
+"""Pure scheduling: a Plan becomes per-VM jobs of ordered steps, started within limits.
+
+A *job* is everything one VM needs, as strictly sequential *steps*::
+
+    power_off → upgrade → reconfigure → migrate → power_on
+
+The power off comes before the upgrade (the issue lists them the other way
+round, as does ``ACTION_ORDER``): vSphere changes the hardware version only
+of a powered-off VM (``InvalidPowerState`` otherwise), and the planner
+orders them the same way.
+
+``reconfigure`` carries every NVDIMM add/grow/remove and new disk of the VM
+(one ReconfigVM_Task); ``migrate`` carries every disk migration of the VM
+(one RelocateVM_Task with one disk locator per disk).
+
+Limits (decided here):
+
+* ``total`` counts every running step of every kind: it bounds the number of
+  vCenter tasks pmemctl has in flight, which is what a user means by
+  "--parallel".
+* ``per_host`` and ``per_datastore`` count only ``migrate`` steps. They mirror
+  vCenter's Storage vMotion cost model (2 per host, 8 per datastore), which
+  charges migrations only; a reconfigure or power operation is sub-second
+  and vCenter does not queue it against those resources. A migration is
+  charged to its VM's host once and to every datastore it reads from or
+  writes to once (source AND destination, as vCenter does).
+
+Order: jobs are ranked by the MiB their migration moves, largest first
+(longest-processing-time first), so that the long copies start early and the
+makespan stays close to the lower bound; ties keep the plan's VM order.
+
+Nothing here imports pyVmomi: the executor feeds outcomes back in and asks
+what may start next.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pmemctl.plan.model import ACTION_ORDER, Action, Change, Plan
+
+
+class StepKind(str, Enum):
+    """One vCenter operation per step, declared in execution order."""
+
+    POWER_OFF = "power_off"
+    UPGRADE = "upgrade"
+    RECONFIGURE = "reconfigure"
+    MIGRATE = "migrate"
+    POWER_ON = "power_on"
+
+
+_KIND_OF = {
+    Action.UPGRADE_HARDWARE: StepKind.UPGRADE,
+    Action.POWER_OFF: StepKind.POWER_OFF,
+    Action.ADD_NVDIMM: StepKind.RECONFIGURE,
+    Action.GROW_NVDIMM: StepKind.RECONFIGURE,
+    Action.REMOVE_NVDIMM: StepKind.RECONFIGURE,
+    Action.CREATE_DISK: StepKind.RECONFIGURE,
+    Action.MIGRATE_DISK: StepKind.MIGRATE,
+    Action.POWER_ON: StepKind.POWER_ON,
+}
+_STEP_ORDER = list(StepKind)
+
+
+class Outcome(str, Enum):
+    """What became of a step (and of each of its changes)."""
+
+    PENDING = "not started"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # depended on failed work of the same VM
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Concurrency limits; see the module docstring for what each one counts."""
+
+    total: int = 8
+    per_host: int = 2
+    per_datastore: int = 8
+
+
+@dataclass
+class Step:
+    """One vCenter operation for one VM, covering one or more changes."""
+
+    vm: str
+    kind: StepKind
+    changes: tuple[Change, ...]
+    host: str
+    outcome: Outcome = Outcome.PENDING
+
+    @property
+    def datastores(self) -> tuple[str, ...]:
+        """Datastores a migration reads from or writes to (empty for other kinds)."""
+        if self.kind is not StepKind.MIGRATE:
+            return ()
+        names: set[str] = set()
+        for c in self.changes:
+            for key in ("from_datastore", "to_datastore"):
+                value = c.detail.get(key)
+                if value:
+                    names.add(str(value))
+        return tuple(sorted(names))
+
+    @property
+    def size_mb(self) -> int:
+        """MiB a migration copies (0 for other kinds)."""
+        if self.kind is not StepKind.MIGRATE:
+            return 0
+        return sum(int(c.detail.get("size_mb", 0)) for c in self.changes)
+
+    @property
+    def label(self) -> str:
+        """A short human name: the action, or ``reconfigure``/``migrate`` for groups."""
+        if len(self.changes) == 1:
+            return self.changes[0].action.value
+        return self.kind.value
+
+    @property
+    def target(self) -> str:
+        """What the step touches, e.g. ``NVDIMM 1, Hard disk 2``."""
+        return ", ".join(c.target for c in self.changes)
+
+
+@dataclass
+class Job:
+    """All steps of one VM, run strictly in order."""
+
+    vm: str
+    steps: list[Step]
+    order: int  # position in the plan, for stable tie-breaking
+    powered_off_by_us: bool = False
+
+    @property
+    def migrate_mb(self) -> int:
+        """MiB this job's migration copies: the LPT rank."""
+        return sum(s.size_mb for s in self.steps)
+
+    def next_step(self) -> Step | None:
+        """The first step not yet started, if no step is running or failed."""
+        for s in self.steps:
+            if s.outcome is Outcome.RUNNING:
+                return None
+            if s.outcome is Outcome.PENDING:
+                return s
+        return None
+
+
+def build_jobs(plan: Plan) -> list[Job]:
+    """Group a plan's changes into one job per VM, ranked largest migration first."""
+    by_vm: dict[str, list[Change]] = {}
+    for c in plan.changes:
+        by_vm.setdefault(c.vm, []).append(c)
+    jobs: list[Job] = []
+    for order, (vm, changes) in enumerate(by_vm.items()):
+        changes.sort(key=lambda c: ACTION_ORDER[c.action])  # stable: keeps plan order within
+        steps: list[Step] = []
+        for kind in _STEP_ORDER:
+            group = tuple(c for c in changes if _KIND_OF[c.action] is kind)
+            if not group:
+                continue
+            host = str(group[0].detail.get("host", ""))
+            steps.append(Step(vm=vm, kind=kind, changes=group, host=host))
+        jobs.append(Job(vm=vm, steps=steps, order=order))
+    jobs.sort(key=lambda j: (-j.migrate_mb, j.order))
+    return jobs
+
+
+@dataclass
+class Scheduler:
+    """Decides which steps may start, given what runs; fed outcomes by the executor.
+
+    ``on_failure`` is ``"stop"`` (no new work after any failure) or
+    ``"continue"`` (only the failed VM's remaining steps are skipped, except
+    a ``power_on`` owed because pmemctl powered that VM off: a VM left off is
+    an outage that the failed change no longer justifies).
+    """
+
+    jobs: list[Job]
+    limits: Limits = field(default_factory=Limits)
+    on_failure: str = "stop"
+    stopped: bool = False  # set by a failure under "stop", or by Ctrl-C
+    _running: list[Step] = field(default_factory=list)
+
+    @classmethod
+    def from_plan(cls, plan: Plan, limits: Limits | None = None,
+                  on_failure: str = "stop") -> Scheduler:
+        """A scheduler over :func:`build_jobs` of ``plan``."""
+        return cls(jobs=build_jobs(plan), limits=limits or Limits(), on_failure=on_failure)
+
+    @property
+    def running(self) -> tuple[Step, ...]:
+        """Steps started and not yet finished."""
+        return tuple(self._running)
+
+    @property
+    def steps(self) -> Iterable[Step]:
+        """Every step of every job, in job rank order."""
+        for j in self.jobs:
+            yield from j.steps
+
+    def stop(self) -> None:
+        """Start nothing new (Ctrl-C, or a failure under ``stop``)."""
+        self.stopped = True
+
+    def _fits(self, step: Step, hosts: Counter[str], stores: Counter[str]) -> bool:
+        if len(self._running) >= self.limits.total:
+            return False
+        if step.kind is not StepKind.MIGRATE:
+            return True
+        if hosts[step.host] >= self.limits.per_host:
+            return False
+        return all(stores[d] < self.limits.per_datastore for d in step.datastores)
+
+    def take_ready(self) -> list[Step]:
+        """Mark and return every step that may start now, best first."""
+        if self.stopped:
+            return []
+        hosts: Counter[str] = Counter()
+        stores: Counter[str] = Counter()
+        for s in self._running:
+            if s.kind is StepKind.MIGRATE:
+                hosts[s.host] += 1
+                stores.update(s.datastores)
+        started: list[Step] = []
+        for job in self.jobs:
+            if len(self._running) >= self.limits.total:
+                break
+            step = job.next_step()
+            if step is None or not self._fits(step, hosts, stores):
+                continue
+            step.outcome = Outcome.RUNNING
+            self._running.append(step)
+            started.append(step)
+            if step.kind is StepKind.MIGRATE:
+                hosts[step.host] += 1
+                stores.update(step.datastores)
+        return started
+
+    def finish(self, step: Step, ok: bool) -> None:
+        """Record a running step's outcome and what it means for the rest of its job."""
+        self._running.remove(step)
+        step.outcome = Outcome.DONE if ok else Outcome.FAILED
+        job = self._job(step.vm)
+        if ok:
+            if step.kind is StepKind.POWER_OFF:
+                job.powered_off_by_us = True
+            return
+        if self.on_failure == "stop":
+            self.stop()
+            return
+        for s in job.steps:
+            if s.outcome is Outcome.PENDING:
+                owed_power_on = s.kind is StepKind.POWER_ON and job.powered_off_by_us
+                if not owed_power_on:
+                    s.outcome = Outcome.SKIPPED
+
+    def _job(self, vm: str) -> Job:
+        for j in self.jobs:
+            if j.vm == vm:
+                return j
+        raise KeyError(vm)
+
+    @property
+    def finished(self) -> bool:
+        """True when nothing runs and nothing more will start."""
+        if self._running:
+            return False
+        if self.stopped:
+            return True
+        return all(j.next_step() is None for j in self.jobs)
+
+    def counts(self) -> dict[str, int]:
+        """Changes per outcome value (``done``, ``failed``, ...)."""
+        out: Counter[str] = Counter()
+        for s in self.steps:
+            out[s.outcome.value] += len(s.changes)
+        return dict(out)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A makespan lower bound and which constraint sets it."""
+
+    seconds: float
+    binding: str
+    terms: dict[str, float]
+
+
+def _machine_bound(sizes: list[int], slots: int) -> int:
+    """A lower bound, in MiB of copy time, for ``sizes`` on ``slots`` identical slots.
+
+    The classic bound for P||Cmax: the average load ``Σ/slots``, the largest
+    job, and ``p[slots-1] + p[slots]`` (sorted descending: two of the
+    ``slots + 1`` largest jobs must share a slot).
+    """
+    if not sizes:
+        return 0
+    p = sorted(sizes, reverse=True)
+    bound = max(-(-sum(p) // slots), p[0])
+    if len(p) > slots:
+        bound = max(bound, p[slots - 1] + p[slots])
+    return bound
+
+
+def makespan_lower_bound(
+    migrations: Sequence[tuple[str, str, tuple[str, ...], int]],
+    copy_rate_mb_s: float,
+    limits: Limits,
+) -> Bound:
+    """The least time any schedule needs, given limits and a copy rate.
+
+    ``migrations`` holds one ``(vm, host, datastores, size_mb)`` per migrate
+    job (a VM's disks move in one task). Every resource is a set of
+    identical slots (2 per host, 8 per datastore, ``total`` overall) and the
+    jobs charged to it need at least :func:`_machine_bound` of copy time on
+    them; the bound is the maximum over all resources, and says which one
+    binds. Each term is a valid bound on its own, so their maximum is too.
+    """
+    if copy_rate_mb_s <= 0:
+        raise ValueError("copy rate must be positive")
+    per_host: dict[str, list[int]] = {}
+    per_ds: dict[str, list[int]] = {}
+    everything: list[int] = []
+    for _vm, host, stores, size in migrations:
+        per_host.setdefault(host, []).append(size)
+        for d in set(stores):
+            per_ds.setdefault(d, []).append(size)
+        everything.append(size)
+    terms: dict[str, float] = {}
+    if per_host:
+        h = max(sorted(per_host), key=lambda x: _machine_bound(per_host[x], limits.per_host))
+        terms[f"host {h} ({limits.per_host} slots)"] = _machine_bound(
+            per_host[h], limits.per_host) / copy_rate_mb_s
+    if per_ds:
+        d = max(sorted(per_ds), key=lambda x: _machine_bound(per_ds[x], limits.per_datastore))
+        terms[f"datastore {d} ({limits.per_datastore} slots)"] = _machine_bound(
+            per_ds[d], limits.per_datastore) / copy_rate_mb_s
+    terms[f"total ({limits.total} slots)"] = _machine_bound(everything, limits.total) / (
+        copy_rate_mb_s)
+    binding = max(terms, key=lambda k: terms[k])
+    return Bound(seconds=terms[binding], binding=binding, terms=terms)
+
+
+def simulate_makespan(plan: Plan, limits: Limits, copy_rate_mb_s: float,
+                      other_step_s: float = 0.0) -> float:
+    """The makespan this scheduler achieves with zero overhead, in virtual time.
+
+    Migrations take ``size / rate``; every other step ``other_step_s``. Used
+    by the benchmark to separate the schedule's quality (vs the lower bound)
+    from per-task overhead (vs this figure).
+    """
+    sched = Scheduler.from_plan(plan, limits, on_failure="continue")
+    now = 0.0
+    running: list[tuple[float, int, Step]] = []
+    seq = 0
+    while True:
+        for step in sched.take_ready():
+            dur = step.size_mb / copy_rate_mb_s if step.kind is StepKind.MIGRATE \
+                else other_step_s
+            seq += 1
+            running.append((now + dur, seq, step))
+        if not running:
+            return now
+        running.sort(key=lambda r: (r[0], r[1]))
+        end, _, step = running.pop(0)
+        now = end
+        sched.finish(step, ok=True)

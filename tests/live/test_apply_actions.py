@@ -1,0 +1,210 @@
+"""apply against pmemsim: every action, idempotence, and what the journal records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests import simproc
+from tests.live import applykit as k
+
+GiB = 1024
+MakeSim = Callable[..., simproc.PmemSim]
+
+
+@pytest.fixture(autouse=True)
+def _journals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMEMCTL_JOURNAL_DIR", str(tmp_path / "journals"))
+
+
+def test_add_nvdimm_then_no_changes(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim()
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: redis-01
+            nvdimms: [16GiB]
+    """)
+    r = k.run(sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    assert "redis-01: add_nvdimm NVDIMM 1: started (task-" in r.output
+    assert "Apply complete: 1 done, 0 failed." in r.output
+    text = k.journal_file(tmp_path).read_text()
+    assert f"{sim.user}:{sim.password}@" not in text and "soap_session" not in text
+    vm = k.estate(sim).vms["redis-01"]
+    assert [n.size_mb for n in vm.nvdimms] == [16 * GiB]
+    assert vm.nvdimm_controller_key is not None
+    # Idempotence: the second run plans nothing and touches nothing.
+    before = sim.stats()
+    r2 = k.run(sim, "apply", str(spec), "--yes")
+    assert r2.exit_code == 0, r2.output
+    assert r2.output.strip().endswith("No changes. The estate matches the spec.")
+    assert "ReconfigVM_Task" not in k.delta(before, sim.stats())
+
+
+def test_upgrade_graceful_power_off_nvdimm_power_on(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim()
+    spec = k.spec(tmp_path, """
+        options: {power_off: true, upgrade_hardware: true, shutdown_timeout_s: 30}
+        vms:
+          - name: redis-02
+            nvdimms: [16GiB]
+    """)
+    assert k.estate(sim).vms["redis-02"].tools_running
+    before = sim.stats()
+    r = k.run(sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    vm = k.estate(sim).vms["redis-02"]
+    assert vm.hardware_version >= 14
+    assert [n.size_mb for n in vm.nvdimms] == [16 * GiB]
+    assert vm.power_state == "poweredOn"
+    d = k.delta(before, sim.stats())
+    assert d.get("ShutdownGuest") == 1 and "PowerOffVM_Task" not in d  # graceful
+    assert d.get("PowerOnVM_Task") == 1
+    # Order inside the VM: power off → upgrade → reconfigure → power on.
+    kinds = [rec["kind"] for rec in k.records(k.journal_file(tmp_path))
+             if rec["type"] == "intent"]
+    assert kinds == ["power_off", "upgrade", "reconfigure", "power_on"]
+
+
+def test_hard_power_off_without_tools(make_sim: MakeSim, tmp_path: Path) -> None:
+    inv = k.inventory_file(tmp_path, """
+        datacenter: DC0
+        hosts: [{name: esx-01, pmem: 64GiB}]
+        datastores: [{name: san-01, type: VMFS, capacity: 1TiB}]
+        vms:
+          - {name: db-01, host: esx-01, hardware_version: 14, guest_id: rhel8_64Guest,
+             power: poweredOn, tools: false, disks: [{size: 4GiB, datastore: san-01}]}
+    """)
+    sim = make_sim(inventory=inv)
+    spec = k.spec(tmp_path, """
+        options: {power_off: true}
+        vms:
+          - name: db-01
+            nvdimms: [1GiB]
+    """)
+    before = sim.stats()
+    r = k.run(sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    d = k.delta(before, sim.stats())
+    assert d.get("PowerOffVM_Task") == 1 and "ShutdownGuest" not in d
+    assert k.estate(sim).vms["db-01"].power_state == "poweredOn"
+
+
+def test_grow_then_remove_nvdimm(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim()
+    grow = k.spec(tmp_path, """
+        vms:
+          - name: cache-01
+            nvdimms: [16GiB]
+    """, "grow.yaml")
+    r = k.run(sim, "apply", str(grow), "--yes")
+    assert r.exit_code == 0, r.output
+    assert "grow_nvdimm" in r.output
+    assert [n.size_mb for n in k.estate(sim).vms["cache-01"].nvdimms] == [16 * GiB]
+    remove = k.spec(tmp_path, """
+        options: {allow_data_loss: true}
+        vms:
+          - name: cache-01
+            nvdimms: []
+    """, "remove.yaml")
+    r = k.run(sim, "apply", str(remove), "--yes")
+    assert r.exit_code == 0, r.output
+    assert k.estate(sim).vms["cache-01"].nvdimms == ()
+
+
+def test_create_vpmemdisk(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim()
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: cache-01
+            disks:
+              "Hard disk 3": {storage: pmem, size: 32GiB}
+    """)
+    r = k.run(sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    inv = k.estate(sim)
+    disks = {d.label: d for d in inv.vms["cache-01"].disks}
+    assert disks["Hard disk 3"].size_mb == 32 * GiB
+    assert disks["Hard disk 3"].pmem
+    assert disks["Hard disk 3"].datastore == inv.hosts["esx-10"].pmem_datastore
+    r2 = k.run(sim, "apply", str(spec), "--yes")
+    assert "No changes." in r2.output and r2.exit_code == 0
+
+
+def test_migrate_onto_pmem_and_back_off(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim("--copy-rate", "2TiB/s")
+    onto = k.spec(tmp_path, """
+        vms:
+          - name: legacy-sql-01
+            disks: {"*": pmem}
+    """, "onto.yaml")
+    before = sim.stats()
+    r = k.run(sim, "apply", str(onto), "--yes")
+    assert r.exit_code == 0, r.output
+    # Both disks move in ONE RelocateVM_Task; the VM stays on and its home stays on san-01.
+    assert k.delta(before, sim.stats()).get("RelocateVM_Task") == 1
+    inv = k.estate(sim)
+    vm = inv.vms["legacy-sql-01"]
+    pmem_ds = inv.hosts["esx-01"].pmem_datastore
+    assert {d.datastore for d in vm.disks} == {pmem_ds}
+    assert all(d.pmem for d in vm.disks)
+    assert vm.power_state == "poweredOn"
+    assert vm.home_datastore == "san-01"
+    intent = next(rec for rec in k.records(k.journal_file(tmp_path)) if rec["type"] == "intent")
+    assert {d["datastore"] for d in intent["undo"]["disks"]} == {"san-01"}
+    assert all(d["datastore_moid"] for d in intent["undo"]["disks"])
+    off = k.spec(tmp_path, """
+        vms:
+          - name: legacy-sql-01
+            disks: {"*": nfs-01}
+    """, "off.yaml")
+    r = k.run(sim, "apply", str(off), "--yes")
+    assert r.exit_code == 0, r.output
+    vm = k.estate(sim).vms["legacy-sql-01"]
+    assert {d.datastore for d in vm.disks} == {"nfs-01"}
+    assert not any(d.pmem for d in vm.disks)
+
+
+def test_json_output_is_json_lines(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim()
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: legacy-sql-03
+            disks: {"*": pmem}
+    """)
+    journal = tmp_path / "elsewhere" / "my.jsonl"
+    r = k.run(sim, "apply", str(spec), "--yes", "--output", "json", "--journal", str(journal))
+    assert r.exit_code == 0, r.output
+    docs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert docs[-1]["journal"] == str(journal) and journal.is_file()
+    assert docs[0]["event"] == "plan" and len(docs[0]["changes"]) == 1
+    events = [d["event"] for d in docs[1:]]
+    assert events == ["started", "done", "summary"]
+    assert docs[1]["task"].startswith("task-") and docs[1]["vm"] == "legacy-sql-03"
+    assert docs[-1]["done"] == 1 and docs[-1]["failed"] == 0
+
+
+def test_nvdimm_and_new_disks_in_one_reconfigure(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim()
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: redis-01
+            nvdimms: [8GiB]
+            disks:
+              "Hard disk 2": {storage: pmem, size: 4GiB}
+    """)
+    before = sim.stats()
+    r = k.run(sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    assert k.delta(before, sim.stats()).get("ReconfigVM_Task") == 1
+    inv = k.estate(sim)
+    vm = inv.vms["redis-01"]
+    assert [n.size_mb for n in vm.nvdimms] == [8 * GiB]
+    disks = {d.label: d for d in vm.disks}
+    assert (disks["Hard disk 2"].size_mb, disks["Hard disk 2"].pmem) == (4 * GiB, True)
+    assert disks["Hard disk 2"].datastore == inv.hosts["esx-01"].pmem_datastore
+    again = k.run(sim, "apply", str(spec), "--yes")
+    assert again.output.strip().endswith("No changes. The estate matches the spec.")

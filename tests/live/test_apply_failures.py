@@ -1,0 +1,121 @@
+"""apply failure paths on pmemsim, injected with --fault: stop vs continue, reports, exit 1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests import simproc
+from tests.live import applykit as k
+
+MakeSim = Callable[..., simproc.PmemSim]
+LEGACY = """
+    vms:
+      - match: {name: "legacy-sql-*"}
+        disks: {"*": pmem}
+"""
+FAULT = ("method=RelocateVM_Task,vm=legacy-sql-01,fault=InsufficientResourcesFault,"
+         "message=Not enough PMem on esx-01")
+
+
+@pytest.fixture(autouse=True)
+def _journals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMEMCTL_JOURNAL_DIR", str(tmp_path / "journals"))
+
+
+def on_pmem(sim: simproc.PmemSim) -> dict[str, bool]:
+    inv = k.estate(sim)
+    return {n: all(d.pmem for d in vm.disks) for n, vm in inv.vms.items()
+            if n.startswith("legacy-sql-")}
+
+
+def test_stop_submits_nothing_after_a_failure(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim("--copy-rate", "2TiB/s", "--fault", FAULT)
+    spec = k.spec(tmp_path, LEGACY)
+    # --parallel 1: legacy-sql-01 (largest, 180 GiB) runs first and fails.
+    r = k.run(sim, "apply", str(spec), "--yes", "--parallel", "1")
+    assert r.exit_code == 1, r.output
+    assert "legacy-sql-01: migrate Hard disk 1, Hard disk 2: FAILED: " \
+           "InsufficientResourcesFault: Not enough PMem on esx-01" in r.output
+    assert "Apply failed: 0 done, 2 failed, 3 not started." in r.output
+    assert "legacy-sql-02: done: nothing; not done: migrate_disk Hard disk 1 (not started)" \
+        in r.output
+    assert sim.stats().get("RelocateVM_Task") == 1
+    assert on_pmem(sim) == {"legacy-sql-01": False, "legacy-sql-02": False,
+                            "legacy-sql-03": False}
+    recs = k.records(k.journal_file(tmp_path))
+    failed = [x for x in recs if x["type"] == "failed"]
+    assert [(x["fault"], x["message"]) for x in failed] == [
+        ("InsufficientResourcesFault", "Not enough PMem on esx-01")]
+    assert recs[-1]["type"] == "run_end"
+    assert recs[-1]["summary"]["not started"] == 3
+
+
+def test_continue_goes_on_with_other_vms(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim("--copy-rate", "2TiB/s", "--fault", FAULT)
+    spec = k.spec(tmp_path, LEGACY)
+    r = k.run(sim, "apply", str(spec), "--yes", "--parallel", "1", "--on-failure", "continue")
+    assert r.exit_code == 1, r.output
+    assert "Apply failed: 3 done, 2 failed." in r.output
+    assert on_pmem(sim) == {"legacy-sql-01": False, "legacy-sql-02": True,
+                            "legacy-sql-03": True}
+
+
+def test_failure_mid_task_after_progress(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim("--copy-rate", "200GiB/s", "--fault",
+                   "method=RelocateVM_Task,vm=legacy-sql-03,fault=SystemError,at=50,"
+                   "message=host esx-01 lost its PMem datastore")
+    spec = k.spec(tmp_path, LEGACY)
+    r = k.run(sim, "apply", str(spec), "--yes", "--on-failure", "continue")
+    assert r.exit_code == 1, r.output
+    assert "legacy-sql-03: migrate_disk Hard disk 1: FAILED: SystemError: " \
+           "host esx-01 lost its PMem datastore" in r.output
+
+
+RECONFIG_FAULT = ("method=ReconfigVM_Task,vm=redis-02,nth=2,fault=InsufficientResourcesFault,"
+                  "message=PMem exhausted")
+REDIS_02 = """
+    options: {power_off: true, upgrade_hardware: true, shutdown_timeout_s: 30}
+    vms:
+      - name: redis-02
+        nvdimms: [16GiB]
+"""
+
+
+def test_continue_powers_the_failed_vm_back_on(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim("--fault", RECONFIG_FAULT)
+    spec = k.spec(tmp_path, REDIS_02)
+    r = k.run(sim, "apply", str(spec), "--yes", "--on-failure", "continue")
+    assert r.exit_code == 1, r.output
+    assert "add_nvdimm NVDIMM 1: FAILED: InsufficientResourcesFault: PMem exhausted" in r.output
+    vm = k.estate(sim).vms["redis-02"]
+    assert vm.power_state == "poweredOn"  # pmemctl powered it off, so it powers it back on
+    assert vm.nvdimms == ()
+
+
+def test_stop_leaves_it_off_and_the_next_run_powers_it_on(make_sim: MakeSim,
+                                                           tmp_path: Path) -> None:
+    sim = make_sim("--fault", RECONFIG_FAULT)
+    spec = k.spec(tmp_path, REDIS_02)
+    r = k.run(sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 1, r.output
+    assert "power_on redis-02 (not started)" in r.output
+    assert k.estate(sim).vms["redis-02"].power_state == "poweredOff"
+    # The fault fired on the 2nd ReconfigVM only: the next run adds the NVDIMM and
+    # powers the VM on because the journal says pmemctl powered it off.
+    r = k.run(sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    assert "redis-02: power_on redis-02: started" in r.output
+    vm = k.estate(sim).vms["redis-02"]
+    assert vm.power_state == "poweredOn" and len(vm.nvdimms) == 1
+
+
+def test_submit_fault_is_reported(make_sim: MakeSim, tmp_path: Path) -> None:
+    # A spec the planner accepts but vCenter refuses at once (no PMem left on the host).
+    sim = make_sim("--fault", "method=PowerOnVM_Task,vm=redis-02,fault=InvalidPowerState")
+    spec = k.spec(tmp_path, REDIS_02)
+    r = k.run(sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 1, r.output
+    assert "power_on redis-02: FAILED: InvalidPowerState" in r.output
