@@ -22,10 +22,6 @@ reverse changes plus notes for what is not (or cannot be) undone.
 * **Power state:** apply already powered on the VMs it powered off; rollback
   leaves power states alone.
 
-There is no ``remove_disk`` action in the plan model, so a created disk is
-removed with a ``remove_nvdimm`` change whose ``detail["device"]`` is
-``"disk"``: the executor removes a device by key whatever its kind.
-
 Idempotent by construction: every reverse change is derived from the
 current estate, so a second rollback finds nothing left to do.
 """
@@ -81,7 +77,7 @@ def rollback_plan(state: JournalState, inventory: Inventory,
     _migrations(steps, inventory, acc)
     _created(steps, inventory, allow_data_loss, acc)
     _irreversible(steps, acc)
-    order = {Action.REMOVE_NVDIMM: 0, Action.MIGRATE_DISK: 1}
+    order = {Action.REMOVE_NVDIMM: 0, Action.REMOVE_DISK: 0, Action.MIGRATE_DISK: 1}
     changes = sorted(acc.changes, key=lambda c: (c.vm, order.get(c.action, 9)))
     return RollbackPlan(plan=Plan(changes=tuple(changes)), notes=tuple(acc.notes),
                         vms=tuple(journal_vms(state)))
@@ -173,7 +169,8 @@ def _created(steps: list[StepRecord], inventory: Inventory, allow_data_loss: boo
                                  "off; power it off and run rollback again")
                 continue
             acc.changes.append(Change(
-                vm=vm.name, action=Action.REMOVE_NVDIMM, target=label, before=format_mb(size),
+                vm=vm.name, action=Action.REMOVE_DISK if kind == "disk" else Action.REMOVE_NVDIMM,
+                target=label, before=format_mb(size),
                 after=None, disruptive=False, reason="rollback: created by apply",
                 detail={"key": key, "size_mb": size, "device": kind, "host": vm.host,
                         "rollback": True}))

@@ -60,6 +60,7 @@ _KIND_OF = {
     Action.GROW_NVDIMM: StepKind.RECONFIGURE,
     Action.REMOVE_NVDIMM: StepKind.RECONFIGURE,
     Action.CREATE_DISK: StepKind.RECONFIGURE,
+    Action.REMOVE_DISK: StepKind.RECONFIGURE,
     Action.MIGRATE_DISK: StepKind.MIGRATE,
     Action.POWER_ON: StepKind.POWER_ON,
 }

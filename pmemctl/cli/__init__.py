@@ -93,16 +93,10 @@ def cli(ctx: click.Context, quiet: bool) -> None:
 def _register() -> None:
     # Each command lives in its own module; import them here so that
     # `pmemctl --help` lists them all.
-    from pmemctl.cli import cmd_plan, cmd_status, cmd_validate
+    from pmemctl.cli import cmd_apply, cmd_plan, cmd_rollback, cmd_status, cmd_validate
 
-    for mod in (cmd_validate, cmd_status, cmd_plan):
+    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback):
         cli.add_command(mod.command)
-    try:
-        from pmemctl.cli import cmd_apply, cmd_rollback
-    except ImportError:  # pragma: no cover - the write path is optional in early builds
-        return
-    cli.add_command(cmd_apply.command)
-    cli.add_command(cmd_rollback.command)
 
 
 _register()

@@ -48,6 +48,7 @@ class Action(str, Enum):
     GROW_NVDIMM = "grow_nvdimm"
     REMOVE_NVDIMM = "remove_nvdimm"
     CREATE_DISK = "create_disk"
+    REMOVE_DISK = "remove_disk"  # only rollback emits it: a disk that apply created
     MIGRATE_DISK = "migrate_disk"
     POWER_ON = "power_on"
 
@@ -64,6 +65,7 @@ _SYMBOLS = {
     Action.GROW_NVDIMM: "~",
     Action.REMOVE_NVDIMM: "-",
     Action.CREATE_DISK: "+",
+    Action.REMOVE_DISK: "-",
     Action.MIGRATE_DISK: "→",
     Action.POWER_ON: "⏻",
 }
@@ -77,6 +79,7 @@ ACTION_ORDER = {
     Action.GROW_NVDIMM: 2,
     Action.ADD_NVDIMM: 2,
     Action.CREATE_DISK: 2,
+    Action.REMOVE_DISK: 2,
     Action.MIGRATE_DISK: 3,
     Action.POWER_ON: 4,
 }

@@ -118,7 +118,7 @@ def reconfigure_spec(changes: Sequence[Change], devices: Sequence[Any],
     used_units = _used_units(devices)
     for c in sorted(changes, key=_reconfig_order):
         d = c.detail
-        if c.action is Action.REMOVE_NVDIMM:
+        if c.action in (Action.REMOVE_NVDIMM, Action.REMOVE_DISK):
             dev_changes.append(vim.vm.device.VirtualDeviceSpec(
                 operation="remove", fileOperation="destroy", device=_existing(by_key, d, c)))
         elif c.action is Action.GROW_NVDIMM:
@@ -154,7 +154,7 @@ def reconfigure_spec(changes: Sequence[Change], devices: Sequence[Any],
 
 def _reconfig_order(c: Change) -> int:
     # Removals first free PMem that adds and grows of the same VM may need.
-    return {Action.REMOVE_NVDIMM: 0, Action.GROW_NVDIMM: 1}.get(c.action, 2)
+    return {Action.REMOVE_NVDIMM: 0, Action.REMOVE_DISK: 0, Action.GROW_NVDIMM: 1}.get(c.action, 2)
 
 
 def _existing(by_key: Mapping[int, Any], detail: Mapping[str, Any], c: Change) -> Any:

@@ -112,6 +112,8 @@ def test_created_disk_is_removed_by_key(tmp_path: Path) -> None:
     inv = b.inventory(vms=[b.vm(disks=[b.disk(), b.disk("Hard disk 2", 8, "PMemDS-esx-01")])])
     rb = rollback_plan(_journal(tmp_path, [step]), inv, allow_data_loss=True)
     [c] = rb.plan.changes
+    assert c.action is Action.REMOVE_DISK
+    assert (c.vm, c.target, c.before, c.after) == ("db-01", "Hard disk 2", "8 GiB", None)
     assert c.detail == {"key": 2002, "size_mb": 8 * 1024, "device": "disk", "host": "esx-01",
                         "rollback": True}
 
