@@ -669,7 +669,8 @@ def test_every_change_carries_the_host() -> None:
         upgrade_hardware=True,
     )
     assert {c.detail["host"] for c in plan.changes} == {"esx-01"}
-    assert {c.action for c in plan.changes} == set(Action) - {Action.REMOVE_NVDIMM}
+    # remove_disk is emitted only by rollback, never by the planner.
+    assert {c.action for c in plan.changes} == set(Action) - {Action.REMOVE_NVDIMM, Action.REMOVE_DISK}
 
 
 def test_plan_json_round_trips() -> None:
