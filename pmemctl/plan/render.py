@@ -94,7 +94,8 @@ def _by_vm(changes: tuple[Change, ...]) -> list[tuple[str, list[Change]]]:
 def _table(*headers: str) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     for header in headers:
-        table.add_column(header)
+        # fold, never "…": datastore names in before/after are copied into specs.
+        table.add_column(header, overflow="fold")
     return table
 
 
