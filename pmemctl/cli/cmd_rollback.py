@@ -14,15 +14,14 @@ the second run finds nothing to undo.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from pmemctl import __version__
 from pmemctl.cli.app import App
 from pmemctl.cli.options import connection_options, output_option
-from pmemctl.errors import ExitCode, Interrupted, UsageError
+from pmemctl.cli.run_output import confirm, event_hook, finish, progress_hook
+from pmemctl.errors import ExitCode
 
 
 @click.command("rollback")
@@ -43,31 +42,14 @@ def command(app: App, journal_path: Path, yes: bool, allow_data_loss: bool,
     --allow-data-loss (and only from powered-off VMs); grown NVDIMMs and
     hardware upgrades cannot be undone and are reported.
     """
-    from pmemctl.apply.executor import ExecOptions, apply_plan
-    from pmemctl.apply.journal import Journal, new_run_id, read_journal
-    from pmemctl.apply.progress import LineProgress, LiveProgress, report_lines
-    from pmemctl.apply.resume import settle_vms
-    from pmemctl.apply.rollback import journal_vms, rollback_plan
-    from pmemctl.apply.scheduler import Limits
+    from pmemctl.apply.run import RollbackRun, load_rollback
     from pmemctl.plan.render import render_plan
-    from pmemctl.vsphere.snapshot import take_snapshot
 
-    if not journal_path.is_file():
-        raise UsageError(f"no journal at {journal_path}")
-    state = read_journal(journal_path)
-    vms = journal_vms(state)
     json_mode = output == "json"
-    vcenter = next((str(r.start.get("vcenter")) for r in state.runs if r.start.get("vcenter")),
-                   None)
-    with app.connect(vcenter) as conn:
-        with app.status("Reading inventory"):
-            inventory = take_snapshot(conn, want_devices=lambda light: vms)
-        # A rollback (or apply) killed mid-task may have left tasks running on these
-        # VMs: wait for them and re-read, or a disk still moving would be moved twice.
-        hook = LineProgress(sys.stdout, json_mode=json_mode)
-        if settle_vms(conn.content, inventory, vms, hook):
-            inventory = take_snapshot(conn, want_devices=lambda light: vms)
-        rb = rollback_plan(state, inventory, allow_data_loss=allow_data_loss)
+    src = load_rollback(journal_path)
+    with app.connect(src.vcenter) as conn:
+        run = RollbackRun(conn, src, allow_data_loss=allow_data_loss, parallel=parallel)
+        rb = run.prepare(event_hook(json_mode), app.status)
         if json_mode:
             click.echo(json.dumps({"event": "plan", **rb.plan.to_json(),
                                    "notes": list(rb.notes)}))
@@ -80,35 +62,13 @@ def command(app: App, journal_path: Path, yes: bool, allow_data_loss: bool,
             if not json_mode:
                 app.console.print("Nothing to roll back.")
             raise SystemExit(ExitCode.OK)
-        if not yes:
-            if not app.interactive:
-                app.abort("not rolling back: no terminal to confirm on. Run again with --yes.",
-                          ExitCode.ERROR)
-            if not click.confirm(f"Roll back these {len(rb.plan.changes)} changes on "
-                                 f"vcenter {conn.settings.host}?", default=False, err=True):
-                app.abort("Rollback cancelled.", ExitCode.ERROR)
-        run_id = new_run_id()
-        out_path = journal_path.with_name(f"{journal_path.stem}.rollback-{run_id}.jsonl")
-        total_mb = sum(int(c.detail.get("size_mb", 0)) for c in rb.plan.changes
-                       if c.action.value == "migrate_disk")
-        live = not json_mode and app.err.is_terminal
-        progress = (LiveProgress(app.err, len(rb.plan.changes), total_mb) if live
-                    else LineProgress(sys.stdout, json_mode=json_mode))
-        with Journal(out_path, run_id=run_id) as journal, progress:
-            journal.write("run_start", command="rollback", version=__version__,
-                          journal=str(journal_path.resolve()), vcenter=conn.settings.host,
-                          options={"allow_data_loss": allow_data_loss})
-            opts = ExecOptions(limits=Limits(total=parallel or 8), progress=live)
-            result = apply_plan(conn, rb.plan, inventory, opts, journal=journal, hook=progress)
-    lines = report_lines(result, verb="Rollback")
-    if json_mode:
-        click.echo(json.dumps({"event": "summary", **result.summary(),
-                               "journal": str(out_path),
-                               "results": [r.to_json() for r in result.results]}))
-    else:
-        for line in lines:
-            app.console.print(line, soft_wrap=True)
-        app.info(f"Rollback journal: {out_path}")
-    if result.interrupted:
-        raise Interrupted(lines[0])
-    raise SystemExit(ExitCode.OK if result.ok else ExitCode.ERROR)
+        confirm(app, yes, question=f"Roll back these {len(rb.plan.changes)} changes on "
+                                   f"vcenter {conn.settings.host}?",
+                refusal="not rolling back: no terminal to confirm on. Run again with --yes.",
+                cancelled="Rollback cancelled.")
+        hook, live = progress_hook(app, json_mode, rb.plan)
+        with hook:
+            result = run.execute(hook, live=live)
+    assert run.journal_path is not None
+    finish(app, json_mode, result, verb="Rollback", journal_label="Rollback journal",
+           journal_path=run.journal_path)

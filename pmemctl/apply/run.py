@@ -1,0 +1,376 @@
+"""One apply or rollback run, from a logged-in session to an :class:`ApplyResult`.
+
+The commands are thin: they parse flags, connect, render and confirm. What
+happens between connecting and the summary is here, in two phases with the
+confirmation in between::
+
+    run = ApplyRun(conn, load_source(path), exec_options(...))   # locks the journal
+    plan = run.prepare(hook, status)        # settle, snapshot, plan, owed power-ons
+    ... show the plan, stop if blocked or empty, confirm ...
+    result = run.execute(progress_hook, live=...)
+    run.close()
+
+:class:`RollbackRun` has the same shape over :func:`~.rollback.rollback_plan`.
+Both share :class:`RunJournal` (a locked journal whose ``run_start`` is
+written on first use) and :func:`read_settled` (snapshot, wait for tasks
+already running on the VMs, snapshot again).
+
+Nothing here prints or reads stdin: events go to a :class:`~.executor.Hook`,
+and the only other seam is ``status``, a context-manager factory the CLI uses
+for its "Reading inventory" spinner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pmemctl import __version__
+from pmemctl.apply.executor import ApplyResult, ExecOptions, Hook, apply_plan
+from pmemctl.apply.journal import (
+    Journal,
+    JournalState,
+    default_journal_path,
+    new_run_id,
+    read_journal,
+)
+from pmemctl.apply.resume import pending_power_ons, settle_journal, settle_vms
+from pmemctl.apply.rollback import RollbackPlan, journal_vms, rollback_plan
+from pmemctl.apply.scheduler import Limits
+from pmemctl.errors import PmemctlError, UsageError
+from pmemctl.inventory.model import Inventory
+from pmemctl.plan.model import Action, Plan
+from pmemctl.plan.planner import make_plan
+from pmemctl.plan.savefile import SavedPlan, check_fresh, is_plan_file, load_plan
+from pmemctl.plan.select import select_vms
+from pmemctl.spec.load import load_spec
+from pmemctl.spec.model import Options, Spec
+from pmemctl.vsphere.session import Connection
+from pmemctl.vsphere.snapshot import take_snapshot
+
+#: Wraps a slow step with a message ("Reading inventory"); the CLI shows a spinner.
+Status = Callable[[str], AbstractContextManager[Any]]
+
+#: Rollback's default ``--parallel`` (it has no spec to take one from).
+ROLLBACK_PARALLEL = 8
+
+
+def no_status(message: str) -> AbstractContextManager[Any]:
+    """A :data:`Status` that shows nothing (library callers, tests)."""
+    return nullcontext()
+
+
+def migration_mb(plan: Plan) -> int:
+    """MiB the plan's disk migrations move (the live display's "moved" total)."""
+    return sum(int(c.detail.get("size_mb", 0)) for c in plan.changes
+               if c.action is Action.MIGRATE_DISK)
+
+
+# -- shared by apply and rollback ---------------------------------------------
+
+
+class RunJournal:
+    """A locked journal whose ``run_start`` record is written on first use.
+
+    Opening locks the file, so a second run on the same journal is refused
+    before it plans; the ``run_start`` is written only once there is work
+    (settling a killed run's tasks, or executing), so a run that finds
+    nothing to do leaves the journal as it was. Use as a context manager.
+
+    Side Effects:
+        Creates and locks the file (see :class:`~.journal.Journal`); the
+        first :meth:`started` appends and fsyncs ``run_start``.
+    """
+
+    def __init__(self, path: Path, run_start: dict[str, Any], run_id: str | None = None) -> None:
+        self.path = path
+        self._run_start = run_start
+        self._journal = Journal(path, run_id=run_id)
+        self._started = False
+
+    def started(self) -> Journal:
+        """The journal, with ``run_start`` written (the first call writes it)."""
+        if not self._started:
+            self._started = True
+            self._journal.write("run_start", **self._run_start)
+        return self._journal
+
+    def close(self) -> None:
+        """Release the lock and close the file."""
+        self._journal.close()
+
+    def __enter__(self) -> RunJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_settled(conn: Connection, want: Callable[[Inventory], list[str]], hook: Hook,
+                 status: Status = no_status) -> Inventory:
+    """Snapshot; wait for tasks already running on the wanted VMs; snapshot again if any.
+
+    A run (apply or rollback) killed mid-task may have left tasks running on
+    these VMs, as may someone else: planning over them would issue the same
+    work twice.
+
+    Side Effects:
+        One or two :func:`~pmemctl.vsphere.snapshot.take_snapshot` passes; a
+        RetrievePropertiesEx for the VMs' recent tasks, and a wait (with
+        ``waiting`` events to ``hook``) when some are running.
+    """
+    with status("Reading inventory"):
+        inventory = take_snapshot(conn, want_devices=want)
+    if settle_vms(conn.content, inventory, want(inventory), hook):
+        inventory = take_snapshot(conn, want_devices=want)
+    return inventory
+
+
+# -- apply --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplySource:
+    """What ``apply`` was pointed at: a spec, or a saved plan and the spec it came from."""
+
+    path: Path
+    spec_path: Path
+    options: Options
+    vcenter: str | None
+    spec: Spec | None = None
+    saved: SavedPlan | None = None
+
+    def want(self, light: Inventory) -> list[str]:
+        """The VMs whose devices to read: the saved plan's, else the spec's selection."""
+        if self.saved is not None:
+            return list(self.saved.vm_names)
+        assert self.spec is not None
+        return select_vms(self.spec, light).names
+
+
+def load_source(path: Path) -> ApplySource:
+    """Read ``path`` as a saved plan (``plan --out``) or else as a spec.
+
+    A saved plan's spec is read only for its ``vcenter``; when it has moved
+    or changed, the connection flags must say where to connect.
+
+    Side Effects:
+        Reads ``path`` (and, for a saved plan, the spec it names).
+
+    Raises:
+        SpecError: the spec or the plan file is invalid.
+    """
+    if is_plan_file(path):
+        saved = load_plan(path)
+        spec_path = Path(saved.spec_path)
+        return ApplySource(path=path, spec_path=spec_path, options=saved.options,
+                           vcenter=_spec_vcenter(spec_path), saved=saved)
+    spec = load_spec(path)
+    return ApplySource(path=path, spec_path=path, options=spec.options, vcenter=spec.vcenter,
+                       spec=spec)
+
+
+def exec_options(options: Options, *, parallel: int | None = None, per_host: int | None = None,
+                 per_datastore: int | None = None, on_failure: str | None = None) -> ExecOptions:
+    """The spec's (or saved plan's) options, overridden by whichever flags were given."""
+    limits = Limits(
+        total=parallel or options.parallel.total,
+        per_host=per_host or options.parallel.per_host,
+        per_datastore=per_datastore or options.parallel.per_datastore,
+    )
+    return ExecOptions(limits=limits, on_failure=on_failure or options.on_failure,
+                       shutdown_timeout_s=options.shutdown_timeout_s)
+
+
+class ApplyRun:
+    """One apply of a spec or saved plan; use as a context manager (it holds the journal lock).
+
+    Attributes:
+        journal_path: ``journal_path`` as given, else the default for the
+            spec and this vCenter, which is what lets a later run resume.
+        plan, inventory: set by :meth:`prepare`.
+
+    Side Effects:
+        Opens and locks the journal (see :class:`RunJournal`).
+
+    Raises:
+        JournalError: the journal is locked by another run, or unreadable.
+    """
+
+    def __init__(self, conn: Connection, source: ApplySource, options: ExecOptions,
+                 journal_path: Path | None = None) -> None:
+        self.conn = conn
+        self.source = source
+        self.options = options
+        host = conn.settings.host
+        self.journal_path = journal_path or default_journal_path(source.spec_path, host)
+        self.plan: Plan | None = None
+        self.inventory: Inventory | None = None
+        self._journal = RunJournal(self.journal_path, {
+            "command": "apply", "version": __version__,
+            "spec": str(Path(source.spec_path).resolve()),
+            "spec_sha256": _sha256(source.spec_path), "source": str(source.path),
+            "vcenter": host,
+            "options": {**asdict(source.options), "limits": asdict(options.limits),
+                        "on_failure": options.on_failure},
+        })
+
+    def prepare(self, hook: Hook, status: Status = no_status) -> Plan:
+        """Settle a killed run's tasks, read the estate and plan; returns the plan to show.
+
+        The plan includes the power-ons an earlier run owes and, first among
+        its warnings, the connection's. Nothing is changed on vCenter.
+
+        Side Effects:
+            Reads the journal; when it has tasks without an outcome, writes
+            ``run_start`` and their outcomes (waiting for the running ones).
+            Snapshots the estate (see :func:`read_settled`).
+
+        Raises:
+            StalePlanError: a saved plan no longer matches the estate.
+            InventoryError: a selected VM is ambiguous or unknown.
+        """
+        state = read_journal(self.journal_path)
+        if state.pending:
+            settle_journal(self.conn.content, self._journal.started(), state, hook)
+        inventory = read_settled(self.conn, self.source.want, hook, status)
+        saved, spec = self.source.saved, self.source.spec
+        if saved is not None:
+            check_fresh(saved, inventory)
+            plan = saved.plan
+        else:
+            assert spec is not None
+            plan = make_plan(spec, inventory)
+        plan = pending_power_ons(read_journal(self.journal_path), plan, inventory)
+        self.plan = replace(plan, warnings=tuple(self.conn.warnings) + plan.warnings)
+        self.inventory = inventory
+        return self.plan
+
+    def execute(self, hook: Hook, *, live: bool = False) -> ApplyResult:
+        """Run the prepared plan (the caller has shown and confirmed it).
+
+        ``live`` asks the executor to watch task progress (a live display
+        shows it). Task faults are results, not exceptions.
+
+        Side Effects:
+            Writes ``run_start`` (unless settling did), then every step to the
+            journal; submits the plan's tasks to vCenter and waits for them.
+        """
+        assert self.plan is not None and self.inventory is not None, "prepare() first"
+        return apply_plan(self.conn, self.plan, self.inventory,
+                          replace(self.options, progress=live),
+                          journal=self._journal.started(), hook=hook)
+
+    def close(self) -> None:
+        """Release the journal."""
+        self._journal.close()
+
+    def __enter__(self) -> ApplyRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _spec_vcenter(spec_path: Path) -> str | None:
+    try:
+        return load_spec(spec_path).vcenter
+    except (PmemctlError, OSError):
+        return None  # the spec moved or changed: connection flags must say where
+
+
+def _sha256(path: str | Path) -> str | None:
+    try:
+        return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+# -- rollback -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RollbackSource:
+    """An apply journal to undo: its state, the VMs it touched and its vCenter."""
+
+    path: Path
+    state: JournalState
+    vms: tuple[str, ...]
+    vcenter: str | None
+
+    def want(self, light: Inventory) -> list[str]:
+        """The VMs whose devices to read: the ones the journal touched."""
+        return list(self.vms)
+
+
+def load_rollback(path: Path) -> RollbackSource:
+    """Read the apply journal at ``path``.
+
+    Side Effects:
+        Reads ``path``.
+
+    Raises:
+        UsageError: there is no file at ``path``.
+        JournalError: the journal is damaged (other than a torn last line).
+    """
+    if not path.is_file():
+        raise UsageError(f"no journal at {path}")
+    state = read_journal(path)
+    vcenter = next((str(r.start.get("vcenter")) for r in state.runs if r.start.get("vcenter")),
+                   None)
+    return RollbackSource(path=path, state=state, vms=tuple(journal_vms(state)), vcenter=vcenter)
+
+
+class RollbackRun:
+    """One rollback of an apply journal, journaled to a NEW file next to it.
+
+    Attributes:
+        journal_path: the rollback's own journal,
+            ``<journal-stem>.rollback-<run>.jsonl``; set by :meth:`execute`.
+        rollback: the reverse plan and notes; set by :meth:`prepare`.
+    """
+
+    def __init__(self, conn: Connection, source: RollbackSource, *,
+                 allow_data_loss: bool = False, parallel: int | None = None) -> None:
+        self.conn = conn
+        self.source = source
+        self.allow_data_loss = allow_data_loss
+        self.options = ExecOptions(limits=Limits(total=parallel or ROLLBACK_PARALLEL))
+        self.journal_path: Path | None = None
+        self.rollback: RollbackPlan | None = None
+        self.inventory: Inventory | None = None
+
+    def prepare(self, hook: Hook, status: Status = no_status) -> RollbackPlan:
+        """Read the estate and build the reverse plan; nothing is changed on vCenter.
+
+        Side Effects:
+            Snapshots the estate (see :func:`read_settled`).
+        """
+        self.inventory = read_settled(self.conn, self.source.want, hook, status)
+        self.rollback = rollback_plan(self.source.state, self.inventory,
+                                      allow_data_loss=self.allow_data_loss)
+        return self.rollback
+
+    def execute(self, hook: Hook, *, live: bool = False) -> ApplyResult:
+        """Run the prepared reverse plan (the caller has shown and confirmed it).
+
+        Side Effects:
+            Creates the rollback journal (:attr:`journal_path`) and writes
+            ``run_start`` and every step to it; submits the tasks to vCenter
+            and waits for them.
+        """
+        assert self.rollback is not None and self.inventory is not None, "prepare() first"
+        run_id = new_run_id()
+        src = self.source.path
+        self.journal_path = src.with_name(f"{src.stem}.rollback-{run_id}.jsonl")
+        start = {"command": "rollback", "version": __version__, "journal": str(src.resolve()),
+                 "vcenter": self.conn.settings.host,
+                 "options": {"allow_data_loss": self.allow_data_loss}}
+        with RunJournal(self.journal_path, start, run_id=run_id) as journal:
+            return apply_plan(self.conn, self.rollback.plan, self.inventory,
+                              replace(self.options, progress=live),
+                              journal=journal.started(), hook=hook)
