@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from tests import simproc
 from tests.pmemsim import client as pc
 from tests.pmemsim.client import GiB
 
+# Served by the module-scoped `sim` and `si` fixtures (tests/live/conftest.py).
 INVENTORY = """
 clusters:
   - name: C1
@@ -35,19 +35,6 @@ vms:
   - {name: fuzz, host: esx-p, hardware_version: 19, guest_id: rhel8_64Guest,
      disks: [{size: 1GiB, datastore: beta}], nvdimms: [1GiB]}
 """
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[simproc.PmemSim]:
-    inv = tmp_path_factory.mktemp("fidelity") / "inv.yaml"
-    inv.write_text(INVENTORY)
-    with simproc.start(inventory=inv) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def si(sim: simproc.PmemSim) -> vim.ServiceInstance:
-    return pc.connect(sim)
 
 
 def disks(v: vim.VirtualMachine) -> list[vim.vm.device.VirtualDisk]:
@@ -360,24 +347,7 @@ def test_private_property_collector_pages(si) -> None:
     priv = c.propertyCollector.CreatePropertyCollector()
     try:
         view = c.viewManager.CreateContainerView(c.rootFolder, [vim.VirtualMachine], True)
-        spec = vmodl.query.PropertyCollector.FilterSpec(
-            objectSet=[
-                vmodl.query.PropertyCollector.ObjectSpec(
-                    obj=view,
-                    skip=True,
-                    selectSet=[
-                        vmodl.query.PropertyCollector.TraversalSpec(
-                            name="v", path="view", skip=False, type=vim.view.ContainerView
-                        )
-                    ],
-                )
-            ],
-            propSet=[
-                vmodl.query.PropertyCollector.PropertySpec(
-                    type=vim.VirtualMachine, pathSet=["name"]
-                )
-            ],
-        )
+        spec = pc.view_filter_spec(view, vim.VirtualMachine, ["name"])
         res = priv.RetrievePropertiesEx(
             [spec], vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=2)
         )

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from pyVmomi import vim
 
-from tests import simproc
 from tests.pmemsim import client as pc
 from tests.pmemsim.client import GiB, MiB
 
 # Each test uses its own VM(s), so one simulator serves the whole module.
+# Served by the module-scoped `sim` and `si` fixtures (tests/live/conftest.py).
 INVENTORY = """
 datacenter: Lab
 clusters:
@@ -47,19 +46,6 @@ vms:
   - {name: guest-on, host: esx-n, power: poweredOn, disks: [{size: 10GiB, datastore: san}]}
   - {name: guest-notools, host: esx-n, power: poweredOn, tools: false, disks: [{size: 10GiB, datastore: san}]}
 """
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[simproc.PmemSim]:
-    inv = tmp_path_factory.mktemp("pmem") / "inv.yaml"
-    inv.write_text(INVENTORY)
-    with simproc.start(inventory=inv) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def si(sim: simproc.PmemSim) -> vim.ServiceInstance:
-    return pc.connect(sim)
 
 
 def free_mb(h: vim.HostSystem) -> int:

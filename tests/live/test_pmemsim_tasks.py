@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from pyVmomi import vim, vmodl
 
-from tests import simproc
 from tests.pmemsim import client as pc
 from tests.pmemsim.client import GiB
 
+# Served by the module-scoped `sim` and `si` fixtures (tests/live/conftest.py).
 INVENTORY = """
 clusters:
   - name: C1
@@ -37,19 +35,6 @@ vms:
      disks: [{size: 8GiB, datastore: san}, {size: 1GiB, datastore: pmem}], nvdimms: [2GiB]}
   - {name: st-1, host: esx-b, disks: [{size: 1GiB, datastore: san}]}
 """
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[simproc.PmemSim]:
-    inv = tmp_path_factory.mktemp("tasks") / "inv.yaml"
-    inv.write_text(INVENTORY)
-    with simproc.start(inventory=inv) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def si(sim: simproc.PmemSim) -> vim.ServiceInstance:
-    return pc.connect(sim)
 
 
 def disks(v: vim.VirtualMachine) -> list[vim.vm.device.VirtualDisk]:

@@ -141,14 +141,11 @@ def disk_add_spec(
     return vim.vm.ConfigSpec(deviceChange=[change])
 
 
-def retrieve(
-    si: vim.ServiceInstance, kind: type, props: list[str], max_objects: int = 0
-) -> tuple[list[Any], int]:
-    """ContainerView + paged RetrievePropertiesEx; returns (objects, pages)."""
-    c = si.content
-    view = c.viewManager.CreateContainerView(c.rootFolder, [kind], True)
-    pc = c.propertyCollector
-    spec = vmodl.query.PropertyCollector.FilterSpec(
+def view_filter_spec(
+    view: vim.view.ContainerView, kind: type, props: list[str]
+) -> vmodl.query.PropertyCollector.FilterSpec:
+    """A FilterSpec reading ``props`` of every ``kind`` object in a ContainerView."""
+    return vmodl.query.PropertyCollector.FilterSpec(
         objectSet=[
             vmodl.query.PropertyCollector.ObjectSpec(
                 obj=view,
@@ -162,6 +159,16 @@ def retrieve(
         ],
         propSet=[vmodl.query.PropertyCollector.PropertySpec(type=kind, pathSet=props)],
     )
+
+
+def retrieve(
+    si: vim.ServiceInstance, kind: type, props: list[str], max_objects: int = 0
+) -> tuple[list[Any], int]:
+    """ContainerView + paged RetrievePropertiesEx; returns (objects, pages)."""
+    c = si.content
+    view = c.viewManager.CreateContainerView(c.rootFolder, [kind], True)
+    pc = c.propertyCollector
+    spec = view_filter_spec(view, kind, props)
     opts = vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=max_objects or None)
     res = pc.RetrievePropertiesEx([spec], opts)
     out = list(res.objects)
