@@ -22,7 +22,7 @@ Every record is one line with ``v`` (format version), ``type``, ``time``
     done         step, task, elapsed_s
     failed       step, task, fault (vim fault class), message
     unknown      step, task, message   (the task vanished from vCenter)
-    run_end      summary {done, failed, skipped, not started}
+    run_end      summary {done, failed, skipped, not_started}
     interrupted  running (task ids left running on vCenter)
 
 A journal never holds secrets: it stores the vCenter host, never a user,

@@ -186,7 +186,7 @@ def report_lines(result: ApplyResult, verb: str = "Apply") -> list[str]:
             continue
         done = [f"{r.change.action.value} {r.change.target}" for r in rs
                 if r.outcome is Outcome.DONE]
-        not_done = [f"{r.change.action.value} {r.change.target} ({r.outcome.value})"
+        not_done = [f"{r.change.action.value} {r.change.target} ({r.outcome.text})"
                     for r in rs if r.outcome is not Outcome.DONE]
         lines.append(f"  {vm}: done: {', '.join(done) or 'nothing'}; "
                      f"not done: {', '.join(not_done)}")

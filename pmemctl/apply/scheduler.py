@@ -70,11 +70,16 @@ _STEP_ORDER = list(StepKind)
 class Outcome(str, Enum):
     """What became of a step (and of each of its changes)."""
 
-    PENDING = "not started"
+    PENDING = "not_started"  # a JSON value and key: no spaces
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"  # depended on failed work of the same VM
+
+    @property
+    def text(self) -> str:
+        """The outcome as prose ("not started")."""
+        return self.value.replace("_", " ")
 
 
 @dataclass(frozen=True)

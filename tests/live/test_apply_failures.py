@@ -50,7 +50,7 @@ def test_stop_submits_nothing_after_a_failure(make_sim: MakeSim, tmp_path: Path)
     assert [(x["fault"], x["message"]) for x in failed] == [
         ("InsufficientResourcesFault", "Not enough PMem on esx-01")]
     assert recs[-1]["type"] == "run_end"
-    assert recs[-1]["summary"]["not started"] == 3
+    assert recs[-1]["summary"]["not_started"] == 3
 
 
 def test_continue_goes_on_with_other_vms(make_sim: MakeSim, tmp_path: Path) -> None:

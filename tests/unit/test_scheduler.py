@@ -105,7 +105,7 @@ def test_stop_on_failure_starts_nothing_new() -> None:
     assert not s.finished  # b is still running: it is waited for
     s.finish(b, ok=True)
     assert s.finished
-    assert s.counts() == {"failed": 1, "done": 1, "not started": 1}
+    assert s.counts() == {"failed": 1, "done": 1, "not_started": 1}
 
 
 def test_continue_skips_the_failed_vm_but_still_powers_it_on() -> None:
