@@ -553,10 +553,16 @@ class _Ledger:
     free: int
     net: int = 0  # MiB taken so far, minus MiB given back
     peak: int = 0  # the most ``net`` ever was
+    takers: list[str] = field(default_factory=list)  # VMs that take from the pool
+    first_over: str | None = None  # the VM whose change first overran it
 
-    def take(self, mb: int) -> None:
+    def take(self, mb: int, vm: str) -> None:
         self.net += mb
         self.peak = max(self.peak, self.net)
+        if mb > 0 and vm not in self.takers:
+            self.takers.append(vm)
+        if self.first_over is None and self.net > self.free:
+            self.first_over = vm
 
 
 def _pmem_delta(change: Change) -> int:
@@ -605,18 +611,20 @@ def _capacity(
         delta = _pmem_delta(change)
         # A host without PMem already has its own problem; a capacity one would only repeat it.
         if host is not None and delta and _has_pmem(host):
-            hosts.setdefault(host.name, _Ledger(host.pmem_free_mb)).take(delta)
+            hosts.setdefault(host.name, _Ledger(host.pmem_free_mb)).take(delta, change.vm)
         for name, mb in _datastore_deltas(change):
             ds = inventory.datastores.get(name)
             if ds is not None:
-                datastores.setdefault(name, _Ledger(ds.free_mb)).take(mb)
+                datastores.setdefault(name, _Ledger(ds.free_mb)).take(mb, change.vm)
+    # The problem is attributed to the VM whose change overran the pool, so
+    # `problems[].vm` says whom to drop from the spec; the message names all takers.
     problems = [
-        Problem(None, f"host {name}: not enough PMem: {_need(led)}")
+        Problem(led.first_over, f"host {name}: not enough PMem: {_need(led)}")
         for name, led in sorted(hosts.items())
         if led.peak > led.free
     ]
     problems += [
-        Problem(None, f"datastore {name}: not enough space: {_need(led)}")
+        Problem(led.first_over, f"datastore {name}: not enough space: {_need(led)}")
         for name, led in sorted(datastores.items())
         if led.peak > led.free
     ]
@@ -638,7 +646,8 @@ def _has_pmem(host: Host) -> bool:
 def _need(ledger: _Ledger) -> str:
     return (
         f"the plan needs {format_mb(ledger.peak)} ({ledger.peak} MB), "
-        f"{format_mb(ledger.free)} ({ledger.free} MB) free"
+        f"{format_mb(ledger.free)} ({ledger.free} MB) free "
+        f"(for VM{'s' if len(ledger.takers) > 1 else ''} {', '.join(ledger.takers)})"
     )
 
 

@@ -569,7 +569,10 @@ def test_not_enough_pmem_says_needed_and_free() -> None:
     plan = plan_for(entry(match="db-*", disks={"*": "pmem"}), vms=vms)
     assert messages(plan) == [
         "host esx-01: not enough PMem: the plan needs 600 GiB (614400 MB), 512 GiB (524288 MB) free"
+        " (for VMs db-01, db-02)"
     ]
+    # Attributed to the VM whose change overran the host: db-02 (db-01 alone fits).
+    assert [p.vm for p in plan.problems] == ["db-02"]
     assert plan.hosts == (HostPmem("esx-01", 524288, 524288, 524288 - 614400),)
 
 
@@ -600,7 +603,7 @@ def test_regular_datastore_space_is_checked() -> None:
     plan = plan_for(entry(name="db-01", disks={"*": "san-01"}), vms=[], inv=inv)
     assert messages(plan) == [
         "datastore san-01: not enough space: the plan needs 300 GiB (307200 MB), "
-        "200 GiB (204800 MB) free"
+        "200 GiB (204800 MB) free (for VM db-01)"
     ]
 
 

@@ -82,7 +82,7 @@ Error: host esx-03 has no PMem (VM app-01)
 Error: removing NVDIMM 2 (16 GiB) of VM legacy-sql-01 destroys its data; set options.allow_data_loss: true
 Error: VM legacy-sql-01 is vmx-11; NVDIMMs need vmx-14 or later (set options.upgrade_hardware: true)
 Error: VM legacy-sql-01 is powered on; removing NVDIMM 2 needs it powered off (set options.power_off: true)
-Error: host esx-01: not enough PMem: the plan needs 92 GiB (94208 MB), 32 GiB (32768 MB) free
+Error: host esx-01: not enough PMem: the plan needs 92 GiB (94208 MB), 32 GiB (32768 MB) free (for VM legacy-sql-01)
 """
 
 
