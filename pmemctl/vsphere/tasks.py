@@ -269,27 +269,32 @@ class TaskWatcher:
         self.close()
 
 
+# TaskInfo property -> TaskState attribute.
+_TASK_FIELDS = {
+    "state": "state",
+    "progress": "progress",
+    "error": "error",
+    "result": "result",
+    "entityName": "entity_name",
+    "queueTime": "queue_time",
+    "startTime": "start_time",
+    "completeTime": "complete_time",
+}
+
+
 def _set_task_prop(ts: TaskState, name: str, val: Any) -> None:
-    if name == "info.state":
-        ts.state = str(val)
-    elif name == "info.progress":
-        ts.progress = int(val) if val is not None else None
-    elif name == "info.error":
-        ts.error = val
-    elif name == "info.result":
-        ts.result = val
-    elif name == "info.entityName":
-        ts.entity_name = val
-    elif name == "info.queueTime":
-        ts.queue_time = val
-    elif name == "info.startTime":
-        ts.start_time = val
-    elif name == "info.completeTime":
-        ts.complete_time = val
-    elif name == "info" and val is not None:  # a server that reports the parent property
-        for sub in ("state", "progress", "error", "result", "entityName", "queueTime",
-                    "startTime", "completeTime"):
-            _set_task_prop(ts, f"info.{sub}", getattr(val, sub, None))
+    if name == "info":  # a server that reports the parent property
+        if val is not None:
+            for sub in _TASK_FIELDS:
+                _set_task_prop(ts, f"info.{sub}", getattr(val, sub, None))
+        return
+    attr = _TASK_FIELDS.get(name.removeprefix("info."))
+    if attr == "state":
+        val = str(val)
+    elif attr == "progress":
+        val = int(val) if val is not None else None
+    if attr is not None:
+        setattr(ts, attr, val)
 
 
 def task_states(content: Any, task_ids: list[str]) -> dict[str, TaskState]:
