@@ -36,6 +36,7 @@ from pyVmomi import vmodl as _vmodl
 
 from pmemctl.errors import InventoryError
 from pmemctl.plan.model import Action, Change
+from pmemctl.vsphere.collector import retrieve
 from pmemctl.vsphere.tasks import fault_name
 
 # pyVmomi's stubs leave data-object constructors untyped; keep the Any at the boundary.
@@ -76,16 +77,10 @@ def fetch_devices(content: Any, vm_moids: Sequence[str]) -> dict[str, list[Any]]
         propSet=[pcq.PropertySpec(type=vim.VirtualMachine, pathSet=["config.hardware.device"])],
         reportMissingObjectsInResults=True,
     )
-    out: dict[str, list[Any]] = {}
-    res = content.propertyCollector.RetrievePropertiesEx([spec], pcq.RetrieveOptions())
-    while res is not None:
-        for oc in res.objects or []:
-            for p in oc.propSet or []:
-                out[str(oc.obj._moId)] = list(p.val or [])
-        if not res.token:
-            break
-        res = content.propertyCollector.ContinueRetrievePropertiesEx(res.token)
-    return out
+    return {
+        str(obj._moId): list(props.get("config.hardware.device") or [])
+        for obj, props in retrieve(content.propertyCollector, [spec])
+    }
 
 
 def _pmem_profile(policy_id: str) -> list[Any]:

@@ -38,14 +38,11 @@ from pmemctl.inventory.model import (
     Inventory,
     Nvdimm,
 )
+from pmemctl.vsphere.collector import MAX_OBJECTS, retrieve
 
 if TYPE_CHECKING:
     from pmemctl.vsphere.session import Connection
 
-# One page of RetrievePropertiesEx. vCenter caps pages on its own (at a few
-# hundred objects for big property sets) and hands back a token; asking for
-# more just lets a server that can send more do so.
-MAX_OBJECTS = 10_000
 MIB = 1024 * 1024
 
 # The light pass: what the planner and `status` need about every object.
@@ -94,17 +91,8 @@ def _moid(ref: Any) -> str:
 
 def _retrieve(conn: Connection, spec: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
     """Yield ``(object ref, {path: value})`` over every page of one filter spec."""
-    pc = conn.content.propertyCollector
-    options = _PC.RetrieveOptions(maxObjects=MAX_OBJECTS)
-    result = pc.RetrievePropertiesEx(specSet=[spec], options=options)
-    while result is not None:
-        for oc in result.objects or ():
-            props = {p.name: p.val for p in oc.propSet or ()}
-            yield oc.obj, props
-        token = result.token
-        if not token:
-            break
-        result = pc.ContinueRetrievePropertiesEx(token=token)
+    # MAX_OBJECTS is read at call time so a test can force small pages.
+    return retrieve(conn.content.propertyCollector, [spec], max_objects=MAX_OBJECTS)
 
 
 def _light_spec(view: Any) -> Any:

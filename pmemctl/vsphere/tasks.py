@@ -37,6 +37,8 @@ from typing import Any
 from pyVmomi import vim as _vim
 from pyVmomi import vmodl as _vmodl
 
+from pmemctl.vsphere.collector import retrieve
+
 # pyVmomi's stubs leave data-object constructors untyped; keep the Any at the boundary.
 vim: Any = _vim
 vmodl: Any = _vmodl
@@ -314,24 +316,12 @@ def task_states(content: Any, task_ids: list[str]) -> dict[str, TaskState]:
         reportMissingObjectsInResults=True,
     )
     out: dict[str, TaskState] = {}
-    for oc in _retrieve(content, [spec]):
-        ts = TaskState(id=str(oc.obj._moId))
-        for p in oc.propSet or []:
-            _set_task_prop(ts, p.name, p.val)
+    for obj, props in retrieve(content.propertyCollector, [spec]):
+        ts = TaskState(id=str(obj._moId))
+        for name, val in props.items():
+            _set_task_prop(ts, name, val)
         out[ts.id] = ts
     return out
-
-
-def _retrieve(content: Any, specs: list[Any]) -> list[Any]:
-    pc = content.propertyCollector
-    res = pc.RetrievePropertiesEx(specs, vmodl.query.PropertyCollector.RetrieveOptions())
-    objs: list[Any] = []
-    while res is not None:
-        objs.extend(res.objects or [])
-        if not res.token:
-            break
-        res = pc.ContinueRetrievePropertiesEx(res.token)
-    return objs
 
 
 def running_vm_tasks(content: Any, vm_moids: set[str]) -> list[TaskState]:
@@ -357,14 +347,13 @@ def running_vm_tasks(content: Any, vm_moids: set[str]) -> list[TaskState]:
         reportMissingObjectsInResults=True,
     )
     out: dict[str, TaskState] = {}
-    for oc in _retrieve(content, [spec]):
-        props = {p.name: p.val for p in oc.propSet or []}
+    for obj, props in retrieve(content.propertyCollector, [spec]):
         entity = props.get("info.entity")
         state = str(props.get("info.state", ""))
         if entity is None or str(entity._moId) not in vm_moids:
             continue
         if state in ("queued", "running"):
-            tid = str(oc.obj._moId)
+            tid = str(obj._moId)
             out[tid] = TaskState(id=tid, state=state)
     return list(out.values())
 
