@@ -269,6 +269,10 @@ def read_journal(path: str | Path) -> JournalState:
                 break
             if _is_repaired_tear(lines, n):
                 continue
+            if not runs and not steps:
+                # Nothing valid before it: the wrong file, not a damaged journal.
+                raise JournalError(f"{p} is not a pmemctl journal (line {n} is not a "
+                                   "journal record)") from e
             raise JournalError(f"{p}:{n}: corrupt journal record ({e}); refusing to go on") from e
         _apply(rec, runs, steps, state=state, p=p, n=n)
     state.runs = list(runs.values())

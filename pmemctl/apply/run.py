@@ -33,6 +33,7 @@ from pmemctl import __version__
 from pmemctl.apply.executor import ApplyResult, ExecOptions, Hook, apply_plan
 from pmemctl.apply.journal import (
     Journal,
+    JournalError,
     JournalState,
     default_journal_path,
     new_run_id,
@@ -315,11 +316,16 @@ def load_rollback(path: Path) -> RollbackSource:
 
     Raises:
         UsageError: there is no file at ``path``.
-        JournalError: the journal is damaged (other than a torn last line).
+        JournalError: the journal is damaged (other than a torn last line),
+            or the file holds something other than a pmemctl journal.
     """
     if not path.is_file():
         raise UsageError(f"no journal at {path}")
     state = read_journal(path)
+    # An empty journal is a run that found nothing to do; a non-empty file with
+    # no run in it is the wrong file, and "nothing to roll back" would mislead.
+    if not state.runs and path.read_bytes().strip():
+        raise JournalError(f"{path} is not a pmemctl journal (it has no run_start record)")
     vcenter = next((str(r.start.get("vcenter")) for r in state.runs if r.start.get("vcenter")),
                    None)
     return RollbackSource(path=path, state=state, vms=tuple(journal_vms(state)), vcenter=vcenter)

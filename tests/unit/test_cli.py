@@ -52,3 +52,26 @@ def test_plan_without_vcenter_is_a_usage_error(tmp_path: object) -> None:
     assert code == 64
     assert out == ""
     assert "PMEMCTL_URL" in err
+
+
+def test_rollback_refuses_a_file_that_is_not_a_journal(tmp_path: object) -> None:
+    from pathlib import Path
+
+    wrong = Path(str(tmp_path)) / "spec.yaml"
+    wrong.write_text("apiVersion: pmemctl/v1\nvms: []\n")
+    # Refused before any connection is attempted: no vCenter is configured here.
+    code, out, err = run("rollback", str(wrong), "--yes")
+    assert code == 1
+    assert out == ""
+    assert err == f"Error: {wrong} is not a pmemctl journal (line 1 is not a journal record)\n"
+    # One line of garbage looks like a torn write: refused all the same.
+    wrong.write_text("garbage\n")
+    code, out, err = run("rollback", str(wrong), "--yes")
+    assert (code, out) == (1, "")
+    assert err == f"Error: {wrong} is not a pmemctl journal (it has no run_start record)\n"
+
+
+def test_rollback_of_a_missing_journal_is_a_usage_error(tmp_path: object) -> None:
+    code, out, err = run("rollback", f"{tmp_path}/none.jsonl")
+    assert (code, out) == (64, "")
+    assert err == f"Error: no journal at {tmp_path}/none.jsonl\n"
