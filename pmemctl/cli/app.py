@@ -61,16 +61,16 @@ class App:
 
     def warn(self, message: str) -> None:
         """Print a warning to stderr (always, even with --quiet)."""
-        self.err.print(f"Warning: {message}")
+        self.err.print(f"Warning: {message}", soft_wrap=True)
 
     def info(self, message: str) -> None:
         """Print a progress note to stderr unless --quiet."""
         if not self.quiet:
-            self.err.print(message)
+            self.err.print(message, soft_wrap=True)
 
     def abort(self, message: str, code: int = 1) -> NoReturn:
         """Print an error and leave with ``code``."""
-        self.err.print(f"Error: {message}")
+        self.err.print(f"Error: {message}", soft_wrap=True)
         raise SystemExit(code)
 
     def status(self, message: str) -> AbstractContextManager[Any]:
