@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
 
-from pyVmomi import vmodl
+from pyVmomi import vim, vmodl
 
 from pmemctl.apply.journal import Journal
 from pmemctl.apply.scheduler import Limits, Outcome, Scheduler, Step, StepKind
@@ -47,15 +47,21 @@ from pmemctl.errors import PmemctlError
 from pmemctl.inventory.model import Inventory
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.vsphere import actions
-from pmemctl.vsphere.pbm import default_policy_ids, find_pmem_policy_id
+from pmemctl.vsphere.actions import OffProfile, OntoShape
+from pmemctl.vsphere.faults import describe
+from pmemctl.vsphere.pbm import find_pmem_policy_id
 from pmemctl.vsphere.tasks import TaskState, TaskWatcher, fault_message, fault_name
+
+#: Faults that mean the step's goal already holds (UpgradeVM on a VM at that version).
+_DONE_FAULTS = {StepKind.UPGRADE: {"AlreadyUpgraded"}}
 
 
 @dataclass(frozen=True)
 class Event:
     """Something the progress display or a log may want to show."""
 
-    kind: str  # started | progress | done | failed | skipped | stopping | interrupted | waiting
+    # started | progress | done | failed | skipped | stopping | interrupted | waiting | warning
+    kind: str
     vm: str = ""
     action: str = ""
     target: str = ""
@@ -103,6 +109,8 @@ class ExecOptions:
     shutdown_timeout_s: int = 300
     max_wait_s: int = 1
     progress: bool = True  # watch task.info.progress (a live display shows it)
+    onto_shape: OntoShape = "device_change"  # how disks go onto PMem (actions.relocate_spec)
+    off_profile: OffProfile = "default"  # the profile disks leaving PMem get
 
 
 @dataclass(frozen=True)
@@ -158,8 +166,10 @@ class ExecContext:
     content: Any  # vim.ServiceInstanceContent
     inventory: Inventory
     pmem_policy_id: str
-    default_policies: dict[str, str] = field(default_factory=dict)  # datastore name → id
     disk_policies: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # PBM fallbacks, shown with the plan
+    # Logs in again after NotAuthenticated (session expired or terminated); None: never.
+    relogin: Callable[[], None] | None = None
 
     @property
     def stub(self) -> Any:
@@ -231,6 +241,7 @@ class Executor:
         self._interrupts = 0
         self._devices: dict[str, list[Any]] | None = None
         self._moved_mb = 0
+        self._relogged = False  # True from a re-login until a call succeeds again
         self.watcher: TaskWatcher | None = None
 
     # -- public -------------------------------------------------------------
@@ -253,7 +264,7 @@ class Executor:
                     self._start(step)
                 if self.sched.finished:
                     break
-                for u in w.wait(self.options.max_wait_s):
+                for u in self._wait(w):
                     if u.task is not None:
                         self._on_task(u.task)
                     elif u.power_state is not None:
@@ -270,6 +281,46 @@ class Executor:
                 self._emit("skipped", vm=r.change.vm, action=r.change.action.value,
                            target=r.change.target)
         return result
+
+    # -- sessions -----------------------------------------------------------
+
+    def _with_session(self, call: Callable[[], Any]) -> Any:
+        """``call()``; after ``NotAuthenticated``, log in once and call it again.
+
+        vCenter ends idle sessions after 30 minutes, and an admin may end
+        one by hand. A refused call did nothing on the server (it failed
+        authentication before any work), so calling it again is safe.
+        """
+        try:
+            result = call()
+        except vim.fault.NotAuthenticated:
+            if self.ctx.relogin is None or self._relogged:
+                raise
+            self._relogin()
+            result = call()
+        self._relogged = False
+        return result
+
+    def _relogin(self) -> None:
+        assert self.ctx.relogin is not None
+        self._relogged = True
+        self.ctx.relogin()
+        self.journal.write("relogin")
+        self._emit("warning", message="the vCenter session had ended; logged in again")
+
+    def _wait(self, w: TaskWatcher) -> list[Any]:
+        try:
+            updates = w.wait(self.options.max_wait_s)
+        except vim.fault.NotAuthenticated:
+            if self.ctx.relogin is None or self._relogged:
+                raise
+            self._relogin()
+            # A session's private property collectors end with it: start the
+            # watcher over; every task it re-adds reports its current state.
+            w.reopen()
+            updates = w.wait(self.options.max_wait_s)
+        self._relogged = False
+        return updates
 
     # -- signals ------------------------------------------------------------
 
@@ -290,9 +341,12 @@ class Executor:
         try:
             if vm_inv is None:
                 raise PmemctlError(f"VM {step.vm} is not in the inventory")
-            task = self._submit(run)
+            task = self._with_session(lambda: self._submit(run))
         except vmodl.MethodFault as e:
-            self._fail(run, fault_name(e), fault_message(e))
+            if fault_name(e) in _DONE_FAULTS.get(run.step.kind, ()):
+                self._done(run)  # e.g. AlreadyUpgraded: the goal holds
+                return
+            self._fail(run, fault_name(e), fault_message(e), describe(e).keys)
             return
         except PmemctlError as e:
             self._fail(run, type(e).__name__, str(e))
@@ -313,7 +367,7 @@ class Executor:
         step, vm, ctx = run.step, run.vm, self.ctx
         names = {n: d.moid for n, d in ctx.inventory.datastores.items()}
         if step.kind is StepKind.UPGRADE:
-            return actions.submit_reconfigure(vm, actions.upgrade_spec(step.changes[0]))
+            return actions.submit_upgrade(vm, actions.upgrade_version(step.changes[0]))
         if step.kind is StepKind.POWER_ON:
             return actions.submit_power_on(vm)
         if step.kind is StepKind.POWER_OFF:
@@ -323,15 +377,25 @@ class Executor:
             spec = actions.reconfigure_spec(step.changes, devices, ctx.pmem_policy_id, names,
                                             ctx.stub)
             return actions.submit_reconfigure(vm, spec)
-        spec = actions.relocate_spec(step.changes, ctx.pmem_policy_id, names,
-                                     ctx.default_policies, ctx.stub)
+        devices = self._devices_of(vm._moId) if self._needs_devices(step) else []
+        spec = actions.relocate_spec(step.changes, devices, ctx.pmem_policy_id, names,
+                                     onto=self.options.onto_shape, off=self.options.off_profile,
+                                     stub=ctx.stub)
         return actions.submit_relocate(vm, spec)
+
+    def _needs_devices(self, step: Step) -> bool:
+        # Reconfigures edit live devices; so do migrations onto PMem in the
+        # device_change shape (the edit carries the disk as vCenter has it).
+        if step.kind is StepKind.RECONFIGURE:
+            return True
+        return (step.kind is StepKind.MIGRATE and self.options.onto_shape == "device_change"
+                and any(c.detail.get("to_pmem") for c in step.changes))
 
     def _devices_of(self, moid: str) -> list[Any]:
         if self._devices is None:
-            # One RetrievePropertiesEx for every VM that will be reconfigured in this run.
+            # One RetrievePropertiesEx for every VM whose devices this run edits.
             moids = sorted({self.ctx.inventory.vms[s.vm].moid for s in self.sched.steps
-                            if s.kind is StepKind.RECONFIGURE and s.vm in self.ctx.inventory.vms})
+                            if self._needs_devices(s) and s.vm in self.ctx.inventory.vms})
             self._devices = actions.fetch_devices(self.ctx.content, moids)
         return self._devices.get(moid, [])
 
@@ -361,10 +425,11 @@ class Executor:
                 self._emit_step("progress", run)
             return
         del self._runs[ts.id]
-        if ts.state == "success":
+        if ts.state == "success" or fault_name(ts.error) in _DONE_FAULTS.get(run.step.kind, ()):
             self._done(run)
         else:
-            self._fail(run, fault_name(ts.error), fault_message(ts.error))
+            self._fail(run, fault_name(ts.error), fault_message(ts.error),
+                       describe(ts.error).keys)
 
     def _on_power(self, vm_moid: str, state: str) -> None:
         run = self._runs.get(vm_moid)
@@ -402,11 +467,13 @@ class Executor:
         self.sched.finish(run.step, ok=True)
         self._emit_step("done", run, elapsed=elapsed)
 
-    def _fail(self, run: _Run, fault: str, message: str) -> None:
+    def _fail(self, run: _Run, fault: str, message: str,
+              fault_keys: tuple[str, ...] = ()) -> None:
         elapsed = time.monotonic() - run.started
         run.fault, run.message = fault, message
+        extra = {"fault_keys": list(fault_keys)} if fault_keys else {}
         self.journal.write("failed", step=run.step_id, task=run.task_id, fault=fault,
-                           message=message)
+                           message=message, **extra)
         self._by_step.pop(id(run.step), None)
         self._failed[id(run.step)] = run
         self.sched.finish(run.step, ok=False)
@@ -473,41 +540,56 @@ def needs_pmem_policy(plan: Plan) -> bool:
 def exec_context(conn: Any, plan: Plan, inventory: Inventory) -> ExecContext:
     """Look up what the specs need from PBM, only when the plan needs it.
 
+    PBM trouble never aborts: the PMem policy id falls back to the fixed
+    system id (the same on every vCenter seen: community.vmware,
+    Dell's Puppet provider, govmomi's PBM simulator) and the disks' current
+    policies to none, each with a warning in :attr:`ExecContext.warnings`.
+
     Side Effects:
-        PBM calls: the PMem policy id when the plan attaches it; the default
-        policies of datastores that disks move onto when they leave PMem.
+        PBM calls: the PMem policy id when the plan attaches it; the current
+        policies of the disks that migrate (journaled for rollback).
     """
     policy = inventory.pmem_policy_id
+    warnings: list[str] = []
     if needs_pmem_policy(plan):
-        # On failure the well-known system id (the inventory default) is the fallback.
-        with contextlib.suppress(PmemctlError):
+        try:
             policy = find_pmem_policy_id(conn)
-    off_pmem = sorted({str(c.detail["to_datastore"]) for c in plan.changes
-                       if c.action is Action.MIGRATE_DISK and not c.detail.get("to_pmem")})
-    defaults: dict[str, str] = {}
-    moids = {inventory.datastores[n].moid: n for n in off_pmem if n in inventory.datastores}
-    if moids:
-        for moid, pid in default_policy_ids(conn, sorted(moids)).items():
-            if pid:
-                defaults[moids[moid]] = pid
+        except PmemctlError as e:
+            warnings.append(f"{e}; using the fixed PMem policy id {policy}")
+        except Exception as e:  # PBM is a second endpoint: any transport or vmodl fault
+            warnings.append(f"PBM (storage policies) did not answer ({_short(e)}); using the "
+                            f"fixed PMem policy id {policy}")
     # The disks' current policies, for the journal's undo state (rollback restores them).
     pairs = sorted({(inventory.vms[c.vm].moid, int(c.detail["key"])) for c in plan.changes
                     if c.action is Action.MIGRATE_DISK and c.vm in inventory.vms
                     and not c.detail.get("rollback")})
+    policies = actions.disk_policies(conn, pairs) if pairs else {}
+    if policies is None:
+        warnings.append("PBM did not report the disks' current storage policies; a rollback "
+                        "will give disks it moves back the target datastore's default policy")
     return ExecContext(content=conn.content, inventory=inventory, pmem_policy_id=policy,
-                       default_policies=defaults,
-                       disk_policies=actions.disk_policies(conn, pairs))
+                       disk_policies=policies or {}, warnings=warnings)
+
+
+def _short(e: BaseException) -> str:
+    if isinstance(e, vmodl.MethodFault):
+        return fault_name(e)
+    return f"{type(e).__name__}: {e}"[:200]
 
 
 def apply_plan(conn: Any, plan: Plan, inventory: Inventory, options: ExecOptions, *,
-               journal: Journal, hook: Hook | None = None) -> ApplyResult:
+               journal: Journal, hook: Hook | None = None,
+               ctx: ExecContext | None = None) -> ApplyResult:
     """Library entry point: execute ``plan`` (already shown and confirmed).
 
     The caller has written ``run_start`` to ``journal``; this writes the
     ``plan`` record, every step record and ``run_end`` (or ``interrupted``).
+    ``ctx`` is :func:`exec_context`'s answer when the caller already asked
+    (to show its warnings with the plan); otherwise it is looked up here.
     """
     journal.write("plan", plan_fingerprint=inventory.fingerprint(sorted({c.vm for c in
                                                                           plan.changes})),
                   changes=len(plan.changes), vms=sorted({c.vm for c in plan.changes}))
-    ctx = exec_context(conn, plan, inventory)
+    if ctx is None:
+        ctx = exec_context(conn, plan, inventory)
     return Executor(ctx, plan, options, journal, hook).run()

@@ -48,6 +48,8 @@ def _line(e: Event) -> str | None:
     if e.kind == "waiting":
         who = f"{e.vm}: " if e.vm else ""
         return f"{who}waiting for {e.task}: {e.message}"
+    if e.kind == "warning":
+        return f"Warning: {e.message}"
     return None  # progress ticks are too chatty for a log
 
 
@@ -133,7 +135,7 @@ class LiveProgress:
             self._done_changes += e.changes
             if e.kind == "done":
                 self._moved_mb += e.size_mb
-        if e.kind in ("failed", "stopping", "waiting", "skipped"):
+        if e.kind in ("failed", "stopping", "waiting", "skipped", "warning"):
             line = _line(e)
             if line and self._live is not None:
                 self._live.console.print(line)

@@ -23,6 +23,7 @@ for its "Reading inventory" spinner.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
@@ -30,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from pmemctl import __version__
-from pmemctl.apply.executor import ApplyResult, ExecOptions, Hook, apply_plan
+from pmemctl.apply.executor import (
+    ApplyResult,
+    ExecContext,
+    ExecOptions,
+    Hook,
+    apply_plan,
+    exec_context,
+)
 from pmemctl.apply.journal import (
     Journal,
     JournalError,
@@ -42,7 +50,7 @@ from pmemctl.apply.journal import (
 from pmemctl.apply.resume import pending_power_ons, settle_journal, settle_vms
 from pmemctl.apply.rollback import RollbackPlan, journal_vms, rollback_plan
 from pmemctl.apply.scheduler import Limits
-from pmemctl.errors import PmemctlError, UsageError
+from pmemctl.errors import PmemctlError, StalePlanError, UsageError
 from pmemctl.inventory.model import Inventory
 from pmemctl.plan.model import Action, Plan
 from pmemctl.plan.planner import make_plan
@@ -58,6 +66,12 @@ Status = Callable[[str], AbstractContextManager[Any]]
 
 #: Rollback's default ``--parallel`` (it has no spec to take one from).
 ROLLBACK_PARALLEL = 8
+
+#: A pause this long (the confirmation prompt) may have outlived the session:
+#: check it before submitting. vCenter ends API sessions idle for 30 minutes.
+SESSION_CHECK_AFTER_S = 60.0
+#: A plan shown this long ago is checked against the estate again before it runs.
+REPLAN_AFTER_S = 300.0
 
 
 def no_status(message: str) -> AbstractContextManager[Any]:
@@ -211,6 +225,8 @@ class ApplyRun:
         self.journal_path = journal_path or default_journal_path(source.spec_path, host)
         self.plan: Plan | None = None
         self.inventory: Inventory | None = None
+        self.ctx: ExecContext | None = None
+        self._planned_at = 0.0
         self._journal = RunJournal(self.journal_path, {
             "command": "apply", "version": __version__,
             "spec": str(Path(source.spec_path).resolve()),
@@ -238,6 +254,19 @@ class ApplyRun:
         state = read_journal(self.journal_path)
         if state.pending:
             settle_journal(self.conn.content, self._journal.started(), state, hook)
+        inventory, plan = self._read_and_plan(hook, status)
+        self.ctx = None
+        if not plan.blocked and not plan.empty:
+            # PBM look-ups now, not after the prompt: their fallbacks are warnings
+            # the user should read with the plan.
+            self.ctx = exec_context(self.conn, plan, inventory)
+        extra = tuple(self.ctx.warnings) if self.ctx else ()
+        self.plan = replace(plan, warnings=tuple(self.conn.warnings) + plan.warnings + extra)
+        self.inventory = inventory
+        self._planned_at = time.monotonic()
+        return self.plan
+
+    def _read_and_plan(self, hook: Hook, status: Status) -> tuple[Inventory, Plan]:
         inventory = read_settled(self.conn, self.source.want, hook, status)
         saved, spec = self.source.saved, self.source.spec
         if saved is not None:
@@ -246,25 +275,48 @@ class ApplyRun:
         else:
             assert spec is not None
             plan = make_plan(spec, inventory)
-        plan = pending_power_ons(read_journal(self.journal_path), plan, inventory)
-        self.plan = replace(plan, warnings=tuple(self.conn.warnings) + plan.warnings)
-        self.inventory = inventory
-        return self.plan
+        return inventory, pending_power_ons(read_journal(self.journal_path), plan, inventory)
 
     def execute(self, hook: Hook, *, live: bool = False) -> ApplyResult:
         """Run the prepared plan (the caller has shown and confirmed it).
 
         ``live`` asks the executor to watch task progress (a live display
-        shows it). Task faults are results, not exceptions.
+        shows it). Task faults are results, not exceptions. After a long
+        pause (the prompt) the session is checked and renewed, and the plan
+        is made again from a fresh read: when it differs from the one shown,
+        nothing runs.
 
         Side Effects:
             Writes ``run_start`` (unless settling did), then every step to the
             journal; submits the plan's tasks to vCenter and waits for them.
+
+        Raises:
+            StalePlanError: the estate changed while the plan was shown.
+            SessionError: the session ended and logging in again failed.
         """
         assert self.plan is not None and self.inventory is not None, "prepare() first"
+        paused = time.monotonic() - self._planned_at
+        if paused > SESSION_CHECK_AFTER_S:
+            self.conn.ensure_session()
+        if paused > REPLAN_AFTER_S:
+            self._recheck(hook, paused)
+        ctx = self.ctx or exec_context(self.conn, self.plan, self.inventory)
+        ctx.relogin = self.conn.relogin
         return apply_plan(self.conn, self.plan, self.inventory,
                           replace(self.options, progress=live),
-                          journal=self._journal.started(), hook=hook)
+                          journal=self._journal.started(), hook=hook, ctx=ctx)
+
+    def _recheck(self, hook: Hook, paused: float) -> None:
+        assert self.plan is not None
+        inventory, plan = self._read_and_plan(hook, no_status)
+        if plan.problems or _change_keys(plan) != _change_keys(self.plan):
+            raise StalePlanError(
+                f"the estate changed in the {paused / 60:.0f} min the plan waited for "
+                f"confirmation: {_plan_diff(self.plan, plan)}. Nothing was changed; run apply "
+                "again to review the new plan")
+        self.inventory = inventory
+        if self.ctx is not None:
+            self.ctx.inventory = inventory
 
     def close(self) -> None:
         """Release the journal."""
@@ -275,6 +327,29 @@ class ApplyRun:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _change_keys(plan: Plan) -> list[tuple[str, str, str, str | None, str | None]]:
+    return sorted((c.vm, c.action.value, c.target, c.before, c.after) for c in plan.changes)
+
+
+def _plan_diff(old: Plan, new: Plan, limit: int = 3) -> str:
+    """A short account of how ``new`` differs from ``old`` (for the stale-plan error)."""
+    a, b = set(_change_keys(old)), set(_change_keys(new))
+
+    def say(keys: set[tuple[str, str, str, str | None, str | None]]) -> str:
+        items = sorted(keys)
+        text = ", ".join(f"{vm} {act} {tgt}" for vm, act, tgt, _, _ in items[:limit])
+        return text + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+    parts = []
+    if a - b:
+        parts.append("no longer needed: " + say(a - b))
+    if b - a:
+        parts.append("now needed: " + say(b - a))
+    if new.problems:
+        parts.append("now blocked: " + new.problems[0].message)
+    return "; ".join(parts) or "the changes are the same but the estate moved"
 
 
 def _spec_vcenter(spec_path: Path) -> str | None:
@@ -349,6 +424,7 @@ class RollbackRun:
         self.journal_path: Path | None = None
         self.rollback: RollbackPlan | None = None
         self.inventory: Inventory | None = None
+        self._planned_at = 0.0
 
     def prepare(self, hook: Hook, status: Status = no_status) -> RollbackPlan:
         """Read the estate and build the reverse plan; nothing is changed on vCenter.
@@ -359,6 +435,7 @@ class RollbackRun:
         self.inventory = read_settled(self.conn, self.source.want, hook, status)
         self.rollback = rollback_plan(self.source.state, self.inventory,
                                       allow_data_loss=self.allow_data_loss)
+        self._planned_at = time.monotonic()
         return self.rollback
 
     def execute(self, hook: Hook, *, live: bool = False) -> ApplyResult:
@@ -376,7 +453,11 @@ class RollbackRun:
         start = {"command": "rollback", "version": __version__, "journal": str(src.resolve()),
                  "vcenter": self.conn.settings.host,
                  "options": {"allow_data_loss": self.allow_data_loss}}
+        if time.monotonic() - self._planned_at > SESSION_CHECK_AFTER_S:
+            self.conn.ensure_session()
+        ctx = exec_context(self.conn, self.rollback.plan, self.inventory)
+        ctx.relogin = self.conn.relogin
         with RunJournal(self.journal_path, start, run_id=run_id) as journal:
             return apply_plan(self.conn, self.rollback.plan, self.inventory,
                               replace(self.options, progress=live),
-                              journal=journal.started(), hook=hook)
+                              journal=journal.started(), hook=hook, ctx=ctx)

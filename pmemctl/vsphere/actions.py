@@ -4,32 +4,48 @@ Builders are pure functions of (changes, device objects, ids); submitters
 make exactly one SOAP call and return the vCenter task it started. Nothing
 here waits: :mod:`pmemctl.vsphere.tasks` does, for all tasks at once.
 
-Choices (see the PMem API reference, sections B, C and E):
+Each shape is the one a real client is known to send to a real vCenter
+(sources in ``tests/pmemsim/README.md`` and the real-vCenter reference):
 
-* Hardware upgrade: ``ReconfigVM_Task`` with ``spec.version`` rather than
-  ``UpgradeVM_Task``: stock vcsim's UpgradeVM ignores the version, and the
-  reconfigure form is accepted by every vCenter since 5.x.
+* Hardware upgrade: ``UpgradeVM_Task(version)`` on a powered-off VM, never
+  ``ReconfigVM_Task(spec.version)``: the API reference says
+  ``ConfigSpec.version`` is "used only while creating a new virtual
+  machine"; Terraform sent it in reconfigure specs, real vCenters failed the
+  updates, and it was reverted (hashicorp/terraform-provider-vsphere#1049,
+  commit 360bc614). community.vmware's ``vmware_guest`` upgrades the same way.
 * NVDIMMs and new disks of one VM: ONE ``ReconfigVM_Task``. A controller
   (key -27001) is added only when the VM has none; new NVDIMMs get an empty
-  backing and the PMem policy so the platform places them on the host's PMem
-  datastore. Grow sends a copy of the existing device with the larger
-  ``capacityInMB``; remove uses ``fileOperation=destroy``.
-* New vPMemDisk: "pattern 1" of the reference: a FlatVer2 disk with an empty
-  ``fileName`` and the PMem policy, on an existing SCSI controller.
-* Migrations of one VM: ONE ``RelocateVM_Task`` with a disk locator per disk;
-  ``spec.datastore`` stays unset so the VM home does not move (it may never
-  go to PMem anyway). Onto PMem: the host's PMem datastore plus the PMem
-  policy. Off PMem: the named datastore plus that datastore's default
-  policy when it is known. When it is not known (no PBM), no profile is
-  sent: our guess is that vCenter then applies the destination's default,
-  as it does for a plain Storage vMotion; this is unverified on real vCenter.
+  backing (no datastore) and the PMem policy, as community.vmware
+  (``vm_device_helper.py``) and Dell's Puppet provider send. Grow sends a
+  copy of the existing device with the larger ``capacityInMB``; remove uses
+  ``fileOperation=destroy``. A snapshot mode, when the plan carries one, goes
+  in the same spec as ``ConfigSpec.pmem`` (7.0 U3+).
+* New vPMemDisk: community.vmware's shape (``vmware_guest_disk.py``, written
+  by VMware staff): a ``VirtualDisk`` with a ``LocalPMemBackingInfo``
+  backing (``diskMode`` persistent), ``fileOperation=create``, no datastore,
+  no profile; the platform places it on the host's PMem datastore.
+* Onto PMem (default, ``device_change``): ``RelocateSpec.deviceChange`` with
+  an ``edit`` of the existing disk carrying the PMem profile and no disk
+  locator for it; the API reference documents deviceChange profiles as the
+  way "to upgrade the virtual disk's storage to a persistent memory", and
+  vCenter refuses device configurations that name the PMem datastore
+  (``pMemDatastoreSetDirectly``, vmware-archive/rbvmomi#168). The older
+  ``locator`` shape (a disk locator naming the PMem datastore, plus the
+  profile) stays available as a spec option for a vCenter that wants it.
+* Off PMem: a disk locator naming the target datastore with
+  ``profile=[VirtualMachineDefaultProfileSpec()]`` ("the Default Storage
+  Policy of the target datastore"), or the disk's own earlier policy on
+  rollback. Without a profile the disk would keep the PMem policy on
+  VMFS/NFS, which PBM then reports as non-compliant.
+* ``spec.datastore`` always stays unset, so the VM home does not move (it
+  may never go to PMem anyway).
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pyVmomi import vim as _vim
 from pyVmomi import vmodl as _vmodl
@@ -87,9 +103,18 @@ def _pmem_profile(policy_id: str) -> list[Any]:
     return [vim.vm.DefinedProfileSpec(profileId=policy_id)]
 
 
-def upgrade_spec(change: Change) -> Any:
-    """ConfigSpec that sets the hardware version to ``detail["to"]``."""
-    return vim.vm.ConfigSpec(version=hw_version(change.detail["to"]))
+def upgrade_version(change: Change) -> str:
+    """The ``vmx-N`` an upgrade change asks for (``detail["to"]``)."""
+    return hw_version(change.detail["to"])
+
+
+def submit_upgrade(vm: Any, version: str) -> Any:
+    """Start ``UpgradeVM_Task(version)``; returns the task.
+
+    ``AlreadyUpgraded`` (the VM is at that version or newer) is not an
+    error for pmemctl: the executor treats it as done.
+    """
+    return vm.UpgradeVM_Task(version=version)
 
 
 def reconfigure_spec(changes: Sequence[Change], devices: Sequence[Any],
@@ -139,12 +164,26 @@ def reconfigure_spec(changes: Sequence[Change], devices: Sequence[Any],
         elif c.action is Action.CREATE_DISK:
             ctl, unit = _free_scsi_unit(devices, used_units)
             used_units.setdefault(ctl, set()).add(unit)
-            dev_changes.append(_new_disk(c, ctl, unit, next_key, pmem_policy_id=pmem_policy_id,
-                                         datastores=datastores, stub=stub))
+            dev_changes.append(_new_disk(c, ctl, unit, next_key, datastores=datastores,
+                                         stub=stub))
             next_key -= 1
         else:
             raise ValueError(f"{c.action.value} is not a reconfigure change")
-    return vim.vm.ConfigSpec(deviceChange=dev_changes)
+    spec = vim.vm.ConfigSpec(deviceChange=dev_changes)
+    mode = snapshot_mode(changes)
+    if mode:
+        # Same reconfigure as the NVDIMM add: vCenter refuses to set it later
+        # once the VM has snapshots, and without it snapshots (backups) fail.
+        spec.pmem = vim.vm.VirtualPMem(snapshotMode=mode)
+    return spec
+
+
+def snapshot_mode(changes: Sequence[Change]) -> str | None:
+    """The NVDIMM snapshot mode the plan asks for (``detail["snapshot_mode"]``), if any."""
+    for c in changes:
+        if c.action is Action.ADD_NVDIMM and c.detail.get("snapshot_mode"):
+            return str(c.detail["snapshot_mode"])
+    return None
 
 
 def _reconfig_order(c: Change) -> int:
@@ -178,51 +217,85 @@ def _free_scsi_unit(devices: Sequence[Any], used: Mapping[int, set[int]]) -> tup
     raise InventoryError("no SCSI controller with a free unit number for the new disk")
 
 
-def _new_disk(c: Change, ctl: int, unit: int, key: int, *, pmem_policy_id: str,
-              datastores: Mapping[str, str], stub: Any) -> Any:
+def _new_disk(c: Change, ctl: int, unit: int, key: int, *, datastores: Mapping[str, str],
+              stub: Any) -> Any:
     d = c.detail
-    backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(diskMode="persistent", fileName="")
-    profile = None
+    backing: Any
     if d.get("pmem"):
-        profile = _pmem_profile(pmem_policy_id)  # the policy places it on the host's PMem
+        # community.vmware's shape: the LocalPMem backing alone places the disk on
+        # the host's PMem datastore; naming that datastore would be refused.
+        backing = vim.vm.device.VirtualDisk.LocalPMemBackingInfo(diskMode="persistent",
+                                                                 fileName="")
     else:
         name = str(d["datastore"])
-        backing.fileName = f"[{name}]"
-        if name in datastores:
-            backing.datastore = ds_ref(stub, datastores[name])
+        backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(diskMode="persistent",
+                                                                fileName=f"[{name}]")
+        moid = d.get("datastore_moid") or datastores.get(name)
+        if moid:
+            backing.datastore = ds_ref(stub, str(moid))
     disk = vim.vm.device.VirtualDisk(
         key=key, controllerKey=ctl, unitNumber=unit, capacityInKB=int(d["size_mb"]) * 1024,
         backing=backing, deviceInfo=vim.Description(label=c.target, summary=c.target))
-    spec = vim.vm.device.VirtualDeviceSpec(operation="add", fileOperation="create", device=disk)
-    if profile is not None:
-        spec.profile = profile
-    return spec
+    return vim.vm.device.VirtualDeviceSpec(operation="add", fileOperation="create", device=disk)
 
 
-def relocate_spec(changes: Sequence[Change], pmem_policy_id: str,
-                  datastores: Mapping[str, str], default_policies: Mapping[str, str],
-                  stub: Any = None) -> Any:
+OntoShape = Literal["device_change", "locator"]
+OffProfile = Literal["default", "empty", "none"]
+ONTO_SHAPES: tuple[OntoShape, ...] = ("device_change", "locator")
+OFF_PROFILES: tuple[OffProfile, ...] = ("default", "empty", "none")
+
+
+def relocate_spec(changes: Sequence[Change], devices: Sequence[Any], pmem_policy_id: str,
+                  datastores: Mapping[str, str], *, onto: OntoShape = "device_change",
+                  off: OffProfile = "default", stub: Any = None) -> Any:
     """ONE RelocateSpec moving every listed disk; the VM home stays where it is.
 
-    ``datastores`` maps names to moids; ``default_policies`` maps datastore
-    names to their default policy id where PBM told us.
+    ``devices`` is the VM's current ``config.hardware.device`` (the
+    ``device_change`` shape edits the live disk); ``datastores`` maps
+    datastore names to moids, for changes whose detail has no moid.
+    ``onto`` picks the shape for disks going onto PMem and ``off`` the
+    profile for disks leaving it (see the module docstring).
+
+    Raises:
+        InventoryError: a disk or datastore named by the plan is gone.
     """
-    locators = []
+    by_key = {d.key: d for d in devices}
+    locators: list[Any] = []
+    edits: list[Any] = []
     for c in changes:
         d = c.detail
+        if d.get("to_pmem") and onto == "device_change":
+            dev = copy.deepcopy(_existing(by_key, d, c))
+            edits.append(vim.vm.device.VirtualDeviceSpec(
+                operation="edit", device=dev, profile=_pmem_profile(pmem_policy_id)))
+            continue
         to = str(d["to_datastore"])
-        if to not in datastores:
+        moid = d.get("to_datastore_moid") or datastores.get(to)
+        if not moid:
             raise InventoryError(f"{c.vm}: datastore {to!r} is gone; run plan again")
         loc = vim.vm.RelocateSpec.DiskLocator(diskId=int(d["key"]),
-                                              datastore=ds_ref(stub, datastores[to]))
-        if d.get("to_pmem"):
+                                              datastore=ds_ref(stub, str(moid)))
+        if d.get("to_pmem"):  # the locator shape, chosen explicitly
             loc.profile = _pmem_profile(pmem_policy_id)
         elif d.get("policy_ids"):  # a rollback restoring the disk's own policy
             loc.profile = [vim.vm.DefinedProfileSpec(profileId=str(p)) for p in d["policy_ids"]]
-        elif to in default_policies:
-            loc.profile = _pmem_profile(default_policies[to])
+        elif d.get("from_pmem") or d.get("rollback"):
+            loc.profile = _off_pmem_profile(off)
         locators.append(loc)
-    return vim.vm.RelocateSpec(disk=locators)
+    spec = vim.vm.RelocateSpec()
+    if locators:
+        spec.disk = locators
+    if edits:
+        spec.deviceChange = edits
+    return spec
+
+
+def _off_pmem_profile(off: OffProfile) -> list[Any] | None:
+    if off == "default":
+        return [vim.vm.DefaultProfileSpec()]
+    if off == "empty":
+        return [vim.vm.EmptyProfileSpec()]
+    return None
 
 
 def submit_reconfigure(vm: Any, spec: Any) -> Any:
@@ -258,13 +331,14 @@ def request_guest_shutdown(vm: Any) -> str | None:
     return None
 
 
-def disk_policies(conn: Any, disks: Sequence[tuple[str, int]]) -> dict[tuple[str, int], list[str]]:
+def disk_policies(conn: Any, disks: Sequence[tuple[str, int]],
+                  ) -> dict[tuple[str, int], list[str]] | None:
     """The storage policy ids of many disks, in ONE ``PbmQueryAssociatedProfiles``.
 
     ``disks`` holds ``(vm moid, device key)`` pairs. Best effort: the journal
     keeps the answer so that a rollback can restore a disk's own policy; a
-    server without the call (vcsim) or any PBM error yields ``{}`` and
-    rollback falls back to the destination datastore's default.
+    server without the call (stock vcsim) or any PBM error yields None and
+    rollback falls back to the destination datastore's default policy.
     """
     if not disks:
         return {}
@@ -277,7 +351,7 @@ def disk_policies(conn: Any, disks: Sequence[tuple[str, int]]) -> dict[tuple[str
     try:
         results: Any = conn.pbm().PbmQueryAssociatedProfiles(entities=refs)
     except Exception:  # PBM is optional here; the fallback is documented
-        return {}
+        return None
     out: dict[tuple[str, int], list[str]] = {}
     for r in results or ():
         key = str(getattr(r.object, "key", ""))

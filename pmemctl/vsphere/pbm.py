@@ -1,4 +1,4 @@
-"""Storage policy (PBM) look-ups: the PMem policy id and datastores' default policies.
+"""Storage policy (PBM) look-ups: the PMem policy id.
 
 PBM lives at ``/pbm/sdk`` on the same vCenter and reuses the vim session
 (see :meth:`pmemctl.vsphere.session.Connection.pbm`). Nothing here runs during
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pyVmomi import pbm, vmodl
+from pyVmomi import pbm
 
 from pmemctl.errors import InventoryError
 from pmemctl.inventory.model import PMEM_POLICY_NAME
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 PMEM_PROFILE_TYPE = "PmemDefaultProfile"  # PbmSystemCreatedProfileType
 # pyVmomi's stubs leave data-object constructors untyped; keep the Any here.
 _RESOURCE_TYPE: Any = pbm.profile.ResourceType
-_HUB: Any = pbm.placement.PlacementHub
 
 
 def find_pmem_policy_id(conn: Connection) -> str:
@@ -64,35 +63,3 @@ def _missing(conn: Connection) -> InventoryError:
         f"(systemCreatedProfileType {PMEM_PROFILE_TYPE}): is PMem licensed and any PMem host "
         "added to it?"
     )
-
-
-def default_policy_ids(conn: Connection, datastores: list[str]) -> dict[str, str | None]:
-    """Each datastore's default storage policy id, keyed by datastore moid.
-
-    ``None`` means "unknown: the datastore's own default applies". That is
-    also what vCenter does when a device spec carries no ``profile``, which
-    is why apply can send no profile in that case (a guess: documented for
-    vCenter disks created without a profile, not verified for PMem).
-    Servers without ``PbmQueryDefaultRequirementProfiles`` (vcsim) answer
-    all ``None``.
-
-    Side Effects:
-        ``PbmRetrieveServiceContent`` on first PBM use and one
-        ``PbmQueryDefaultRequirementProfiles``.
-    """
-    result: dict[str, str | None] = dict.fromkeys(datastores)
-    if not datastores:
-        return result
-    hubs = [_HUB(hubType="Datastore", hubId=m) for m in datastores]
-    try:
-        infos: Any = conn.pbm().PbmQueryDefaultRequirementProfiles(datastores=hubs)
-    except vmodl.MethodFault:
-        # vcsim 0.24 has no such method (MethodNotFound / NotImplemented).
-        return result
-    for info in infos or ():
-        prof = getattr(info, "defaultProfile", None)
-        pid = str(prof.profileId.uniqueId) if prof is not None else None
-        for hub in info.datastores or ():
-            if hub.hubId in result:
-                result[hub.hubId] = pid
-    return result

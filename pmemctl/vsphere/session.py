@@ -339,6 +339,7 @@ class Connection:
         self._ssl_context = context
         self._pbm: Any = None
         self._closed = False
+        self.relogins = 0  # how often the session had ended and was renewed
 
     def pbm(self) -> Any:
         """The PBM (storage policy) ``ProfileManager``, created on first use.
@@ -365,6 +366,49 @@ class Connection:
             instance = pbm.ServiceInstance("ServiceInstance", stub)  # type: ignore[no-untyped-call]
             self._pbm = instance.RetrieveContent().profileManager
         return self._pbm
+
+    def relogin(self) -> None:
+        """Log in again on the same stub after the session ended.
+
+        vCenter ends API sessions idle for 30 minutes (KB 1031039), and an
+        admin may terminate one. Morefs bound to the stub stay valid; the
+        stub takes the new session cookie from the Login answer. The PBM
+        stub, which copied the old cookie, is dropped and made anew on use.
+
+        Side Effects:
+            One ``Login``.
+
+        Raises:
+            SessionError: the login failed (the message has no password).
+        """
+        try:
+            self.content.sessionManager.Login(self.settings.user, self.settings.password, None)
+        except Exception as exc:  # every failure becomes a SessionError
+            raise SessionError("the vCenter session ended and logging in again failed: "
+                               + _describe(exc, self.settings)) from None
+        if self._pbm is not None:
+            with contextlib.suppress(Exception):
+                self._pbm._stub.DropConnections()
+            self._pbm = None
+        self.relogins += 1
+
+    def ensure_session(self) -> bool:
+        """Log in again when the session has ended; True when it had to.
+
+        For after a long pause with no calls (the confirmation prompt).
+
+        Side Effects:
+            One read of ``SessionManager.currentSession``; a ``Login`` when
+            it is unset (the session expired or was terminated).
+        """
+        try:
+            current = self.content.sessionManager.currentSession
+        except vim.fault.NotAuthenticated:
+            current = None
+        if current is not None:
+            return False
+        self.relogin()
+        return True
 
     def close(self) -> None:
         """Log out and drop pooled connections; errors are ignored (the session may be gone)."""

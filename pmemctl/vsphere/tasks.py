@@ -38,6 +38,10 @@ from pyVmomi import vim as _vim
 from pyVmomi import vmodl as _vmodl
 
 from pmemctl.vsphere.collector import retrieve
+from pmemctl.vsphere.faults import fault_name, fault_text
+
+__all__ = ["TaskState", "TaskWatcher", "Update", "fault_message", "fault_name",
+           "running_vm_tasks", "task_ref", "task_states"]
 
 # pyVmomi's stubs leave data-object constructors untyped; keep the Any at the boundary.
 vim: Any = _vim
@@ -85,26 +89,13 @@ class Update:
     power_state: str | None = None
 
 
-def fault_name(fault: Any) -> str:
-    """The vim fault class name, e.g. ``InsufficientResourcesFault``."""
-    if fault is None:
-        return "UnknownFault"
-    name = getattr(type(fault), "_wsdlName", None) or type(fault).__name__
-    return str(name).rsplit(".", 1)[-1]
-
-
 def fault_message(fault: Any) -> str:
-    """The fault's localized message (falls back to the class name)."""
-    if fault is None:
-        return ""
-    for attr in ("msg", "localizedMessage"):
-        value = getattr(fault, attr, None)
-        if value:
-            return str(value)
-    for m in getattr(fault, "faultMessage", None) or []:
-        if getattr(m, "message", None):
-            return str(m.message)
-    return fault_name(fault)
+    """The fault in one line: vCenter's message, the reasons behind it, and advice.
+
+    See :mod:`pmemctl.vsphere.faults`: vCenter's ``msg`` is often generic and
+    the reason is in ``faultMessage`` and ``faultCause``.
+    """
+    return fault_text(fault)
 
 
 @dataclass
@@ -131,6 +122,7 @@ class TaskWatcher:
     _to_add: list[Any] = field(default_factory=list)
     _to_remove: list[Any] = field(default_factory=list)
     _members: set[str] = field(default_factory=set)
+    _objects: dict[str, Any] = field(default_factory=dict)  # members' morefs, for reopen()
     tasks: dict[str, TaskState] = field(default_factory=dict)
     power: dict[str, str] = field(default_factory=dict)
     requests: int = 0  # SOAP calls made by the watcher, for the round-trip budget
@@ -170,6 +162,7 @@ class TaskWatcher:
             self.tasks.setdefault(oid, TaskState(id=oid))
         if oid not in self._members:
             self._members.add(oid)
+            self._objects[oid] = obj
             self._to_add.append(obj)
         return oid
 
@@ -178,6 +171,7 @@ class TaskWatcher:
         oid = str(obj._moId)
         if oid in self._members:
             self._members.discard(oid)
+            self._objects.pop(oid, None)
             if obj in self._to_add:
                 self._to_add.remove(obj)
             else:
@@ -238,6 +232,7 @@ class TaskWatcher:
                 _set_task_prop(ts, ch.name, ch.val)
             if ts.finished and oid in self._members:
                 self._members.discard(oid)
+                self._objects.pop(oid, None)
                 self._to_remove.append(obj)
             return Update(obj_id=oid, task=ts)
         for ch in ou.changeSet or []:
@@ -245,6 +240,21 @@ class TaskWatcher:
                 self.power[oid] = str(ch.val)
                 return Update(obj_id=oid, power_state=str(ch.val))
         return None
+
+    def reopen(self) -> None:
+        """Start over on a new collector and view, watching the same objects.
+
+        For after a re-login: vCenter destroys a session's property
+        collectors and views when the session ends. Every member joins the
+        new view at the next :meth:`wait` and reports its current state.
+        """
+        self.close()
+        self._pc = self._view = self._filter = None
+        self._filters = {}
+        self._version = ""
+        self._to_remove = []
+        self._to_add = list(self._objects.values())
+        self.__post_init__()
 
     def wait_all(self, task_ids: set[str], max_wait_s: int = 1,
                  deadline: float | None = None) -> dict[str, TaskState]:

@@ -47,8 +47,11 @@ def test_stop_submits_nothing_after_a_failure(make_sim: MakeSim, tmp_path: Path)
                             "legacy-sql-03": False}
     recs = k.records(k.journal_file(tmp_path))
     failed = [x for x in recs if x["type"] == "failed"]
+    # vCenter's text first, then pmemctl's advice for the fault type.
     assert [(x["fault"], x["message"]) for x in failed] == [
-        ("InsufficientResourcesFault", "Not enough PMem on esx-01")]
+        ("InsufficientResourcesFault", "Not enough PMem on esx-01 — the host has too little "
+         "free PMem: free some (remove or shrink NVDIMMs, move vPMemDisks off PMem) or ask "
+         "for less")]
     assert recs[-1]["type"] == "run_end"
     assert recs[-1]["summary"]["not_started"] == 3
 
@@ -74,7 +77,8 @@ def test_failure_mid_task_after_progress(make_sim: MakeSim, tmp_path: Path) -> N
            "host esx-01 lost its PMem datastore" in r.output
 
 
-RECONFIG_FAULT = ("method=ReconfigVM_Task,vm=redis-02,nth=2,fault=InsufficientResourcesFault,"
+# The NVDIMM add is redis-02's first ReconfigVM_Task: its upgrade is an UpgradeVM_Task.
+RECONFIG_FAULT = ("method=ReconfigVM_Task,vm=redis-02,nth=1,fault=InsufficientResourcesFault,"
                   "message=PMem exhausted")
 REDIS_02 = """
     options: {power_off: true, upgrade_hardware: true, shutdown_timeout_s: 30}
@@ -103,7 +107,7 @@ def test_stop_leaves_it_off_and_the_next_run_powers_it_on(make_sim: MakeSim,
     assert r.exit_code == 1, r.output
     assert "power_on redis-02 (not started)" in r.output
     assert k.estate(sim).vms["redis-02"].power_state == "poweredOff"
-    # The fault fired on the 2nd ReconfigVM only: the next run adds the NVDIMM and
+    # The fault fired on the 1st ReconfigVM only: the next run adds the NVDIMM and
     # powers the VM on because the journal says pmemctl powered it off.
     r = k.run(sim, "apply", str(spec), "--yes")
     assert r.exit_code == 0, r.output

@@ -88,7 +88,9 @@ def test_task_unknown_to_the_journal_is_waited_for(make_sim: MakeSim, tmp_path: 
         changes = [Change(vm.name, Action.MIGRATE_DISK, d.label, None, None, False, "",
                           {"key": d.key, "to_datastore": pmem, "to_pmem": True})
                    for d in vm.disks]
-        spec_obj: Any = actions.relocate_spec(changes, inv.pmem_policy_id, ds, {}, stub)
+        devices = actions.fetch_devices(conn.content, [vm.moid])[vm.moid]
+        spec_obj: Any = actions.relocate_spec(changes, devices, inv.pmem_policy_id, ds,
+                                              stub=stub)
         actions.submit_relocate(actions.vm_ref(stub, vm.moid), spec_obj)
     spec = k.spec(tmp_path, LEGACY)
     r = k.run(sim, "apply", str(spec), "--yes")

@@ -28,7 +28,8 @@ def _relocate_all(conn: Any, sim: simproc.PmemSim) -> list[Any]:
         changes = [Change(name, Action.MIGRATE_DISK, d.label, None, None, False, "",
                           {"key": d.key, "to_datastore": pmem, "to_pmem": True})
                    for d in vm.disks]
-        spec = actions.relocate_spec(changes, inv.pmem_policy_id, ds, {}, stub)
+        devices = actions.fetch_devices(conn.content, [vm.moid])[vm.moid]
+        spec = actions.relocate_spec(changes, devices, inv.pmem_policy_id, ds, stub=stub)
         tasks.append(actions.submit_relocate(actions.vm_ref(stub, vm.moid), spec))
     return tasks
 

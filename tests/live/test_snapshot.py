@@ -11,7 +11,7 @@ import pytest
 
 from pmemctl.inventory.model import Inventory
 from pmemctl.status import build_status
-from pmemctl.vsphere.pbm import default_policy_ids, find_pmem_policy_id
+from pmemctl.vsphere.pbm import find_pmem_policy_id
 from pmemctl.vsphere.session import Connection, ConnectionSettings, connect
 from pmemctl.vsphere.snapshot import take_snapshot
 from tests import simproc
@@ -138,10 +138,6 @@ def test_status_round_trips(demo_sim: simproc.PmemSim) -> None:
 def test_pmem_policy(demo_sim: simproc.PmemSim) -> None:
     with connect(settings_for(demo_sim)) as conn:
         assert find_pmem_policy_id(conn) == "c268da1b-b343-49f7-a468-b1deeb7078e0"
-        inv = take_snapshot(conn, lambda inv: [])
-        ids = [d.moid for d in inv.datastores.values()]
-        result = default_policy_ids(conn, ids)
-    assert set(result) == set(ids)
 
 
 def write_estate(tmp_path: Path) -> Path:
