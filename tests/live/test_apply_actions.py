@@ -63,6 +63,8 @@ def test_upgrade_graceful_power_off_nvdimm_power_on(make_sim: MakeSim, tmp_path:
     d = k.delta(before, sim.stats())
     assert d.get("ShutdownGuest") == 1 and "PowerOffVM_Task" not in d  # graceful
     assert d.get("PowerOnVM_Task") == 1
+    # The upgrade is UpgradeVM_Task; the one ReconfigVM_Task carries only the NVDIMM.
+    assert d.get("UpgradeVM_Task") == 1 and d.get("ReconfigVM_Task") == 1
     # Order inside the VM: power off → upgrade → reconfigure → power on.
     kinds = [rec["kind"] for rec in k.records(k.journal_file(tmp_path))
              if rec["type"] == "intent"]
@@ -208,3 +210,27 @@ def test_nvdimm_and_new_disks_in_one_reconfigure(make_sim: MakeSim, tmp_path: Pa
     assert disks["Hard disk 2"].datastore == inv.hosts["esx-01"].pmem_datastore
     again = k.run(sim, "apply", str(spec), "--yes")
     assert again.output.strip().endswith("No changes. The estate matches the spec.")
+
+
+def test_already_upgraded_counts_as_done(make_sim: MakeSim, tmp_path: Path) -> None:
+    # Someone upgraded the VM between plan and apply: UpgradeVM_Task answers
+    # AlreadyUpgraded, and the goal (vmx-14 or later) holds.
+    from pmemctl.apply.executor import ExecOptions, apply_plan
+    from pmemctl.apply.journal import Journal
+    from pmemctl.plan.model import Action, Change, Plan
+    from pmemctl.vsphere.session import connect
+
+    sim = make_sim()
+    change = Change("redis-01", Action.UPGRADE_HARDWARE, "redis-01", "vmx-13", "vmx-14", True,
+                    "", {"from": 13, "to": 14, "host": "esx-01"})
+    path = tmp_path / "j.jsonl"
+    with connect(k.settings_for(sim)) as conn:
+        inv = k.estate(sim)
+        assert inv.vms["redis-01"].hardware_version == 14
+        journal = Journal(path)
+        journal.write("run_start", command="apply")
+        result = apply_plan(conn, Plan(changes=(change,)), inv, ExecOptions(), journal=journal)
+        journal.close()
+    assert result.ok
+    assert sim.stats()["UpgradeVM_Task"] == 1
+    assert [r["type"] for r in k.records(path)][-2:] == ["done", "run_end"]
