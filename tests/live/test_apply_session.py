@@ -17,6 +17,7 @@ from pyVmomi import vim
 
 from pmemctl.apply.executor import NullHook
 from pmemctl.apply.run import ApplyRun, exec_options, load_source
+from pmemctl.errors import StalePlanError
 from pmemctl.vsphere.collector import retrieve
 from pmemctl.vsphere.session import Connection, connect
 from tests import simproc
@@ -82,3 +83,53 @@ def test_apply_logs_in_again_when_the_session_ends_mid_run(
     assert all(d.pmem for n in ("legacy-sql-01", "legacy-sql-02", "legacy-sql-03")
                for d in inv.vms[n].disks)
     assert sim.stats()["RelocateVM_Task"] == 3  # nothing submitted twice
+
+
+REDIS = """
+    vms:
+      - name: redis-01
+        nvdimms: [16GiB]
+"""
+
+
+def _prepared(sim: simproc.PmemSim, tmp_path: Path, conn: Connection) -> ApplyRun:
+    src = load_source(k.spec(tmp_path, REDIS))
+    run = ApplyRun(conn, src, exec_options(src.options))
+    run.prepare(NullHook())
+    # As if the user read the plan at the prompt for 40 minutes: the session
+    # is gone and the snapshot is old.
+    run._planned_at -= 40 * 60
+    terminate(sim, conn)
+    return run
+
+
+def test_after_a_long_prompt_an_unchanged_plan_runs(
+        make_sim: MakeSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMEMCTL_JOURNAL_DIR", str(tmp_path / "journals"))
+    sim = make_sim()
+    with connect(k.settings_for(sim)) as conn:
+        run = _prepared(sim, tmp_path, conn)
+        with run:
+            before = sim.stats()
+            result = run.execute(NullHook())
+        assert result.ok and conn.relogins == 1
+    d = k.delta(before, sim.stats())
+    assert d["Login"] == 1 and d["ReconfigVM_Task"] == 1
+    assert d["RetrievePropertiesEx"] >= 2  # the estate was read again before submitting
+
+
+def test_after_a_long_prompt_a_changed_estate_stops_the_run(
+        make_sim: MakeSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMEMCTL_JOURNAL_DIR", str(tmp_path / "journals"))
+    sim = make_sim()
+    with connect(k.settings_for(sim)) as conn:
+        run = _prepared(sim, tmp_path, conn)
+        # Someone else gives redis-01 its NVDIMM while the plan waits.
+        first = k.run(sim, "apply", str(k.spec(tmp_path, REDIS, name="other.yaml")), "--yes")
+        assert first.exit_code == 0, first.output
+        before = sim.stats()
+        with run, pytest.raises(StalePlanError) as e:
+            run.execute(NullHook())
+    assert "the estate changed in the 40 min the plan waited for confirmation" in str(e.value)
+    assert "no longer needed: redis-01 add_nvdimm NVDIMM 1" in str(e.value)
+    assert "ReconfigVM_Task" not in k.delta(before, sim.stats())
