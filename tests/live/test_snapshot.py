@@ -150,7 +150,11 @@ def write_estate(tmp_path: Path) -> Path:
 
 
 def test_5000_vms_50_selected(make_sim: Callable[..., simproc.PmemSim], tmp_path: Path) -> None:
-    """The contract: ≤ 12 SOAP requests, < 10 s, well under 300 MB for 50 of 5,000 VMs."""
+    """The contract: ≤ 12 SOAP requests and well under 300 MB for 50 of 5,000 VMs.
+
+    Wall time is printed, never asserted: it belongs to benchmarks/plan_roundtrips.py,
+    and a loaded CI machine would fail a timed assertion for nothing.
+    """
     sim = make_sim(inventory=write_estate(tmp_path))
     chosen: list[str] = []
 
@@ -177,7 +181,6 @@ def test_5000_vms_50_selected(make_sim: Callable[..., simproc.PmemSim], tmp_path
     assert sum(v.devices_loaded for v in inv.vms.values()) == 50
     assert all(inv.vms[n].disks for n in chosen)
     assert total <= 12, calls
-    assert elapsed < 10
     assert peak < 300 * 2**20
 
 
