@@ -334,7 +334,9 @@ def test_regular_disk_goes_to_named_datastore(si) -> None:
 
 def test_reconfig_refuses_hardware_version_change(si) -> None:
     v = pc.vm(si, "ver-reconf")
-    info = pc.fails(v.ReconfigVM_Task(vim.vm.ConfigSpec(version="vmx-14")), vmodl.fault.InvalidArgument)
+    info = pc.fails(
+        v.ReconfigVM_Task(vim.vm.ConfigSpec(version="vmx-14")), vmodl.fault.InvalidArgument
+    )
     assert info.error.invalidProperty == "configSpec.version"
     assert "UpgradeVM_Task" in pc.reason(info)
     assert v.config.version == "vmx-11"
