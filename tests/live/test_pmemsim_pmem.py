@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 from tests.pmemsim import client as pc
 from tests.pmemsim.client import GiB, MiB
@@ -35,7 +35,7 @@ vms:
   - {name: nv-big, host: esx-s, hardware_version: 14, guest_id: windows9Server64Guest, disks: [{size: 10GiB, datastore: san}]}
   - {name: nv-none, host: esx-n, hardware_version: 14, guest_id: rhel8_64Guest, disks: [{size: 10GiB, datastore: san}]}
   - {name: nv-many, host: esx-b, hardware_version: 14, guest_id: sles15_64Guest, disks: [{size: 10GiB, datastore: san}]}
-  - {name: disk-prof, host: esx-b, hardware_version: 11, guest_id: otherGuest64, power: poweredOn, disks: [{size: 10GiB, datastore: san}]}
+  - {name: disk-prof, host: esx-b, hardware_version: 11, guest_id: otherGuest64, disks: [{size: 10GiB, datastore: san}]}
   - {name: disk-lpm, host: esx-b, hardware_version: 11, guest_id: otherGuest64, disks: [{size: 10GiB, datastore: nfs}]}
   - {name: disk-reg, host: esx-a, hardware_version: 11, disks: [{size: 10GiB, datastore: san}]}
   - {name: ver-reconf, host: esx-a, hardware_version: 11, disks: [{size: 10GiB, datastore: san}]}
@@ -139,7 +139,7 @@ def test_nvdimm_add_grow_remove(si) -> None:
         ),
         vim.fault.InvalidDeviceSpec,
     )
-    assert "shrink" in info.error.msg
+    assert "shrink" in pc.reason(info)
     # remove both
     spec = vim.vm.ConfigSpec(
         deviceChange=[
@@ -159,7 +159,7 @@ def test_nvdimm_refused_below_vmx14(si) -> None:
         v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)),
         vim.fault.DeviceUnsupportedForVmVersion,
     )
-    assert "vmx-13" in info.error.msg
+    assert "vmx-13" in pc.reason(info)
     assert pc.devices(v, vim.vm.device.VirtualNVDIMMController) == []  # atomic
 
 
@@ -169,7 +169,7 @@ def test_nvdimm_refused_powered_on(si) -> None:
     info = pc.fails(
         v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)), vim.fault.InvalidPowerState
     )
-    assert "powered off" in info.error.msg
+    assert "powered off" in pc.reason(info)
     assert pc.devices(v, vim.vm.device.VirtualNVDIMMController) == []
     assert free_mb(v.runtime.host) == free0
 
@@ -179,7 +179,7 @@ def test_nvdimm_refused_unsupported_guest(si) -> None:
     info = pc.fails(
         v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)), vim.fault.UnsupportedGuest
     )
-    assert "otherGuest64" in info.error.msg
+    assert "otherGuest64" in pc.reason(info)
 
 
 def test_nvdimm_refused_with_snapshots(si) -> None:
@@ -188,7 +188,7 @@ def test_nvdimm_refused_with_snapshots(si) -> None:
     info = pc.fails(
         v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)), vim.fault.InvalidState
     )
-    assert "snapshot" in info.error.msg
+    assert "snapshot" in pc.reason(info)
 
 
 def test_nvdimm_refused_insufficient_pmem(si) -> None:
@@ -199,7 +199,7 @@ def test_nvdimm_refused_insufficient_pmem(si) -> None:
         v.ReconfigVM_Task(pc.nvdimm_spec(free0 + 4096, controller=True)),
         vim.fault.InsufficientResourcesFault,
     )
-    assert f"requested {free0 + 4096} MB, host esx-s has {free0} MB free" in info.error.msg
+    assert f"requested {free0 + 4096} MB, host esx-s has {free0} MB free" in pc.reason(info)
     assert free_mb(h) == free0
     assert pc.devices(v, vim.vm.device.VirtualNVDIMMController) == []
 
@@ -210,7 +210,7 @@ def test_nvdimm_refused_host_without_pmem(si) -> None:
         v.ReconfigVM_Task(pc.nvdimm_spec(1024, controller=True)),
         vim.fault.InsufficientResourcesFault,
     )
-    assert "esx-n has no PMem" in info.error.msg
+    assert "esx-n has no PMem" in pc.reason(info)
 
 
 def test_nvdimm_limits_controller_and_count(si) -> None:
@@ -238,13 +238,12 @@ def test_nvdimm_limits_controller_and_count(si) -> None:
     info = pc.fails(
         v.ReconfigVM_Task(pc.nvdimm_spec(4, controller=False)), vim.fault.InvalidDeviceSpec
     )
-    assert "64" in info.error.msg
+    assert "64" in pc.reason(info)
 
 
 def test_pmem_disk_via_profile(si) -> None:
-    v = pc.vm(
-        si, "disk-prof"
-    )  # powered on, hardware 11, otherGuest64: vPMemDisks have no such requirements
+    # hardware 11, otherGuest64: vPMemDisks have no such requirements (powered off: CV's rule)
+    v = pc.vm(si, "disk-prof")
     h = v.runtime.host
     free0 = free_mb(h)
     pc.ok(v.ReconfigVM_Task(pc.disk_add_spec(v, 2, pmem_profile=True)))
@@ -263,7 +262,7 @@ def test_pmem_disk_via_profile(si) -> None:
         v.ReconfigVM_Task(pc.disk_add_spec(v, 64, pmem_profile=True)),
         vim.fault.InsufficientResourcesFault,
     )
-    assert "requested 65536 MB, host esx-b" in info.error.msg
+    assert "requested 65536 MB, host esx-b" in pc.reason(info)
 
 
 def test_pmem_disk_via_local_pmem_backing_then_more_reconfigs(si, sim) -> None:
@@ -324,18 +323,24 @@ def test_regular_disk_goes_to_named_datastore(si) -> None:
     assert isinstance(new.backing, vim.vm.device.VirtualDisk.FlatVer2BackingInfo)
     assert nfs.summary.freeSpace == free0 - 3 * GiB
     assert nfs in v.datastore
-    # another host's PMem datastore is not reachable: a task error, never a crash
+    # a PMem datastore named in the backing (even another host's) is refused as on vCenter
     other = pc.pmem_datastore(pc.host(si, "esx-b"))
-    pc.fails(
+    info = pc.fails(
         v.ReconfigVM_Task(pc.disk_add_spec(v, 1, file_name=f"[{other.name}]")),
-        vim.fault.InvalidDatastore,
+        vim.fault.InvalidDeviceSpec,
     )
+    assert pc.fault_keys(info) == ["com.vmware.vim.vpxd.vmprov.pMemDatastoreSetDirectly"]
 
 
-def test_reconfig_changes_hardware_version(si) -> None:
+def test_reconfig_refuses_hardware_version_change(si) -> None:
     v = pc.vm(si, "ver-reconf")
-    pc.ok(v.ReconfigVM_Task(vim.vm.ConfigSpec(version="vmx-14")))
-    assert v.config.version == "vmx-14"
+    info = pc.fails(
+        v.ReconfigVM_Task(vim.vm.ConfigSpec(version="vmx-14")), vmodl.fault.InvalidArgument
+    )
+    assert info.error.invalidProperty == "configSpec.version"
+    assert "UpgradeVM_Task" in pc.reason(info)
+    assert v.config.version == "vmx-11"
+    pc.ok(v.ReconfigVM_Task(vim.vm.ConfigSpec(version="vmx-11")))  # the same version: a no-op
 
 
 def test_upgrade_vm_honours_version(si) -> None:
@@ -363,7 +368,7 @@ def test_snapshot_refused_with_nvdimms(si) -> None:
     info = pc.fails(
         v.CreateSnapshot_Task(name="s1", memory=False, quiesce=False), vim.fault.InvalidState
     )
-    assert "NVDIMM" in info.error.msg
+    assert "NVDIMM" in pc.reason(info)
     w = pc.vm(si, "nv-snap")
     pc.ok(w.CreateSnapshot_Task(name="s3", memory=False, quiesce=False))
     assert w.snapshot.currentSnapshot is not None

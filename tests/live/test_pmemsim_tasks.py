@@ -41,7 +41,7 @@ def disks(v: vim.VirtualMachine) -> list[vim.vm.device.VirtualDisk]:
     return sorted(pc.devices(v, vim.vm.device.VirtualDisk), key=lambda d: d.key)
 
 
-def test_relocate_disk_locator_onto_pmem_and_back(si) -> None:
+def test_relocate_onto_pmem_by_profile_and_back(si) -> None:
     v = pc.vm(si, "mv-loc")  # powered on: live Storage vMotion
     a = v.runtime.host
     pds = pc.pmem_datastore(a)
@@ -53,11 +53,12 @@ def test_relocate_disk_locator_onto_pmem_and_back(si) -> None:
         nfs.summary.freeSpace,
     )
     d2 = disks(v)[1]
+    # the documented shape: deviceChange edit + PMem profile, no locator (GOVH RelocateSpec.deviceChange)
     spec = vim.vm.RelocateSpec(
-        disk=[
-            vim.vm.RelocateSpec.DiskLocator(
-                diskId=d2.key,
-                datastore=pds,
+        deviceChange=[
+            vim.vm.device.VirtualDeviceSpec(
+                operation="edit",
+                device=d2,
                 profile=[vim.vm.DefinedProfileSpec(profileId=pc.PMEM_PROFILE_ID)],
             )
         ]
@@ -130,23 +131,24 @@ def test_relocate_refusals_leave_state_unchanged(si) -> None:
     ]
     a = pc.host(si, "esx-a")
     free_p = a.summary.quickStats.availablePMemCapacity
-    # the VM home on PMem
+    # the VM home on PMem: spec.datastore names the PMem datastore directly
     info = pc.fails(
         v.RelocateVM_Task(vim.vm.RelocateSpec(datastore=pc.pmem_datastore(a))),
-        vmodl.fault.InvalidArgument,
+        vim.fault.InvalidDeviceSpec,
     )
-    assert "PMem" in info.error.msg
-    # another host's PMem datastore
+    assert "PMem" in pc.reason(info)
+    # a locator naming a PMem datastore (here another host's): pMemDatastoreSetDirectly
     other = pc.pmem_datastore(pc.host(si, "esx-b"))
     d = disks(v)[0]
-    pc.fails(
+    info = pc.fails(
         v.RelocateVM_Task(
             vim.vm.RelocateSpec(
                 disk=[vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=other)]
             )
         ),
-        vim.fault.InvalidDatastore,
+        vim.fault.InvalidDeviceSpec,
     )
+    assert pc.fault_keys(info) == ["com.vmware.vim.vpxd.vmprov.pMemDatastoreSetDirectly"]
     # a host without PMem while the VM has NVDIMMs
     pc.fails(
         v.RelocateVM_Task(vim.vm.RelocateSpec(host=pc.host(si, "esx-n"))),
@@ -165,7 +167,7 @@ def test_relocate_refusals_leave_state_unchanged(si) -> None:
         ),
         vim.fault.InsufficientStorageSpace,
     )
-    assert "tiny" in info.error.msg
+    assert "tiny" in pc.reason(info)
     # a datastore the target host cannot reach
     pc.fails(
         v.RelocateVM_Task(vim.vm.RelocateSpec(datastore=pc.datastore(si, "local-s"))),

@@ -47,6 +47,8 @@ func buildEstate(inv *Inventory, o *options) (*simulator.Model, error) {
 	estate.copyRate = o.copyRate
 	estate.apiVersion = o.apiVersion
 	estate.faults = &faultSet{rules: o.faults}
+	estate.relax = o.relax
+	estate.recentWin = o.recentWindow
 
 	ctx := context.Background()
 	c, err := vim25.NewClient(ctx, model.Service)

@@ -71,7 +71,7 @@ def wait(task: vim.Task, timeout: float = 30) -> vim.TaskInfo:
 
 def ok(task: vim.Task) -> vim.TaskInfo:
     info = wait(task)
-    assert info.state == "success", (info.error and info.error.msg, info.error)
+    assert info.state == "success", (info.error and reason(info), info.error)
     return info
 
 
@@ -79,8 +79,20 @@ def fails(task: vim.Task, fault: type) -> vim.TaskInfo:
     """Assert the task ends in error with the given fault class."""
     info = wait(task)
     assert info.state == "error", "task succeeded but should have failed"
-    assert isinstance(info.error, fault), (type(info.error).__name__, info.error.msg)
+    assert isinstance(info.error, fault), (type(info.error).__name__, reason(info))
     return info
+
+
+def reason(info: vim.TaskInfo) -> str:
+    """Why a task failed: ``faultMessage[].message`` (vCenter puts the reason there,
+    ``localizedMessage`` is generic), joined, else ``localizedMessage``."""
+    msgs = [m.message for m in (info.error.faultMessage or []) if m.message]
+    return " ".join(msgs) or info.error.msg
+
+
+def fault_keys(info: vim.TaskInfo) -> list[str]:
+    """The ``faultMessage[].key`` values of a failed task."""
+    return [m.key for m in (info.error.faultMessage or [])]
 
 
 def devices(v: vim.VirtualMachine, kind: type) -> list[Any]:

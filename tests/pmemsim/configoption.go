@@ -87,6 +87,12 @@ func guestDescriptor(g guestInfo) types.GuestOsDescriptor {
 	return d
 }
 
+// The VirtualNVDIMMOption pmemsim advertises; ruleNVDIMMSize enforces it.
+const (
+	nvdimmMinMB         = 4
+	nvdimmGranularityMB = 4
+)
+
 // configOption builds the option for a hardware version key ("vmx-19").
 func configOption(key string, guestIDs []string) *types.VirtualMachineConfigOption {
 	hw := parseHW(key)
@@ -140,7 +146,7 @@ func configOption(key string, guestIDs []string) *types.VirtualMachineConfigOpti
 				Devices:             intOpt(0, 64, 0)},
 				NumNVDIMMControllers: intOpt(0, 1, 0)},
 			&types.VirtualNVDIMMOption{VirtualDeviceOption: types.VirtualDeviceOption{Type: "VirtualNVDIMM", HotRemoveSupported: types.NewBool(false)},
-				CapacityInMB: types.LongOption{Min: 4, Max: sixTiBMB, DefaultValue: 4096}, Growable: true, HotGrowable: false, GranularityInMB: 4})
+				CapacityInMB: types.LongOption{Min: nvdimmMinMB, Max: sixTiBMB, DefaultValue: 4096}, Growable: true, HotGrowable: false, GranularityInMB: nvdimmGranularityMB})
 	}
 	opt.HardwareOptions = hwopt
 	for _, id := range guestIDs {

@@ -44,7 +44,12 @@ type Estate struct {
 	copyRate   float64
 	apiVersion string
 	faults     *faultSet
+	relax      map[string]bool // --relax rules
+	recentWin  time.Duration   // --recent-task-window
 }
+
+// relaxed reports whether --relax turned a vCenter rule off.
+func relaxed(rule string) bool { return estate.relax[rule] }
 
 var estate = &Estate{
 	hosts:      map[string]*hostState{},

@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var errHelp = errors.New("help")
@@ -25,6 +27,18 @@ type options struct {
 	certOut       string
 	user          string
 	password      string
+	relax         map[string]bool // --relax RULE (see relaxRules)
+	recentWindow  time.Duration   // --recent-task-window
+}
+
+// relaxRules are the vCenter rules a test may turn off with --relax RULE
+// (README.md, "--relax"). pmemsim is strict by default.
+var relaxRules = map[string]string{
+	"pmem-locator":       "accept a PMem datastore named directly (disk locator, spec.datastore, backing fileName/datastore)",
+	"reconfig-version":   "apply ConfigSpec.version in ReconfigVM_Task (powered off) instead of refusing a change",
+	"pmem-disk-hot-add":  "allow adding a vPMemDisk to a powered-on VM",
+	"nvdimm-granularity": "accept NVDIMM sizes that are not a multiple of VirtualNVDIMMOption.granularityInMB",
+	"pmem-snapshots":     "allow snapshots of NVDIMM VMs without pmem.snapshotMode, and vPMemDisks on VMs with snapshots",
 }
 
 type multiFlag []string
@@ -37,7 +51,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.SetOutput(io.Discard)
 	o := &options{}
 	var latency, copyRate, api string
-	var faults multiFlag
+	var faults, relax multiFlag
 	fs.StringVar(&o.inventory, "inventory", "", "inventory YAML file (default: the demo estate)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8989", "listen address host:port (port 0 = any free port)")
 	fs.StringVar(&latency, "latency-ms", "0", "delay every HTTP request by N milliseconds")
@@ -45,6 +59,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&api, "api-version", "7.0.3.0", "vSphere API version to advertise (6.5, 6.7, 7.0, 7.0.3.0, 8.0, 9.0, ...)")
 	fs.Var(&faults, "fault", "inject a task failure (repeatable), e.g. method=RelocateVM_Task,nth=3,vm=legacy-*")
 	fs.StringVar(&o.certOut, "cert-out", "", "write the server certificate (PEM) to this file")
+	fs.Var(&relax, "relax", "turn off one vCenter rule (repeatable): "+relaxNames())
+	fs.DurationVar(&o.recentWindow, "recent-task-window", 10*time.Minute, "how long finished tasks stay in an entity's recentTask")
 	fs.StringVar(&o.user, "user", "user", "user name accepted by Login")
 	fs.StringVar(&o.password, "password", "pass", "password accepted by Login")
 	if err := fs.Parse(args); err != nil {
@@ -77,6 +93,16 @@ func parseFlags(args []string) (*options, error) {
 		}
 		o.faults = append(o.faults, r)
 	}
+	o.relax = map[string]bool{}
+	for _, r := range relax {
+		if _, ok := relaxRules[r]; !ok {
+			return nil, fmt.Errorf("--relax %q: unknown rule (known: %s)", r, relaxNames())
+		}
+		o.relax[r] = true
+	}
+	if o.recentWindow < 0 {
+		return nil, fmt.Errorf("--recent-task-window %s: must not be negative", o.recentWindow)
+	}
 	if o.inventory == "" {
 		o.inventoryData = []byte(demoInventory)
 		o.inventory = "demo.yaml"
@@ -88,6 +114,15 @@ func parseFlags(args []string) (*options, error) {
 		o.inventoryData = data
 	}
 	return o, nil
+}
+
+func relaxNames() string {
+	var names []string
+	for n := range relaxRules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 var sizeRe = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KiB|MiB|GiB|TiB|PiB)?\s*$`)

@@ -77,7 +77,11 @@ func (h *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeSoapFault(w, "NotSupported", why)
 			return
 		}
+		if method == "ReconfigVM_Task" || method == "CreateVM_Task" {
+			body = rewriteConfigSpecPMem(body)
+		}
 		if r.URL.Path == "/pbm" {
+			r.URL.Path = pbmPath // pmemsim's PBM registry (pbm.go)
 			if _, err := r.Cookie(soap.SessionCookieName); err != nil {
 				if m := vcCookieRe.FindSubmatch(body); m != nil {
 					val := strings.Trim(string(m[1]), `"`)
@@ -95,6 +99,27 @@ func (h *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	h.mux.ServeHTTP(&cookieQuoter{ResponseWriter: w}, r)
+}
+
+var (
+	pmemElemRe     = regexp.MustCompile(`(?s)<(?:[A-Za-z0-9_]+:)?pmem(?:\s[^>]*)?>(.*?)</(?:[A-Za-z0-9_]+:)?pmem>`)
+	snapshotModeRe = regexp.MustCompile(`<(?:[A-Za-z0-9_]+:)?snapshotMode[^>]*>([^<]*)<`)
+)
+
+// rewriteConfigSpecPMem turns ConfigSpec.pmem (VirtualMachineVirtualPMem,
+// vSphere 7.0.3) into extraConfig pmem.snapshotMode, the vmx key it is stored
+// as (govmomi ovf/fixtures/external/SSM-VM-export.ovf). govmomi 0.24 has no
+// such field, so its decoder would drop the element. A pmem element without
+// snapshotMode is dropped (unset means "leave it").
+func rewriteConfigSpecPMem(body []byte) []byte {
+	return pmemElemRe.ReplaceAllFunc(body, func(el []byte) []byte {
+		m := snapshotModeRe.FindSubmatch(el)
+		if m == nil {
+			return nil
+		}
+		return []byte(`<extraConfig><key>` + snapshotModeKey + `</key><value xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ` +
+			`xmlns:xsd="http://www.w3.org/2001/XMLSchema" xsi:type="xsd:string">` + string(m[1]) + `</value></extraConfig>`)
+	})
 }
 
 // cookieQuoter makes vcsim's session cookie look like vCenter's:

@@ -221,394 +221,515 @@ const (
 	maxDiskBytes = 62 << 40 // VMFS 6 maximum virtual disk size
 )
 
-func invalidSpec(i int, format string, a ...interface{}) *taskFault {
-	return newFault(&types.InvalidDeviceSpec{InvalidVmConfig: types.InvalidVmConfig{Property: fmt.Sprintf("virtualDeviceSpec[%d]", i)}, DeviceIndex: int32(i)}, format, a...)
-}
-
 func (vm *PVM) powerOffRequired(what string) *taskFault {
 	if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOff {
 		return nil
 	}
-	return newFault(&types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOff, ExistingState: vm.Runtime.PowerState},
-		"%s requires the VM to be powered off (%s is %s)", what, vm.Name, vm.Runtime.PowerState)
+	return vcFault(&types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOff, ExistingState: vm.Runtime.PowerState},
+		keyPowerState, "%s requires the VM to be powered off (%s is %s)", what, vm.Name, vm.Runtime.PowerState)
+}
+
+// reconfig is one ReconfigVM_Task (or CreateVM_Task deviceChange) being
+// validated: the device list being built and what it will cost.
+type reconfig struct {
+	*devEditor
+	vm         *PVM
+	h          *hostState
+	hw         int    // hardware version after the spec
+	guestID    string // guest after the spec
+	pmemDemand int64
+	dsDemand   map[*PDatastore]int64
+	policies   map[int32][]string // disk key -> new PBM association
+	dropPolicy []int32            // removed disks
 }
 
 // reconfigure validates and applies a ConfigSpec. Callers hold the VM lock and simMu.
 func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
-	h := vm.host()
 	if vm.Config.Template {
 		return newFault(&types.NotSupported{}, "%s is a template", vm.Name)
 	}
-	hw := vm.hwVersion()
-	newVersion := ""
-	if spec.Version != "" {
-		n := parseHW(spec.Version)
-		if n == 0 {
-			return newFault(&types.InvalidArgument{InvalidProperty: "configSpec.version"}, "invalid hardware version %q", spec.Version)
-		}
-		if n != hw {
-			if f := vm.powerOffRequired("Changing the hardware version"); f != nil {
-				return f
-			}
-			newVersion = fmt.Sprintf("vmx-%02d", n)
-			hw = n
-		}
+	newVersion, tf := ruleReconfigVersion(vm, spec.Version)
+	if tf != nil {
+		return tf
 	}
-	guestID := vm.Config.GuestId
+	r := &reconfig{vm: vm, h: vm.host(), hw: vm.hwVersion(), guestID: vm.Config.GuestId,
+		devEditor: &devEditor{vm: vm, devs: append([]types.BaseVirtualDevice(nil), vm.Config.Hardware.Device...), keys: map[int32]int32{}},
+		dsDemand:  map[*PDatastore]int64{}, policies: map[int32][]string{}}
+	if newVersion != "" {
+		r.hw = parseHW(newVersion)
+	}
 	if spec.GuestId != "" {
 		if !knownGuestID(spec.GuestId) {
-			return newFault(&types.InvalidArgument{InvalidProperty: "configSpec.guestId"}, "unknown guest id %q", spec.GuestId)
+			return vcFault(&types.InvalidArgument{InvalidProperty: "configSpec.guestId"}, keyInvalidDeviceSpec, "unknown guest id %q", spec.GuestId)
 		}
-		guestID = spec.GuestId
+		r.guestID = spec.GuestId
 	}
 	if spec.MemoryMB < 0 || spec.NumCPUs < 0 {
-		return newFault(&types.InvalidArgument{InvalidProperty: "configSpec"}, "negative memory or CPU count")
+		return vcFault(&types.InvalidArgument{InvalidProperty: "configSpec"}, keyInvalidDeviceSpec, "negative memory or CPU count")
 	}
-
-	e := &devEditor{vm: vm, devs: append([]types.BaseVirtualDevice(nil), vm.Config.Hardware.Device...), keys: map[int32]int32{}}
-	pmemDemand := int64(0)
-	dsDemand := map[*PDatastore]int64{}
-	hwNeeded := func(i int, what string) *taskFault {
-		if hw < 14 {
-			return newFault(&types.DeviceUnsupportedForVmVersion{InvalidDeviceSpec: types.InvalidDeviceSpec{DeviceIndex: int32(i)},
-				CurrentVersion: fmt.Sprintf("vmx-%02d", hw), ExpectedVersion: "vmx-14"},
-				"%s requires virtual hardware version 14 or later; %s is %s", what, vm.Name, fmt.Sprintf("vmx-%02d", hw))
-		}
-		return nil
+	if tf := ruleSnapshotModeSet(vm, spec.ExtraConfig); tf != nil {
+		return tf
 	}
-	noPMem := func() *taskFault {
-		return newFault(&types.InsufficientResourcesFault{}, "Insufficient persistent memory: host %s has no PMem", h.name)
-	}
-
 	for i, ch := range spec.DeviceChange {
 		dc := ch.GetVirtualDeviceConfigSpec()
 		if dc.Device == nil {
 			return invalidSpec(i, "device change %d has no device", i)
 		}
-		dev := dc.Device
-		vd := dev.GetVirtualDevice()
+		var tf *taskFault
 		switch dc.Operation {
 		case types.VirtualDeviceConfigSpecOperationAdd:
-			oldKey := vd.Key
-			switch d := dev.(type) {
-			case *types.VirtualNVDIMMController:
-				if _, ok := e.nvdimmController(); ok {
-					return invalidSpec(i, "a VM can have at most one NVDIMM controller")
-				}
-				if f := hwNeeded(i, "An NVDIMM controller"); f != nil {
-					return f
-				}
-				d.Key = nvdimmCtlKey
-				d.BusNumber = 0
-				d.Device = nil
-				d.ControllerKey = 100
-				d.DeviceInfo = &types.Description{Label: nvdimmCtlLabel, Summary: nvdimmCtlLabel}
-				e.devs = append(e.devs, d)
-			case *types.VirtualNVDIMM:
-				if f := hwNeeded(i, "An NVDIMM"); f != nil {
-					return f
-				}
-				if f := vm.powerOffRequired("Adding an NVDIMM"); f != nil {
-					return f
-				}
-				if g := guestByID(guestID); g == nil || !g.pmem {
-					return newFault(&types.UnsupportedGuest{InvalidVmConfig: types.InvalidVmConfig{Property: "guestId"}, UnsupportedGuestOS: guestID},
-						"The guest OS %s of %s does not support persistent memory (NVDIMM)", guestID, vm.Name)
-				}
-				if vm.Snapshot != nil && len(vm.Snapshot.RootSnapshotList) > 0 {
-					return newFault(&types.InvalidState{}, "Cannot add an NVDIMM to %s: the VM has snapshots; remove them first", vm.Name)
-				}
-				if h.pmemDS == nil {
-					return noPMem()
-				}
-				if d.CapacityInMB <= 0 || d.CapacityInMB > maxNVDIMMMB {
-					return invalidSpec(i, "NVDIMM capacityInMB must be from 1 to %d, got %d", maxNVDIMMMB, d.CapacityInMB)
-				}
-				if e.count((*types.VirtualNVDIMM)(nil)) >= 64 {
-					return invalidSpec(i, "a VM can have at most 64 NVDIMMs")
-				}
-				ci, ok := e.nvdimmController()
-				if ctl := e.resolve(d.ControllerKey); ok && d.ControllerKey != 0 && ctl != e.devs[ci].GetVirtualDevice().Key {
-					return invalidSpec(i, "NVDIMM controllerKey %d is not the VM's NVDIMM controller", d.ControllerKey)
-				}
-				if !ok {
-					// No controller in the VM or the spec: add one, as the vSphere Client does.
-					e.devs = append(e.devs, newNVDIMMController())
-					ci = len(e.devs) - 1
-				}
-				unit, _ := e.freeUnit(nvdimmCtlKey, 64, -1)
-				n := e.freeLabel("NVDIMM")
-				nv := newNVDIMM(e.freeKey(nvdimmKeyBase), unit, n, d.CapacityInMB, h.pmemDS, vm.Name)
-				d.Key, d.ControllerKey, d.UnitNumber, d.DeviceInfo, d.Backing = nv.Key, nvdimmCtlKey, nv.UnitNumber, nv.DeviceInfo, nv.Backing
-				e.attach(ci, d.Key)
-				e.devs = append(e.devs, d)
-				pmemDemand += d.CapacityInMB << 20
-			case *types.VirtualDisk:
-				ctlKey := e.resolve(vd.ControllerKey)
-				ctl, ci := e.controller(ctlKey)
-				max, skip, ok := int32(0), int32(0), false
-				if ctl != nil {
-					max, skip, ok = unitLimits(ctl)
-				}
-				if !ok || ctl == nil {
-					return invalidSpec(i, "disk controllerKey %d is not a disk controller of %s", vd.ControllerKey, vm.Name)
-				}
-				if _, nvctl := ctl.(*types.VirtualNVDIMMController); nvctl {
-					return invalidSpec(i, "a disk cannot be attached to the NVDIMM controller")
-				}
-				size := d.CapacityInBytes
-				if size <= 0 {
-					size = d.CapacityInKB * 1024
-				}
-				if size <= 0 || size > maxDiskBytes || d.CapacityInKB > maxDiskBytes/1024 {
-					return invalidSpec(i, "disk capacity must be positive and at most 62 TB")
-				}
-				target, tf := vm.diskTarget(h, dc, d)
-				if tf != nil {
-					return tf
-				}
-				if !h.reaches(target) {
-					return newFault(&types.InvalidDatastore{Datastore: &target.Self, Name: target.Name},
-						"Datastore %s is not accessible from host %s", target.Name, h.name)
-				}
-				if target.isPMem() {
-					pmemDemand += roundMiB(size)
-					size = roundMiB(size)
-				} else {
-					dsDemand[target] += size
-				}
-				if vd.UnitNumber == nil {
-					u, ok := e.freeUnit(ctlKey, max, skip)
-					if !ok {
-						return invalidSpec(i, "controller %d has no free unit", ctlKey)
-					}
-					vd.UnitNumber = types.NewInt32(u)
-				} else {
-					for _, o := range e.devs {
-						ov := o.GetVirtualDevice()
-						if ov.ControllerKey == ctlKey && ov.UnitNumber != nil && *ov.UnitNumber == *vd.UnitNumber {
-							return invalidSpec(i, "unit %d of controller %d is in use", *vd.UnitNumber, ctlKey)
-						}
-					}
-				}
-				name := ""
-				if b := backingFile(d); b != nil {
-					var p object.DatastorePath
-					if p.FromString(b.FileName) && p.Path != "" && p.Datastore == target.Name {
-						name = b.FileName
-					}
-				}
-				if name == "" {
-					name = e.uniqueDiskPath(target)
-				}
-				d.Key = e.freeKey(diskKeyBase)
-				d.ControllerKey = ctlKey
-				d.CapacityInBytes = size
-				d.CapacityInKB = size / 1024
-				d.Backing = makeDiskBacking(target, name, diskMode(d), stableUUID("disk", fmt.Sprintf("%s/%d/%d", vm.Name, d.Key, time.Now().UnixNano())))
-				d.DeviceInfo = &types.Description{Label: fmt.Sprintf("Hard disk %d", e.freeLabel("Hard disk")), Summary: kbSummary(d.CapacityInKB)}
-				e.attach(ci, d.Key)
-				e.devs = append(e.devs, d)
-			default:
-				if base, label, ok := controllerFamily(dev); ok {
-					// disk controllers get vSphere's keys and labels:
-					// SCSI 1000+bus, SATA 15000+bus, NVMe 31000+bus
-					bus := dev.(types.BaseVirtualController).GetVirtualController().BusNumber
-					if bus < 0 || bus > 3 {
-						return invalidSpec(i, "controller busNumber %d out of range 0-3", bus)
-					}
-					if e.index(base+bus) >= 0 {
-						return invalidSpec(i, "%s %d already exists", label, bus)
-					}
-					vd.Key = base + bus
-					vd.DeviceInfo = &types.Description{Label: fmt.Sprintf("%s %d", label, bus), Summary: label}
-					if vd.ControllerKey == 0 {
-						vd.ControllerKey = 100
-					}
-					dev.(types.BaseVirtualController).GetVirtualController().Device = nil
-				}
-				if vd.Key <= 0 || e.index(vd.Key) >= 0 {
-					vd.Key = e.freeKey(maxKey(e.devs) + 1)
-				}
-				vd.ControllerKey = e.resolve(vd.ControllerKey)
-				if vd.DeviceInfo == nil || vd.DeviceInfo.GetDescription().Label == "" {
-					name := reflect.TypeOf(dev).Elem().Name()
-					vd.DeviceInfo = &types.Description{Label: fmt.Sprintf("%s %d", name, e.count(dev)), Summary: name}
-				}
-				if _, ci := e.controller(vd.ControllerKey); ci >= 0 {
-					e.attach(ci, vd.Key)
-				}
-				e.devs = append(e.devs, dev)
-			}
-			if oldKey != vd.Key {
-				e.keys[oldKey] = vd.Key
-			}
+			tf = r.add(i, dc)
 		case types.VirtualDeviceConfigSpecOperationEdit:
-			idx := e.index(vd.Key)
-			if idx < 0 {
-				return invalidSpec(i, "no device with key %d", vd.Key)
-			}
-			switch old := e.devs[idx].(type) {
-			case *types.VirtualNVDIMM:
-				nd, ok := dev.(*types.VirtualNVDIMM)
-				if !ok {
-					return invalidSpec(i, "device %d is an NVDIMM", vd.Key)
-				}
-				if nd.CapacityInMB > maxNVDIMMMB {
-					return invalidSpec(i, "NVDIMM capacityInMB must be at most %d, got %d", maxNVDIMMMB, nd.CapacityInMB)
-				}
-				if nd.CapacityInMB < old.CapacityInMB {
-					return invalidSpec(i, "NVDIMM %s cannot shrink from %d MB to %d MB", old.DeviceInfo.GetDescription().Label, old.CapacityInMB, nd.CapacityInMB)
-				}
-				if nd.CapacityInMB > old.CapacityInMB {
-					if f := vm.powerOffRequired("Growing an NVDIMM"); f != nil {
-						return f
-					}
-					pmemDemand += (nd.CapacityInMB - old.CapacityInMB) << 20
-					c := e.mutable(idx).(*types.VirtualNVDIMM)
-					c.CapacityInMB = nd.CapacityInMB
-					c.DeviceInfo.GetDescription().Summary = mbSummary(nd.CapacityInMB)
-				}
-			case *types.VirtualDisk:
-				nd, ok := dev.(*types.VirtualDisk)
-				if !ok {
-					return invalidSpec(i, "device %d is a disk", vd.Key)
-				}
-				ds := deviceDatastore(old)
-				if hasPMemProfile(dc.Profile) && (ds == nil || !ds.isPMem()) {
-					return invalidSpec(i, "the PMem storage policy cannot be applied to an existing disk with ReconfigVM_Task; use RelocateVM_Task (Storage vMotion)")
-				}
-				// clients may set either field; the larger one wins
-				size := nd.CapacityInBytes
-				if kb := nd.CapacityInKB * 1024; kb > size {
-					size = kb
-				}
-				cur := deviceBytes(old)
-				if size > maxDiskBytes || nd.CapacityInKB > maxDiskBytes/1024 || nd.CapacityInBytes < 0 || nd.CapacityInKB < 0 {
-					return invalidSpec(i, "disk capacity must be positive and at most 62 TB")
-				}
-				if size > 0 && size < cur {
-					return invalidSpec(i, "disk %s cannot shrink", old.DeviceInfo.GetDescription().Label)
-				}
-				c := e.mutable(idx).(*types.VirtualDisk)
-				if size > cur {
-					if ds != nil && ds.isPMem() {
-						pmemDemand += roundMiB(size) - cur
-						size = roundMiB(size)
-					} else if ds != nil {
-						dsDemand[ds] += size - cur
-					}
-					c.CapacityInBytes = size
-					c.CapacityInKB = size / 1024
-					c.DeviceInfo.GetDescription().Summary = kbSummary(c.CapacityInKB)
-				}
-				if m := diskMode(nd); nd.Backing != nil && m != "" && m != diskMode(old) {
-					b := backingFile(old)
-					c.Backing = makeDiskBacking(ds, b.FileName, m, diskUUIDOf(old))
-				}
-			default:
-				if reflect.TypeOf(dev) != reflect.TypeOf(old) {
-					return invalidSpec(i, "device %d is a %s, not a %s", vd.Key,
-						reflect.TypeOf(old).Elem().Name(), reflect.TypeOf(dev).Elem().Name())
-				}
-				nd := cloneDevice(dev)
-				nd.GetVirtualDevice().Key = vd.Key
-				if nd.GetVirtualDevice().DeviceInfo == nil {
-					nd.GetVirtualDevice().DeviceInfo = old.GetVirtualDevice().DeviceInfo
-				}
-				e.devs[idx] = nd
-			}
+			tf = r.edit(i, dc)
 		case types.VirtualDeviceConfigSpecOperationRemove:
-			idx := e.index(vd.Key)
-			if idx < 0 {
-				return invalidSpec(i, "no device with key %d", vd.Key)
-			}
-			old := e.devs[idx]
-			switch o := old.(type) {
-			case *types.VirtualNVDIMM:
-				if f := vm.powerOffRequired("Removing an NVDIMM"); f != nil {
-					return f
-				}
-				pmemDemand -= o.CapacityInMB << 20
-			case *types.VirtualNVDIMMController:
-				if f := vm.powerOffRequired("Removing the NVDIMM controller"); f != nil {
-					return f
-				}
-			case *types.VirtualDisk:
-				if dc.FileOperation == types.VirtualDeviceConfigSpecFileOperationDestroy {
-					if ds := deviceDatastore(o); ds != nil && ds.isPMem() {
-						pmemDemand -= deviceBytes(o)
-					} else if ds != nil {
-						dsDemand[ds] -= deviceBytes(o)
-					}
-				}
-			}
-			e.detach(old.GetVirtualDevice().ControllerKey, vd.Key)
-			e.devs = append(e.devs[:idx:idx], e.devs[idx+1:]...)
+			tf = r.remove(i, dc)
 		default:
-			return invalidSpec(i, "unknown operation %q", dc.Operation)
+			tf = invalidSpec(i, "unknown operation %q", dc.Operation)
+		}
+		if tf != nil {
+			return tf
 		}
 	}
+	if tf := r.checkWhole(len(spec.DeviceChange) - 1); tf != nil {
+		return tf
+	}
+	r.commit(spec, newVersion)
+	return nil
+}
 
-	// whole-spec checks
-	nvCount := e.count((*types.VirtualNVDIMM)(nil))
+// hwNeeded: NVDIMMs need virtual hardware 14 or later (D-VMADM70, D-RM70).
+func (r *reconfig) hwNeeded(i int, what string) *taskFault {
+	if r.hw >= 14 {
+		return nil
+	}
+	cur := fmt.Sprintf("vmx-%02d", r.hw)
+	return vcFault(&types.DeviceUnsupportedForVmVersion{InvalidDeviceSpec: types.InvalidDeviceSpec{DeviceIndex: int32(i)},
+		CurrentVersion: cur, ExpectedVersion: "vmx-14"}, keyHWVersion,
+		"%s requires virtual hardware version 14 or later; %s is %s", what, r.vm.Name, cur)
+}
+
+func (r *reconfig) noPMem() *taskFault {
+	return insufficientPMem("Insufficient persistent memory: host %s has no PMem", r.h.name)
+}
+
+// guestSupportsPMem: NVDIMMs need a guest whose descriptor has
+// persistentMemorySupported (D-VMADM70; CV docs).
+func (r *reconfig) guestSupportsPMem() *taskFault {
+	if g := guestByID(r.guestID); g != nil && g.pmem {
+		return nil
+	}
+	return vcFault(&types.UnsupportedGuest{InvalidVmConfig: types.InvalidVmConfig{Property: "guestId"}, UnsupportedGuestOS: r.guestID},
+		keyInvalidDeviceSpec, "The guest OS %s of %s does not support persistent memory (NVDIMM)", r.guestID, r.vm.Name)
+}
+
+func (r *reconfig) add(i int, dc *types.VirtualDeviceConfigSpec) *taskFault {
+	vd := dc.Device.GetVirtualDevice()
+	oldKey := vd.Key
+	var tf *taskFault
+	switch d := dc.Device.(type) {
+	case *types.VirtualNVDIMMController:
+		tf = r.addNVDIMMController(i, d)
+	case *types.VirtualNVDIMM:
+		tf = r.addNVDIMM(i, dc, d)
+	case *types.VirtualDisk:
+		tf = r.addDisk(i, dc, d)
+	default:
+		tf = r.addOther(i, dc.Device)
+	}
+	if tf != nil {
+		return tf
+	}
+	if oldKey != vd.Key {
+		r.keys[oldKey] = vd.Key
+	}
+	return nil
+}
+
+// addNVDIMMController: at most one per VM (VirtualHardwareOption.numNVDIMMControllers max 1).
+func (r *reconfig) addNVDIMMController(i int, d *types.VirtualNVDIMMController) *taskFault {
+	if _, ok := r.nvdimmController(); ok {
+		return invalidSpec(i, "a VM can have at most one NVDIMM controller")
+	}
+	if f := r.hwNeeded(i, "An NVDIMM controller"); f != nil {
+		return f
+	}
+	d.Key = nvdimmCtlKey
+	d.BusNumber = 0
+	d.Device = nil
+	d.ControllerKey = 100
+	d.DeviceInfo = &types.Description{Label: nvdimmCtlLabel, Summary: nvdimmCtlLabel}
+	r.devs = append(r.devs, d)
+	return nil
+}
+
+// addNVDIMM: powered off (D-NVDIMM70 "Power off the virtual machine"),
+// hardware 14+, a PMem guest, no snapshots, PMem on the host, at most 64
+// (D-VMADM70), sizes per VirtualNVDIMMOption, an empty backing, the PMem
+// policy or none.
+func (r *reconfig) addNVDIMM(i int, dc *types.VirtualDeviceConfigSpec, d *types.VirtualNVDIMM) *taskFault {
+	vm := r.vm
+	if f := r.hwNeeded(i, "An NVDIMM"); f != nil {
+		return f
+	}
+	if f := vm.powerOffRequired("Adding an NVDIMM"); f != nil {
+		return f
+	}
+	if f := r.guestSupportsPMem(); f != nil {
+		return f
+	}
+	if vm.hasSnapshots() {
+		return vcFault(&types.InvalidState{}, keyNVDIMMSnapshots, "Cannot add an NVDIMM to %s: the VM has snapshots; remove them first", vm.Name)
+	}
+	if f := ruleNVDIMMBacking(i, d); f != nil {
+		return f
+	}
+	if f := ruleNVDIMMPolicy(i, dc.Profile); f != nil {
+		return f
+	}
+	if r.h.pmemDS == nil {
+		return r.noPMem()
+	}
+	if f := ruleNVDIMMSize(i, d.CapacityInMB); f != nil {
+		return f
+	}
+	if r.count((*types.VirtualNVDIMM)(nil)) >= 64 {
+		return invalidSpec(i, "a VM can have at most 64 NVDIMMs")
+	}
+	ci, ok := r.nvdimmController()
+	if ctl := r.resolve(d.ControllerKey); ok && d.ControllerKey != 0 && ctl != r.devs[ci].GetVirtualDevice().Key {
+		return invalidSpec(i, "NVDIMM controllerKey %d is not the VM's NVDIMM controller", d.ControllerKey)
+	}
+	if !ok {
+		// No controller in the VM or the spec: add one, as the vSphere Client does.
+		r.devs = append(r.devs, newNVDIMMController())
+		ci = len(r.devs) - 1
+	}
+	unit, _ := r.freeUnit(nvdimmCtlKey, 64, -1)
+	n := r.freeLabel("NVDIMM")
+	nv := newNVDIMM(r.freeKey(nvdimmKeyBase), unit, n, d.CapacityInMB, r.h.pmemDS, vm.Name)
+	d.Key, d.ControllerKey, d.UnitNumber, d.DeviceInfo, d.Backing = nv.Key, nvdimmCtlKey, nv.UnitNumber, nv.DeviceInfo, nv.Backing
+	r.attach(ci, d.Key)
+	r.devs = append(r.devs, d)
+	r.pmemDemand += d.CapacityInMB << 20
+	return nil
+}
+
+func (r *reconfig) addDisk(i int, dc *types.VirtualDeviceConfigSpec, d *types.VirtualDisk) *taskFault {
+	vm, h := r.vm, r.h
+	vd := &d.VirtualDevice
+	ctlKey := r.resolve(vd.ControllerKey)
+	ctl, ci := r.controller(ctlKey)
+	max, skip, ok := int32(0), int32(0), false
+	if ctl != nil {
+		max, skip, ok = unitLimits(ctl)
+	}
+	if !ok || ctl == nil {
+		return invalidSpec(i, "disk controllerKey %d is not a disk controller of %s", vd.ControllerKey, vm.Name)
+	}
+	if _, nvctl := ctl.(*types.VirtualNVDIMMController); nvctl {
+		return invalidSpec(i, "a disk cannot be attached to the NVDIMM controller")
+	}
+	size := d.CapacityInBytes
+	if size <= 0 {
+		size = d.CapacityInKB * 1024
+	}
+	if size <= 0 || size > maxDiskBytes || d.CapacityInKB > maxDiskBytes/1024 {
+		return invalidSpec(i, "disk capacity must be positive and at most 62 TB")
+	}
+	target, tf := vm.diskTarget(i, h, dc, d)
+	if tf != nil {
+		return tf
+	}
+	if !h.reaches(target) {
+		return vcFault(&types.InvalidDatastore{Datastore: &target.Self, Name: target.Name}, keyInvalidDeviceSpec,
+			"Datastore %s is not accessible from host %s", target.Name, h.name)
+	}
+	if target.isPMem() {
+		if f := rulePMemDiskPowerState(vm); f != nil {
+			return f
+		}
+		if f := rulePMemDiskSnapshots(vm, "Cannot add a PMem disk"); f != nil {
+			return f
+		}
+		r.pmemDemand += roundMiB(size)
+		size = roundMiB(size)
+	} else {
+		r.dsDemand[target] += size
+	}
+	if vd.UnitNumber == nil {
+		u, ok := r.freeUnit(ctlKey, max, skip)
+		if !ok {
+			return invalidSpec(i, "controller %d has no free unit", ctlKey)
+		}
+		vd.UnitNumber = types.NewInt32(u)
+	} else {
+		for _, o := range r.devs {
+			ov := o.GetVirtualDevice()
+			if ov.ControllerKey == ctlKey && ov.UnitNumber != nil && *ov.UnitNumber == *vd.UnitNumber {
+				return invalidSpec(i, "unit %d of controller %d is in use", *vd.UnitNumber, ctlKey)
+			}
+		}
+	}
+	name := ""
+	if b := backingFile(d); b != nil {
+		var p object.DatastorePath
+		if p.FromString(b.FileName) && p.Path != "" && p.Datastore == target.Name {
+			name = b.FileName
+		}
+	}
+	if name == "" {
+		name = r.uniqueDiskPath(target)
+	}
+	d.Key = r.freeKey(diskKeyBase)
+	d.ControllerKey = ctlKey
+	d.CapacityInBytes = size
+	d.CapacityInKB = size / 1024
+	d.Backing = makeDiskBacking(target, name, diskMode(d), stableUUID("disk", fmt.Sprintf("%s/%d/%d", vm.Name, d.Key, time.Now().UnixNano())))
+	d.DeviceInfo = &types.Description{Label: fmt.Sprintf("Hard disk %d", r.freeLabel("Hard disk")), Summary: kbSummary(d.CapacityInKB)}
+	r.attach(ci, d.Key)
+	r.devs = append(r.devs, d)
+	if ids, set := policyFromSpec(dc.Profile, target); set {
+		r.policies[d.Key] = ids
+	}
+	return nil
+}
+
+// addOther adds any other device; disk controllers get vSphere's keys and
+// labels: SCSI 1000+bus, SATA 15000+bus, NVMe 31000+bus.
+func (r *reconfig) addOther(i int, dev types.BaseVirtualDevice) *taskFault {
+	vd := dev.GetVirtualDevice()
+	if base, label, ok := controllerFamily(dev); ok {
+		bus := dev.(types.BaseVirtualController).GetVirtualController().BusNumber
+		if bus < 0 || bus > 3 {
+			return invalidSpec(i, "controller busNumber %d out of range 0-3", bus)
+		}
+		if r.index(base+bus) >= 0 {
+			return invalidSpec(i, "%s %d already exists", label, bus)
+		}
+		vd.Key = base + bus
+		vd.DeviceInfo = &types.Description{Label: fmt.Sprintf("%s %d", label, bus), Summary: label}
+		if vd.ControllerKey == 0 {
+			vd.ControllerKey = 100
+		}
+		dev.(types.BaseVirtualController).GetVirtualController().Device = nil
+	}
+	if vd.Key <= 0 || r.index(vd.Key) >= 0 {
+		vd.Key = r.freeKey(maxKey(r.devs) + 1)
+	}
+	vd.ControllerKey = r.resolve(vd.ControllerKey)
+	if vd.DeviceInfo == nil || vd.DeviceInfo.GetDescription().Label == "" {
+		name := reflect.TypeOf(dev).Elem().Name()
+		vd.DeviceInfo = &types.Description{Label: fmt.Sprintf("%s %d", name, r.count(dev)), Summary: name}
+	}
+	if _, ci := r.controller(vd.ControllerKey); ci >= 0 {
+		r.attach(ci, vd.Key)
+	}
+	r.devs = append(r.devs, dev)
+	return nil
+}
+
+func (r *reconfig) edit(i int, dc *types.VirtualDeviceConfigSpec) *taskFault {
+	dev := dc.Device
+	vd := dev.GetVirtualDevice()
+	idx := r.index(vd.Key)
+	if idx < 0 {
+		return invalidSpec(i, "no device with key %d", vd.Key)
+	}
+	switch old := r.devs[idx].(type) {
+	case *types.VirtualNVDIMM:
+		nd, ok := dev.(*types.VirtualNVDIMM)
+		if !ok {
+			return invalidSpec(i, "device %d is an NVDIMM", vd.Key)
+		}
+		return r.growNVDIMM(i, idx, old, nd)
+	case *types.VirtualDisk:
+		nd, ok := dev.(*types.VirtualDisk)
+		if !ok {
+			return invalidSpec(i, "device %d is a disk", vd.Key)
+		}
+		return r.editDisk(i, idx, dc, old, nd)
+	default:
+		if reflect.TypeOf(dev) != reflect.TypeOf(old) {
+			return invalidSpec(i, "device %d is a %s, not a %s", vd.Key,
+				reflect.TypeOf(old).Elem().Name(), reflect.TypeOf(dev).Elem().Name())
+		}
+		nd := cloneDevice(dev)
+		nd.GetVirtualDevice().Key = vd.Key
+		if nd.GetVirtualDevice().DeviceInfo == nil {
+			nd.GetVirtualDevice().DeviceInfo = old.GetVirtualDevice().DeviceInfo
+		}
+		r.devs[idx] = nd
+	}
+	return nil
+}
+
+// growNVDIMM: cold growth only (VirtualNVDIMMOption growable true,
+// hotGrowable false), never shrink (CV refuses it), sizes per ruleNVDIMMSize.
+func (r *reconfig) growNVDIMM(i, idx int, old, nd *types.VirtualNVDIMM) *taskFault {
+	if nd.CapacityInMB == old.CapacityInMB {
+		return nil
+	}
+	if nd.CapacityInMB < old.CapacityInMB {
+		return invalidSpec(i, "NVDIMM %s cannot shrink from %d MB to %d MB", old.DeviceInfo.GetDescription().Label, old.CapacityInMB, nd.CapacityInMB)
+	}
+	if f := ruleNVDIMMSize(i, nd.CapacityInMB); f != nil {
+		return f
+	}
+	if f := r.vm.powerOffRequired("Growing an NVDIMM"); f != nil {
+		return f
+	}
+	r.pmemDemand += (nd.CapacityInMB - old.CapacityInMB) << 20
+	c := r.mutable(idx).(*types.VirtualNVDIMM)
+	c.CapacityInMB = nd.CapacityInMB
+	c.DeviceInfo.GetDescription().Summary = mbSummary(nd.CapacityInMB)
+	return nil
+}
+
+func (r *reconfig) editDisk(i, idx int, dc *types.VirtualDeviceConfigSpec, old, nd *types.VirtualDisk) *taskFault {
+	ds := deviceDatastore(old)
+	onPMem := ds != nil && ds.isPMem()
+	if hasPMemProfile(dc.Profile) && !onPMem {
+		return invalidSpecKey(i, keyPMemPolicy, "the PMem storage policy cannot be applied to an existing disk with ReconfigVM_Task; use RelocateVM_Task (Storage vMotion)")
+	}
+	if onPMem && len(dc.Profile) > 0 && !hasPMemProfile(dc.Profile) {
+		// "The PMem policy is not editable ... To change the policy, migrate or clone the VM" (D-STOR67)
+		return invalidSpecKey(i, keyPMemPolicy, "the storage policy of a PMem disk cannot be changed with ReconfigVM_Task; migrate the disk off PMem (RelocateVM_Task)")
+	}
+	// clients may set either field; the larger one wins
+	size := nd.CapacityInBytes
+	if kb := nd.CapacityInKB * 1024; kb > size {
+		size = kb
+	}
+	cur := deviceBytes(old)
+	if size > maxDiskBytes || nd.CapacityInKB > maxDiskBytes/1024 || nd.CapacityInBytes < 0 || nd.CapacityInKB < 0 {
+		return invalidSpec(i, "disk capacity must be positive and at most 62 TB")
+	}
+	if size > 0 && size < cur {
+		return invalidSpec(i, "disk %s cannot shrink", old.DeviceInfo.GetDescription().Label)
+	}
+	c := r.mutable(idx).(*types.VirtualDisk)
+	if size > cur {
+		if onPMem {
+			r.pmemDemand += roundMiB(size) - cur
+			size = roundMiB(size)
+		} else if ds != nil {
+			r.dsDemand[ds] += size - cur
+		}
+		c.CapacityInBytes = size
+		c.CapacityInKB = size / 1024
+		c.DeviceInfo.GetDescription().Summary = kbSummary(c.CapacityInKB)
+	}
+	if m := diskMode(nd); nd.Backing != nil && m != "" && m != diskMode(old) {
+		b := backingFile(old)
+		c.Backing = makeDiskBacking(ds, b.FileName, m, diskUUIDOf(old))
+	}
+	if ids, set := policyFromSpec(dc.Profile, ds); set {
+		r.policies[old.Key] = ids
+	}
+	return nil
+}
+
+func (r *reconfig) remove(i int, dc *types.VirtualDeviceConfigSpec) *taskFault {
+	key := dc.Device.GetVirtualDevice().Key
+	idx := r.index(key)
+	if idx < 0 {
+		return invalidSpec(i, "no device with key %d", key)
+	}
+	old := r.devs[idx]
+	switch o := old.(type) {
+	case *types.VirtualNVDIMM:
+		if f := r.vm.powerOffRequired("Removing an NVDIMM"); f != nil {
+			return f
+		}
+		r.pmemDemand -= o.CapacityInMB << 20
+	case *types.VirtualNVDIMMController:
+		if f := r.vm.powerOffRequired("Removing the NVDIMM controller"); f != nil {
+			return f
+		}
+	case *types.VirtualDisk:
+		if dc.FileOperation == types.VirtualDeviceConfigSpecFileOperationDestroy {
+			if ds := deviceDatastore(o); ds != nil && ds.isPMem() {
+				r.pmemDemand -= deviceBytes(o)
+			} else if ds != nil {
+				r.dsDemand[ds] -= deviceBytes(o)
+			}
+		}
+		r.dropPolicy = append(r.dropPolicy, key)
+	}
+	r.detach(old.GetVirtualDevice().ControllerKey, key)
+	r.devs = append(r.devs[:idx:idx], r.devs[idx+1:]...)
+	return nil
+}
+
+// checkWhole runs the checks on the resulting configuration: controllers,
+// NVDIMM hardware/guest/total (GuestOsDescriptor.supportedMaxPersistentMemoryMB,
+// GOVH), host PMem and datastore space.
+func (r *reconfig) checkWhole(last int) *taskFault {
+	nvCount := r.count((*types.VirtualNVDIMM)(nil))
 	var nvTotal int64
-	for _, d := range e.devs {
+	for _, d := range r.devs {
 		if nv, ok := d.(*types.VirtualNVDIMM); ok {
 			nvTotal += nv.CapacityInMB
 		}
 	}
-	if _, ok := e.nvdimmController(); nvCount > 0 && !ok {
-		return invalidSpec(len(spec.DeviceChange)-1, "the NVDIMM controller cannot be removed while NVDIMMs remain")
+	if _, ok := r.nvdimmController(); nvCount > 0 && !ok {
+		return invalidSpec(last, "the NVDIMM controller cannot be removed while NVDIMMs remain")
 	}
-	for _, d := range e.devs {
+	for _, d := range r.devs {
 		if _, ok := d.(*types.VirtualDisk); ok {
-			if c, _ := e.controller(d.GetVirtualDevice().ControllerKey); c == nil {
-				return invalidSpec(len(spec.DeviceChange)-1, "the controller of %s cannot be removed while the disk is attached",
+			if c, _ := r.controller(d.GetVirtualDevice().ControllerKey); c == nil {
+				return invalidSpec(last, "the controller of %s cannot be removed while the disk is attached",
 					d.GetVirtualDevice().DeviceInfo.GetDescription().Label)
 			}
 		}
 	}
 	if nvCount > 0 {
-		if hw < 14 {
-			return newFault(&types.DeviceUnsupportedForVmVersion{CurrentVersion: fmt.Sprintf("vmx-%02d", hw), ExpectedVersion: "vmx-14"},
-				"NVDIMMs require virtual hardware version 14 or later")
+		if f := r.hwNeeded(last, "An NVDIMM"); f != nil {
+			return f
 		}
-		g := guestByID(guestID)
-		if g == nil || !g.pmem {
-			return newFault(&types.UnsupportedGuest{InvalidVmConfig: types.InvalidVmConfig{Property: "guestId"}, UnsupportedGuestOS: guestID},
-				"The guest OS %s does not support persistent memory (NVDIMM)", guestID)
+		if f := r.guestSupportsPMem(); f != nil {
+			return f
 		}
-		if nvTotal > g.maxPMem {
-			return invalidSpec(len(spec.DeviceChange)-1, "total NVDIMM capacity %d MB exceeds the guest maximum of %d MB", nvTotal, g.maxPMem)
+		if g := guestByID(r.guestID); nvTotal > g.maxPMem {
+			return invalidSpecKey(last, keyNVDIMMSize, "total NVDIMM capacity %d MB exceeds the guest maximum of %d MB", nvTotal, g.maxPMem)
 		}
 	}
-	if pmemDemand > 0 {
-		if h.pmemDS == nil {
-			return noPMem()
+	if r.pmemDemand > 0 {
+		if r.h.pmemDS == nil {
+			return r.noPMem()
 		}
-		if free := h.pmemFree(); pmemDemand > free {
-			return newFault(&types.InsufficientResourcesFault{},
-				"Insufficient persistent memory: requested %d MB, host %s has %d MB free", pmemDemand>>20, h.name, free>>20)
+		if free := r.h.pmemFree(); r.pmemDemand > free {
+			return insufficientPMem("Insufficient persistent memory: requested %d MB, host %s has %d MB free", r.pmemDemand>>20, r.h.name, free>>20)
 		}
 	}
-	for ds, need := range dsDemand {
+	for ds, need := range r.dsDemand {
 		if need > 0 && need > ds.Summary.FreeSpace {
 			return newFault(&types.InsufficientStorageSpace{},
 				"Insufficient disk space on datastore %s: requested %d MB, %d MB free", ds.Name, need>>20, ds.Summary.FreeSpace>>20)
 		}
 	}
+	return nil
+}
 
-	// commit
-	if pmemDemand != 0 && h.pmemDS != nil {
-		h.pmemDS.adjustFree(-pmemDemand)
+// commit applies a validated spec.
+func (r *reconfig) commit(spec *types.VirtualMachineConfigSpec, newVersion string) {
+	vm, h := r.vm, r.h
+	if r.pmemDemand != 0 && h.pmemDS != nil {
+		h.pmemDS.adjustFree(-r.pmemDemand)
 	}
-	for ds, need := range dsDemand {
+	for ds, need := range r.dsDemand {
 		ds.adjustFree(-need)
 	}
-	numDisks := int32(e.count((*types.VirtualDisk)(nil)))
+	for _, k := range r.dropPolicy {
+		vm.clearDiskPolicy(k)
+	}
+	for k, ids := range r.policies {
+		vm.setDiskPolicy(k, ids)
+	}
+	guestID := r.guestID
+	numDisks := int32(r.count((*types.VirtualDisk)(nil)))
 	changes := []types.PropertyChange{
-		{Name: "config.hardware.device", Val: e.devs},
+		{Name: "config.hardware.device", Val: r.devs},
 		{Name: "summary.config.numVirtualDisks", Val: numDisks},
 		{Name: "config.modified", Val: time.Now()},
 		{Name: "config.changeVersion", Val: time.Now().UTC().Format(time.RFC3339Nano)},
@@ -678,7 +799,6 @@ func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 	simulator.Map.Update(vm, changes)
 	vm.syncDatastores()
 	vm.refreshLayout()
-	return nil
 }
 
 // controllerFamily gives the key base and label of a disk controller type.
@@ -707,15 +827,18 @@ func maxKey(devs []types.BaseVirtualDevice) int32 {
 // diskTarget decides where a new disk goes: the host's PMem datastore for
 // the PMem policy or a LocalPMem backing, else the datastore named in the
 // backing (fileName "[ds] ..." or backing.datastore), else the VM home.
-func (vm *PVM) diskTarget(h *hostState, dc *types.VirtualDeviceConfigSpec, d *types.VirtualDisk) (*PDatastore, *taskFault) {
+func (vm *PVM) diskTarget(i int, h *hostState, dc *types.VirtualDeviceConfigSpec, d *types.VirtualDisk) (*PDatastore, *taskFault) {
 	_, localPMem := d.Backing.(*types.VirtualDiskLocalPMemBackingInfo)
 	b := backingFile(d)
 	if d.Backing != nil && b == nil {
-		return nil, newFault(&types.InvalidDeviceSpec{}, "unsupported disk backing %T (pmemsim supports file backings)", d.Backing)
+		return nil, invalidSpec(i, "unsupported disk backing %T (pmemsim supports file backings)", d.Backing)
+	}
+	if f := rulePMemDatastoreDirect(i, namedDatastore(b)); f != nil {
+		return nil, f
 	}
 	if hasPMemProfile(dc.Profile) || localPMem {
 		if h.pmemDS == nil {
-			return nil, newFault(&types.InsufficientResourcesFault{}, "Insufficient persistent memory: host %s has no PMem", h.name)
+			return nil, insufficientPMem("Insufficient persistent memory: host %s has no PMem", h.name)
 		}
 		return h.pmemDS, nil
 	}
@@ -724,14 +847,14 @@ func (vm *PVM) diskTarget(h *hostState, dc *types.VirtualDeviceConfigSpec, d *ty
 		if p.FromString(b.FileName) && p.Datastore != "" {
 			ds := estate.datastores[p.Datastore]
 			if ds == nil {
-				return nil, newFault(&types.InvalidDatastore{Name: p.Datastore}, "Datastore %s not found", p.Datastore)
+				return nil, vcFault(&types.InvalidDatastore{Name: p.Datastore}, keyInvalidDeviceSpec, "Datastore %s not found", p.Datastore)
 			}
 			return ds, nil
 		}
 		if b.Datastore != nil {
 			ds, ok := simulator.Map.Get(*b.Datastore).(*PDatastore)
 			if !ok {
-				return nil, newFault(&types.InvalidDatastore{Datastore: b.Datastore}, "Datastore %s not found", b.Datastore.Value)
+				return nil, vcFault(&types.InvalidDatastore{Datastore: b.Datastore}, keyInvalidDeviceSpec, "Datastore %s not found", b.Datastore.Value)
 			}
 			return ds, nil
 		}

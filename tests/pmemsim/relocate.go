@@ -27,9 +27,10 @@ type relocPlan struct {
 	pool     *types.ManagedObjectReference
 	folder   *types.ManagedObjectReference
 	moves    []move
-	bytes    int64 // copied bytes, for the task duration
-	svm      bool  // storage moves (or host change) -> counts against the limits
-	pmemNeed int64 // bytes of PMem needed on the target host
+	bytes    int64              // copied bytes, for the task duration
+	svm      bool               // storage moves (or host change) -> counts against the limits
+	pmemNeed int64              // bytes of PMem needed on the target host
+	policies map[int32][]string // disk key -> PBM association after the move
 }
 
 func (p *relocPlan) resources(vm *PVM) *svmResources {
@@ -129,7 +130,7 @@ func invalidDatastore(ds *PDatastore, h *hostState) *taskFault {
 // planRelocate validates a RelocateSpec against the current state. Callers hold simMu.
 func (vm *PVM) planRelocate(spec *types.VirtualMachineRelocateSpec) (*relocPlan, *taskFault) {
 	src := vm.host()
-	p := &relocPlan{target: src, pool: spec.Pool, folder: spec.Folder}
+	p := &relocPlan{target: src, pool: spec.Pool, folder: spec.Folder, policies: map[int32][]string{}}
 	if spec.Pool != nil {
 		if _, ok := simulator.Map.Get(*spec.Pool).(*simulator.ResourcePool); !ok {
 			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.pool"}, "%s is not a resource pool", spec.Pool.Value)
@@ -155,6 +156,9 @@ func (vm *PVM) planRelocate(spec *types.VirtualMachineRelocateSpec) (*relocPlan,
 		if !ok {
 			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.datastore"}, "datastore %s not found", spec.Datastore.Value)
 		}
+		if f := rulePMemDatastoreDirect(0, ds); f != nil {
+			return nil, f
+		}
 		if ds.isPMem() {
 			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.datastore"},
 				"The virtual machine home (configuration files) cannot be placed on the PMem datastore %s", ds.Name)
@@ -178,20 +182,28 @@ func (vm *PVM) planRelocate(spec *types.VirtualMachineRelocateSpec) (*relocPlan,
 		if _, ok := dev.(*types.VirtualDisk); !ok {
 			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.disk.diskId"}, "%s has no disk with key %d", vm.Name, l.DiskId)
 		}
+		if f := rulePMemDatastoreDirect(i, datastoreByRef(l.Datastore)); f != nil {
+			return nil, f
+		}
 		locators[l.DiskId] = l
 	}
+	// deviceChange edits of disks carry their storage profile (GOVH
+	// VirtualMachineRelocateSpec.DeviceChange): the PMem profile moves the
+	// disk onto the target host's PMem datastore.
 	toPMem := map[int32]bool{}
+	dcProfiles := map[int32][]types.BaseVirtualMachineProfileSpec{}
 	for _, ch := range spec.DeviceChange {
 		dc := ch.GetVirtualDeviceConfigSpec()
 		if dc.Device == nil {
 			continue
 		}
-		if _, ok := dc.Device.(*types.VirtualDisk); ok && hasPMemProfile(dc.Profile) {
+		if _, ok := dc.Device.(*types.VirtualDisk); ok && len(dc.Profile) > 0 {
 			key := dc.Device.GetVirtualDevice().Key
 			if _, ok := vm.devices().FindByKey(key).(*types.VirtualDisk); !ok {
 				return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.deviceChange.device.key"}, "%s has no disk with key %d", vm.Name, key)
 			}
-			toPMem[key] = true
+			dcProfiles[key] = dc.Profile
+			toPMem[key] = hasPMemProfile(dc.Profile)
 		}
 	}
 	needPMem := func() (*PDatastore, *taskFault) {
@@ -224,7 +236,7 @@ func (vm *PVM) planRelocate(spec *types.VirtualMachineRelocateSpec) (*relocPlan,
 				if !ok {
 					return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.disk.datastore"}, "datastore %s not found", l.Datastore.Value)
 				}
-				if hasPMemProfile(l.Profile) && !ds.isPMem() {
+				if (hasPMemProfile(l.Profile) || toPMem[key]) && !ds.isPMem() {
 					return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.disk.profile"},
 						"The PMem storage policy requires the PMem datastore, not %s", ds.Name)
 				}
@@ -256,6 +268,11 @@ func (vm *PVM) planRelocate(spec *types.VirtualMachineRelocateSpec) (*relocPlan,
 		if !t.reaches(to) {
 			return nil, invalidDatastore(to, t)
 		}
+		if _, disk := d.(*types.VirtualDisk); disk {
+			if f := p.planPolicy(vm, d, locators[key], dcProfiles[key], to, from); f != nil {
+				return nil, f
+			}
+		}
 		if to != from {
 			size := deviceBytes(d)
 			if to.isPMem() {
@@ -286,8 +303,39 @@ func (vm *PVM) planRelocate(spec *types.VirtualMachineRelocateSpec) (*relocPlan,
 	return p, nil
 }
 
+// planPolicy decides a disk's PBM association after the relocation: a
+// locator's or deviceChange's profile sets it (policyFromSpec); a moved disk
+// without one keeps its association, so a vPMemDisk moved off PMem without a
+// profile keeps the PMem policy and turns non-compliant (GUESS, probe step
+// 3). A disk moving onto PMem on a VM with snapshots is refused
+// (rulePMemDiskSnapshots).
+func (p *relocPlan) planPolicy(vm *PVM, d types.BaseVirtualDevice, l *types.VirtualMachineRelocateSpecDiskLocator,
+	dcProfile []types.BaseVirtualMachineProfileSpec, to, from *PDatastore) *taskFault {
+	key := d.GetVirtualDevice().Key
+	if to != from && to.isPMem() && (from == nil || !from.isPMem()) {
+		if f := rulePMemDiskSnapshots(vm, "Cannot move a disk onto PMem"); f != nil {
+			return f
+		}
+	}
+	var profiles []types.BaseVirtualMachineProfileSpec
+	if l != nil && len(l.Profile) > 0 {
+		profiles = l.Profile
+	} else {
+		profiles = dcProfile
+	}
+	if ids, set := policyFromSpec(profiles, to); set {
+		p.policies[key] = ids
+	} else if to != from {
+		p.policies[key] = vm.diskPolicy(d)
+	}
+	return nil
+}
+
 // commitRelocate applies a validated plan. Callers hold the VM lock and simMu.
 func (vm *PVM) commitRelocate(p *relocPlan) {
+	for k, ids := range p.policies {
+		vm.setDiskPolicy(k, ids)
+	}
 	devs := append([]types.BaseVirtualDevice(nil), vm.Config.Hardware.Device...)
 	list := object.VirtualDeviceList(devs)
 	for _, m := range p.moves {

@@ -213,21 +213,38 @@ func (j *job) execute() {
 		}
 	}
 	simulator.Map.Update(j.task, changes)
-	dropRecentTask(j.entity, j.task.Self)
+	expireRecentTask(j.entity, j.task.Self)
 }
 
-// recentMu guards the recentTask lists pmemsim maintains: a managed
-// entity's recentTask holds its queued and running tasks (vCenter also
-// keeps recently finished ones for a while; clients filter on info.state).
+// recentMu guards the recentTask lists pmemsim maintains. A managed
+// entity's recentTask holds its queued and running tasks and the ones that
+// "completed within the past 10 minutes", at most "the 200 most recent
+// tasks" (TMDOC: vSphere Web Services Programming Guide 8.0, TaskManager).
+// The window is --recent-task-window (default 10m).
 var recentMu sync.Mutex
+
+const recentTaskCap = 200 // TMDOC
 
 func addRecentTask(entity, task types.ManagedObjectReference) {
 	recentMu.Lock()
 	defer recentMu.Unlock()
 	if e, ok := simulator.Map.Get(entity).(mo.Entity); ok {
 		list := append(append([]types.ManagedObjectReference(nil), e.Entity().RecentTask...), task)
+		if len(list) > recentTaskCap {
+			list = list[len(list)-recentTaskCap:]
+		}
 		simulator.Map.Update(e, []types.PropertyChange{{Name: "recentTask", Val: list}})
 	}
+}
+
+// expireRecentTask drops a finished task from its entity's recentTask once
+// the --recent-task-window has passed.
+func expireRecentTask(entity, task types.ManagedObjectReference) {
+	if estate.recentWin <= 0 {
+		dropRecentTask(entity, task)
+		return
+	}
+	time.AfterFunc(estate.recentWin, func() { dropRecentTask(entity, task) })
 }
 
 func dropRecentTask(entity, task types.ManagedObjectReference) {

@@ -20,6 +20,9 @@ import (
 type PVM struct {
 	simulator.VirtualMachine
 	tools bool // VMware Tools installed (inventory "tools:", default true)
+	// policies are the PBM associations set explicitly per disk key
+	// (pbm.go); absent = the default of the disk's datastore. Guarded by simMu.
+	policies map[int32][]string
 }
 
 func (vm *PVM) Get() mo.Reference { return &vm.VirtualMachine }

@@ -361,9 +361,8 @@ func parentSnapshot(tree []types.VirtualMachineSnapshotTree, parent *types.Manag
 	return nil, false
 }
 
-// CreateSnapshotTask refuses VMs with NVDIMMs (vSphere 7.0.3: "If unset,
-// taking a VM snapshot will fail when the VM is configured with NVDIMMs";
-// pmemsim does not model VirtualMachineVirtualPMem): InvalidState.
+// CreateSnapshotTask refuses VMs with NVDIMMs unless pmem.snapshotMode is
+// set (ruleSnapshotNVDIMM).
 func (vm *PVM) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnapshot_Task) soap.HasFault {
 	ref := vm.vmTask("CreateSnapshot_Task", "createSnapshot", nil, func(j *job) (types.AnyType, *taskFault) {
 		if f := j.work(quickTaskTime); f != nil {
@@ -372,8 +371,7 @@ func (vm *PVM) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnaps
 		var tf *taskFault
 		var snap types.ManagedObjectReference
 		lockVM(vm, func() {
-			if n := len(vm.nvdimms()); n > 0 {
-				tf = newFault(&types.InvalidState{}, "Cannot take a snapshot of %s: it has %d NVDIMM device(s) and snapshots of VMs with NVDIMMs are not supported", vm.Name, n)
+			if tf = ruleSnapshotNVDIMM(vm); tf != nil {
 				return
 			}
 			snap = vm.addSnapshot(req.Name, req.Description, req.Quiesce)
