@@ -59,6 +59,10 @@ def cassette(request: pytest.FixtureRequest, replay_sim: simproc.PmemSim | None)
         pytest.fail(f"no cassette {path}; record it with: PMEMCTL_RECORD=1 .venv/bin/python "
                     "-m pytest tests/replay")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if RECORDING:
+        # vcrpy's "all" mode keeps the old interactions beside the new ones;
+        # a re-recording must replace the cassette, not grow it.
+        path.unlink(missing_ok=True)
     v = make_vcr("all" if RECORDING else "none")
     with v.use_cassette(str(path)):
         yield path
