@@ -47,12 +47,15 @@ func buildEstate(inv *Inventory, o *options) (*simulator.Model, error) {
 	estate.copyRate = o.copyRate
 	estate.apiVersion = o.apiVersion
 	estate.faults = &faultSet{rules: o.faults}
+	estate.maxPage = o.maxPage
 
 	ctx := context.Background()
 	c, err := vim25.NewClient(ctx, model.Service)
 	if err != nil {
 		return nil, err
 	}
+	estate.sessions = newSessionTracker(o.sessionIdle, terminateSession(c))
+	startUpdateHub()
 	root := object.NewRootFolder(c)
 	dcObj, err := root.CreateDatacenter(ctx, inv.Datacenter)
 	if err != nil {
@@ -285,7 +288,10 @@ func setupHostPMem(ctx context.Context, c *vim25.Client, tmp string, h *hostStat
 	if hs.Capability != nil {
 		capab = *hs.Capability
 	}
-	capab.PMemSupported = types.NewBool(h.pmemCap > 0)
+	// A real ESXi 8.0.3 without PMem reports pMemSupported=true, 0 MB
+	// available and no persistentMemoryInfo (pyVmomi's recorded
+	// tests/fixtures/test_json_host_explode.yaml).
+	capab.PMemSupported = types.NewBool(true)
 	capab.PMemSnapshotSupported = types.NewBool(false)
 	hs.Capability = &capab
 	if h.pmemCap == 0 {

@@ -44,6 +44,11 @@ type Estate struct {
 	copyRate   float64
 	apiVersion string
 	faults     *faultSet
+
+	// PropertyCollector and sessions (paging.go, updates.go, sessions.go)
+	maxPage  int        // --max-page: RetrievePropertiesEx / WaitForUpdatesEx cap, 0 = none
+	hub      *updateHub // fans registry changes out to WaitForUpdatesEx
+	sessions *sessionTracker
 }
 
 var estate = &Estate{

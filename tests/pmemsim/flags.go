@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var errHelp = errors.New("help")
@@ -25,6 +26,8 @@ type options struct {
 	certOut       string
 	user          string
 	password      string
+	maxPage       int           // --max-page
+	sessionIdle   time.Duration // --session-idle-timeout
 }
 
 type multiFlag []string
@@ -47,6 +50,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.certOut, "cert-out", "", "write the server certificate (PEM) to this file")
 	fs.StringVar(&o.user, "user", "user", "user name accepted by Login")
 	fs.StringVar(&o.password, "password", "pass", "password accepted by Login")
+	fs.IntVar(&o.maxPage, "max-page", 100, "most objects per RetrievePropertiesEx page and per WaitForUpdatesEx (vCenter: 100); 0 = no limit")
+	fs.DurationVar(&o.sessionIdle, "session-idle-timeout", 30*time.Minute, "API sessions idle longer expire (vCenter: 30m); 0 = never")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stderr)
@@ -64,6 +69,12 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("--latency-ms %q: want a non-negative integer", latency)
 	}
 	o.latencyMs = n
+	if o.maxPage < 0 {
+		return nil, fmt.Errorf("--max-page %d: want 0 (no limit) or a positive number", o.maxPage)
+	}
+	if o.sessionIdle < 0 {
+		return nil, fmt.Errorf("--session-idle-timeout %s: want a non-negative duration such as 30m", o.sessionIdle)
+	}
 	if o.copyRate, err = parseRate(copyRate); err != nil {
 		return nil, fmt.Errorf("--copy-rate %q: %v", copyRate, err)
 	}
