@@ -35,12 +35,10 @@ func withSimMu(f func()) {
 
 // Estate indexes the simulated inventory.
 type Estate struct {
-	dc         *simulator.Datacenter
-	vmFolder   types.ManagedObjectReference
-	hosts      map[string]*hostState
+	dcs        []*dcState            // datacenters, in inventory order
+	hosts      map[string]*hostState // by dcState.hostKey
 	hostByRef  map[types.ManagedObjectReference]*hostState
-	datastores map[string]*PDatastore
-	vms        map[string]*PVM
+	vms        map[types.ManagedObjectReference]*PVM
 	copyRate   float64
 	apiVersion string
 	faults     *faultSet
@@ -52,10 +50,9 @@ type Estate struct {
 }
 
 var estate = &Estate{
-	hosts:      map[string]*hostState{},
-	hostByRef:  map[types.ManagedObjectReference]*hostState{},
-	datastores: map[string]*PDatastore{},
-	vms:        map[string]*PVM{},
+	hosts:     map[string]*hostState{},
+	hostByRef: map[types.ManagedObjectReference]*hostState{},
+	vms:       map[types.ManagedObjectReference]*PVM{},
 }
 
 // hostState is pmemsim's view of one ESXi host.
@@ -67,6 +64,9 @@ type hostState struct {
 	pmemDS   *PDatastore
 	pool     types.ManagedObjectReference // root resource pool of its compute resource
 	envb     types.ManagedObjectReference
+	dc       *dcState
+	// share of pmemCap reserved by vSphere HA PMem admission control (ha.go)
+	haPMemPercent int
 }
 
 func (h *hostState) ref() types.ManagedObjectReference { return h.host.Self }

@@ -591,6 +591,9 @@ func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 			return newFault(&types.InsufficientResourcesFault{},
 				"Insufficient persistent memory: requested %d MB, host %s has %d MB free", pmemDemand>>20, h.name, free>>20)
 		}
+		if f := haAdmission(h, pmemDemand); f != nil {
+			return f
+		}
 	}
 	for ds, need := range dsDemand {
 		if need > 0 && need > ds.Summary.FreeSpace {
@@ -626,8 +629,7 @@ func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 			types.PropertyChange{Name: "guest.guestFamily", Val: guestFamilyOf(guestID)})
 	}
 	if spec.Name != "" && spec.Name != vm.Name {
-		delete(estate.vms, vm.Name)
-		estate.vms[spec.Name] = vm
+		spec.Name = escapeName(spec.Name)
 		changes = append(changes, types.PropertyChange{Name: "name", Val: spec.Name},
 			types.PropertyChange{Name: "config.name", Val: spec.Name},
 			types.PropertyChange{Name: "summary.config.name", Val: spec.Name})
@@ -722,7 +724,7 @@ func (vm *PVM) diskTarget(h *hostState, dc *types.VirtualDeviceConfigSpec, d *ty
 	if b != nil {
 		var p object.DatastorePath
 		if p.FromString(b.FileName) && p.Datastore != "" {
-			ds := estate.datastores[p.Datastore]
+			ds := vm.datastoreNamed(p.Datastore)
 			if ds == nil {
 				return nil, newFault(&types.InvalidDatastore{Name: p.Datastore}, "Datastore %s not found", p.Datastore)
 			}
