@@ -7,6 +7,7 @@ Every rule here is vCenter's, with its source in tests/pmemsim/README.md.
 from __future__ import annotations
 
 import ssl
+import subprocess
 import time
 from pathlib import Path
 
@@ -271,3 +272,193 @@ def test_terminate_session(sim) -> None:
         pc.vm(a, "vm-c01-h01-01").PowerOnVM_Task()
     with pytest.raises(vim.fault.NotFound):
         b.content.sessionManager.TerminateSession([key])
+
+
+# ---- several datacenters, escaped names ----
+
+MULTI = """
+datacenters:
+  - name: East
+    local_datastores: true
+    clusters:
+      - name: C1
+        hosts: [{name: esx-1, pmem: 16GiB}, {name: esx-2}]
+    datastores:
+      - {name: shared, capacity: 1TiB}
+    vms:
+      - {name: web/01, host: esx-1, folder: "a/b", disks: [{size: 1GiB, datastore: datastore1}]}
+      - {name: same, host: esx-2, folder: f1, disks: [{size: 1GiB, datastore: "datastore1 (1)"}]}
+      - {name: same, host: esx-2, folder: f2, disks: [{size: 1GiB, datastore: shared}]}
+  - name: "West%1"
+    local_datastores: 500GiB
+    hosts: [{name: esx-1, pmem: 8GiB}]
+    datastores:
+      - {name: shared, capacity: 2TiB}
+    vms:
+      - {name: same, host: esx-1, disks: [{size: 1GiB, datastore: shared}]}
+"""
+
+
+@pytest.fixture(scope="module")
+def multi_si(tmp_path_factory: pytest.TempPathFactory):
+    inv = tmp_path_factory.mktemp("multi") / "inv.yaml"
+    inv.write_text(MULTI)
+    with simproc.start(inventory=inv) as sim:
+        yield pc.connect(sim)
+
+
+def test_datacenters_scope_names(multi_si) -> None:
+    c = multi_si.content
+    dcs = {dc.name: dc for dc in c.rootFolder.childEntity}
+    assert set(dcs) == {"East", "West%251"}
+    east, west = dcs["East"], dcs["West%251"]
+    assert sorted(d.name for d in east.datastore if d.summary.type != "PMEM") == [
+        "datastore1",
+        "datastore1 (1)",
+        "shared",
+    ]
+    assert sorted(d.name for d in west.datastore if d.summary.type != "PMEM") == [
+        "datastore1",
+        "shared",
+    ]
+    by_dc = {n: {d.name: d for d in dc.datastore} for n, dc in dcs.items()}
+    assert by_dc["East"]["shared"] != by_dc["West%251"]["shared"]
+    assert by_dc["East"]["shared"].summary.capacity == 1 << 40
+    assert by_dc["West%251"]["datastore1"].summary.capacity == 500 << 30
+    assert by_dc["East"]["datastore1"].info.vmfs.local is True
+    assert by_dc["East"]["shared"].info.url != by_dc["West%251"]["shared"].info.url
+    # host names are per datacenter: two esx-1
+    view = c.viewManager.CreateContainerView(c.rootFolder, [vim.HostSystem], True)
+    assert sorted(h.name for h in view.view) == ["esx-1", "esx-1", "esx-2"]
+    view.Destroy()
+    # VM names per folder: three "same"
+    view = c.viewManager.CreateContainerView(c.rootFolder, [vim.VirtualMachine], True)
+    vms = list(view.view)
+    view.Destroy()
+    assert sorted(v.name for v in vms) == ["same", "same", "same", "web%2f01"]
+    west_same = [v for v in vms if v.name == "same" and v.runtime.host.parent.parent.parent == west]
+    assert len(west_same) == 1
+    assert west_same[0].config.files.vmPathName == "[shared] same/same.vmx"
+    assert west_same[0].datastore[0] == by_dc["West%251"]["shared"]
+
+
+def test_names_are_escaped_and_found_by_inventory_path(multi_si) -> None:
+    c = multi_si.content
+    si_ = c.searchIndex
+    vm = si_.FindByInventoryPath("East/vm/a/b/web%2f01")  # folder: "a/b" nests
+    assert vm is not None and vm.name == "web%2f01"
+    assert vm.summary.config.name == "web%2f01" and vm.config.name == "web%2f01"
+    assert vm.parent.name == "b"
+    assert si_.FindByInventoryPath("East/vm/a/b/web/01") is None
+    assert si_.FindByInventoryPath("West%251/vm/same") is not None
+    folder = si_.FindByInventoryPath("East/vm/f1")
+    new = folder.CreateFolder("x/y\\z%")
+    assert new.name == "x%2fy%5cz%25"
+    with pytest.raises(vim.fault.DuplicateName):
+        folder.CreateFolder("x/y\\z%")
+
+
+def test_create_vm_names_unique_per_folder(multi_si) -> None:
+    c = multi_si.content
+    f1 = c.searchIndex.FindByInventoryPath("East/vm/f1")
+    pool = c.searchIndex.FindByInventoryPath("East/host/C1").resourcePool
+    spec = vim.vm.ConfigSpec(name="same", files=vim.vm.FileInfo(vmPathName="[shared]"))
+    pc.fails(f1.CreateVM_Task(config=spec, pool=pool), vim.fault.DuplicateName)
+    spec = vim.vm.ConfigSpec(name="a/b", files=vim.vm.FileInfo(vmPathName="[shared]"))
+    info = pc.ok(f1.CreateVM_Task(config=spec, pool=pool))
+    assert info.result.name == "a%2fb"
+    # the home resolves in the folder's datacenter: East's "shared"
+    assert info.result.datastore[0].summary.capacity == 1 << 40
+
+
+@pytest.mark.parametrize(
+    "text,where",
+    [
+        (
+            "datacenter: A\ndatacenters: [{name: B}]\n",
+            "inv.yaml:1: datacenter: not allowed with datacenters:",
+        ),
+        ("datacenters: []\n", "inv.yaml:1: datacenters: want at least one"),
+        (
+            "datacenters:\n  - {name: A}\n  - {name: A}\n",
+            "inv.yaml:3: datacenters[1].name: duplicate datacenter",
+        ),
+        (
+            "datacenters:\n  - name: A\n    hosts: [{name: h}]\n    datastores: [{name: d, capacity: 1TiB}]\n"
+            "    vms: [{name: v, host: h}, {name: v, host: h}]\n",
+            "inv.yaml:5: datacenters[0].vms[1].name: duplicate VM name",
+        ),
+        (
+            "datacenters:\n  - name: A\n    hosts: [{name: h}]\n  - name: B\n    datastores: [{name: d, capacity: 1TiB, hosts: [h]}]\n",
+            'inv.yaml:5: datacenters[1].datastores[0].hosts[0]: unknown host "h" in datacenter B',
+        ),
+        (
+            "local_datastores: maybe\nhosts: [{name: h}]\n",
+            "inv.yaml:1: local_datastores: want true, false or a capacity",
+        ),
+        (
+            "clusters: [{name: c, ha: {pmem_failover_percent: 10}, hosts: [{name: h}]}]\n",
+            "needs pmem_admission_control: true",
+        ),
+    ],
+)
+def test_datacenter_inventory_errors(tmp_path: Path, text: str, where: str) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(text)
+    r = subprocess.run(
+        [str(simproc.RUN), "--listen", "127.0.0.1:0", "--inventory", str(inv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert where in r.stderr.replace(str(tmp_path) + "/", ""), r.stderr
+
+
+# ---- HA PMem admission control ----
+
+HA = """
+clusters:
+  - name: HA
+    ha: {pmem_admission_control: true, pmem_failover_percent: 25}
+    hosts: [{name: esx-h1, pmem: 64GiB}, {name: esx-h2, pmem: 64GiB}]
+  - name: Plain
+    hosts: [{name: esx-p1, pmem: 64GiB}]
+datastores:
+  - {name: san, capacity: 1TiB}
+vms:
+  - {name: ha-vm, host: esx-h1, hardware_version: 19, guest_id: rhel8_64Guest, disks: [{size: 1GiB, datastore: san}]}
+  - {name: plain-vm, host: esx-p1, hardware_version: 19, guest_id: rhel8_64Guest, disks: [{size: 1GiB, datastore: san}]}
+"""
+
+
+def test_ha_pmem_admission_control(make_sim, tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(HA)
+    si = pc.connect(make_sim(inventory=inv))
+    clusters = pc.objects(si, vim.ClusterComputeResource)
+    policy = clusters["HA"].configurationEx.dasConfig.admissionControlPolicy
+    assert isinstance(policy, vim.cluster.FailoverResourcesAdmissionControlPolicy)
+    assert policy.pMemAdmissionControlEnabled is True
+    assert policy.pMemFailoverResourcesPercent == 25
+    assert policy.autoComputePMemFailoverResourcesPercent is False
+    assert clusters["HA"].configurationEx.dasConfig.admissionControlEnabled is True
+    assert not clusters["Plain"].configurationEx.dasConfig.admissionControlPolicy
+    target = clusters["HA"].environmentBrowser.QueryConfigTarget()
+    assert target.availablePersistentMemoryReservationMB == 48 * 1024
+    plain = clusters["Plain"].environmentBrowser.QueryConfigTarget()
+    assert plain.availablePersistentMemoryReservationMB == 64 * 1024
+    # 48 GiB fits, 49 GiB eats into the reserve; without HA 60 GiB fits
+    v = pc.vm(si, "ha-vm")
+    info = pc.fails(
+        v.ReconfigVM_Task(pc.nvdimm_spec(49 * 1024, controller=True)),
+        vim.fault.InsufficientResourcesFault,
+    )
+    assert "reserved by vSphere HA" in info.error.msg
+    pc.ok(v.ReconfigVM_Task(pc.nvdimm_spec(48 * 1024, controller=True)))
+    assert (
+        clusters["HA"].environmentBrowser.QueryConfigTarget().availablePersistentMemoryReservationMB
+        == 48 * 1024
+    )
+    pc.ok(pc.vm(si, "plain-vm").ReconfigVM_Task(pc.nvdimm_spec(60 * 1024, controller=True)))
