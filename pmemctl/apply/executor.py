@@ -170,6 +170,8 @@ class ExecContext:
     warnings: list[str] = field(default_factory=list)  # PBM fallbacks, shown with the plan
     # Logs in again after NotAuthenticated (session expired or terminated); None: never.
     relogin: Callable[[], None] | None = None
+    # Checks the session and logs in again when it ended; True when it had to.
+    check_session: Callable[[], bool] | None = None
 
     @property
     def stub(self) -> Any:
@@ -315,12 +317,25 @@ class Executor:
             if self.ctx.relogin is None or self._relogged:
                 raise
             self._relogin()
-            # A session's private property collectors end with it: start the
-            # watcher over; every task it re-adds reports its current state.
-            w.reopen()
-            updates = w.wait(self.options.max_wait_s)
+            updates = self._wait_again(w)
+        except vmodl.fault.RequestCanceled:
+            # A session that ends while a WaitForUpdatesEx is pending cancels the
+            # wait rather than failing it NotAuthenticated.
+            if self.ctx.check_session is None or self._relogged:
+                raise
+            if self.ctx.check_session():
+                self._relogged = True
+                self.journal.write("relogin")
+                self._emit("warning", message="the vCenter session had ended; logged in again")
+            updates = self._wait_again(w)
         self._relogged = False
         return updates
+
+    def _wait_again(self, w: TaskWatcher) -> list[Any]:
+        # A session's private property collectors end with it: start the
+        # watcher over; every task it re-adds reports its current state.
+        w.reopen()
+        return w.wait(self.options.max_wait_s)
 
     # -- signals ------------------------------------------------------------
 

@@ -301,7 +301,7 @@ class ApplyRun:
         if paused > REPLAN_AFTER_S:
             self._recheck(hook, paused)
         ctx = self.ctx or exec_context(self.conn, self.plan, self.inventory)
-        ctx.relogin = self.conn.relogin
+        ctx.relogin, ctx.check_session = self.conn.relogin, self.conn.ensure_session
         return apply_plan(self.conn, self.plan, self.inventory,
                           replace(self.options, progress=live),
                           journal=self._journal.started(), hook=hook, ctx=ctx)
@@ -456,7 +456,7 @@ class RollbackRun:
         if time.monotonic() - self._planned_at > SESSION_CHECK_AFTER_S:
             self.conn.ensure_session()
         ctx = exec_context(self.conn, self.rollback.plan, self.inventory)
-        ctx.relogin = self.conn.relogin
+        ctx.relogin, ctx.check_session = self.conn.relogin, self.conn.ensure_session
         with RunJournal(self.journal_path, start, run_id=run_id) as journal:
             return apply_plan(self.conn, self.rollback.plan, self.inventory,
                               replace(self.options, progress=live),

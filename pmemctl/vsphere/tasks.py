@@ -6,7 +6,7 @@ PropertyCollector holds one filter over a ListView; tasks (and VMs whose
 with ``ModifyListView`` and every change arrives through
 ``WaitForUpdatesEx``. Additions are batched: :meth:`TaskWatcher.wait` sends
 one ``ModifyListView`` for everything added since the last wait (and drops
-finished objects in the same call), so a migration costs its
+finished objects in the same call, or once 100 have piled up), so a migration costs its
 ``RelocateVM_Task`` plus a share of one ``ModifyListView`` and of the
 ``WaitForUpdatesEx`` calls.
 
@@ -58,6 +58,7 @@ TASK_PROPS = (
     "info.completeTime",
 )
 VM_PROPS = ("runtime.powerState",)
+REMOVE_BATCH = 100  # finished objects dropped from the view on their own, at most this many
 
 
 @dataclass
@@ -179,7 +180,10 @@ class TaskWatcher:
         self.power.pop(oid, None)
 
     def _sync_view(self) -> None:
-        if not self._to_add and not self._to_remove:
+        # A finished task sends no more updates, so dropping it from the view
+        # can wait for the next addition (one ModifyListView for both) unless
+        # many have piled up: a round trip per finished task would be waste.
+        if not self._to_add and len(self._to_remove) < REMOVE_BATCH:
             return
         add, remove = self._to_add, self._to_remove
         self._to_add, self._to_remove = [], []

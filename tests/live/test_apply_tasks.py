@@ -54,7 +54,8 @@ def test_many_tasks_one_collector(make_sim: MakeSim, list_view: bool) -> None:
         assert d["CreateFilter"] == 1
     else:
         assert d["CreateFilter"] == 3 and "ModifyListView" not in d
-    assert d["WaitForUpdatesEx"] <= 12  # ~1.8 s of copying, updates every 250 ms
+    # ~1.8 s of copying; pmemsim pushes each progress step (~100 ms) as it happens.
+    assert d["WaitForUpdatesEx"] <= 40
 
 
 def test_power_state_and_task_states(make_sim: MakeSim) -> None:

@@ -48,7 +48,8 @@ def test_hosts_and_clusters(demo_inventory: Inventory) -> None:
     # cache-01 holds an 8 GiB NVDIMM and a 16 GiB PMem disk on esx-10
     assert hosts["esx-10"].pmem_free_mb == (128 - 24) * GiB
     assert hosts["esx-03"].pmem_datastore is None
-    assert not hosts["esx-03"].pmem_supported
+    # a real ESXi reports pMemSupported=true without PMem (pyVmomi's recorded ESXi 8.0.3 host)
+    assert hosts["esx-03"].pmem_supported and hosts["esx-03"].pmem_free_mb == 0
     for name in ("esx-01", "esx-02", "esx-10"):
         h = hosts[name]
         assert h.pmem_supported and h.connected and not h.maintenance
@@ -150,10 +151,9 @@ def write_estate(tmp_path: Path) -> Path:
 
 
 def test_5000_vms_50_selected(make_sim: Callable[..., simproc.PmemSim], tmp_path: Path) -> None:
-    """The contract: ≤ 12 SOAP requests and well under 300 MB for 50 of 5,000 VMs.
-
-    Wall time is printed, never asserted: it belongs to benchmarks/plan_roundtrips.py,
-    and a loaded CI machine would fail a timed assertion for nothing.
+    """The contract: ≤ 12 SOAP calls plus one ContinueRetrievePropertiesEx per further page of
+    100 objects (vCenter's page cap, which pmemsim enforces), well under 300 MB for 50 of 5,000
+    VMs. Wall time is printed, never asserted: it belongs to benchmarks/plan_roundtrips.py.
     """
     sim = make_sim(inventory=write_estate(tmp_path))
     chosen: list[str] = []
@@ -180,7 +180,10 @@ def test_5000_vms_50_selected(make_sim: Callable[..., simproc.PmemSim], tmp_path
     assert len(chosen) == 50
     assert sum(v.devices_loaded for v in inv.vms.values()) == 50
     assert all(inv.vms[n].disks for n in chosen)
-    assert total <= 12, calls
+    continued = calls.get("ContinueRetrievePropertiesEx", 0)
+    assert total - continued <= 12, calls
+    # about 5,450 objects in the light pass: 55 pages of 100
+    assert continued <= 60, calls
     assert peak < 300 * 2**20
 
 

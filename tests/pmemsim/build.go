@@ -49,69 +49,15 @@ func buildEstate(inv *Inventory, o *options) (*simulator.Model, error) {
 	estate.faults = &faultSet{rules: o.faults}
 	estate.relax = o.relax
 	estate.recentWin = o.recentWindow
+	estate.maxPage = o.maxPage
 
 	ctx := context.Background()
 	c, err := vim25.NewClient(ctx, model.Service)
 	if err != nil {
 		return nil, err
 	}
-	root := object.NewRootFolder(c)
-	dcObj, err := root.CreateDatacenter(ctx, inv.Datacenter)
-	if err != nil {
-		return nil, err
-	}
-	folders, err := dcObj.Folders(ctx)
-	if err != nil {
-		return nil, err
-	}
-	estate.dc = simulator.Map.Get(dcObj.Reference()).(*simulator.Datacenter)
-	estate.vmFolder = folders.VmFolder.Reference()
-
-	addHost := func(h *HostSpec, add func(types.HostConnectSpec) (*object.Task, error)) error {
-		task, err := add(types.HostConnectSpec{HostName: h.Name})
-		if err != nil {
-			return err
-		}
-		info, err := task.WaitForResult(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("host %s: %v", h.Name, err)
-		}
-		ref := info.Result.(types.ManagedObjectReference)
-		hs := &hostState{name: h.Name, host: simulator.Map.Get(ref).(*simulator.HostSystem), pmemCap: h.PMem}
-		switch cr := simulator.Map.Get(*hs.host.Parent).(type) {
-		case *simulator.ClusterComputeResource:
-			hs.pool, hs.envb = *cr.ResourcePool, *cr.EnvironmentBrowser
-		case *mo.ComputeResource:
-			hs.pool, hs.envb = *cr.ResourcePool, *cr.EnvironmentBrowser
-		}
-		estate.hosts[h.Name] = hs
-		estate.hostByRef[ref] = hs
-		return nil
-	}
-	for _, cs := range inv.Clusters {
-		cl, err := folders.HostFolder.CreateCluster(ctx, cs.Name, types.ClusterConfigSpecEx{})
-		if err != nil {
-			return nil, err
-		}
-		for _, h := range cs.Hosts {
-			if err := addHost(h, func(s types.HostConnectSpec) (*object.Task, error) {
-				return cl.AddHost(ctx, s, true, nil, nil)
-			}); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for _, h := range inv.Hosts {
-		if h.Cluster != "" {
-			continue
-		}
-		if err := addHost(h, func(s types.HostConnectSpec) (*object.Task, error) {
-			return folders.HostFolder.AddStandaloneHost(ctx, s, true, nil, nil)
-		}); err != nil {
-			return nil, err
-		}
-	}
-
+	estate.sessions = newSessionTracker(o.sessionIdle, terminateSession(c))
+	startUpdateHub()
 	// Datastores are backed by (empty) temp directories: vcsim requires a
 	// directory, pmemsim never writes files into it.
 	tmp, err := os.MkdirTemp("", "pmemsim-")
@@ -119,58 +65,154 @@ func buildEstate(inv *Inventory, o *options) (*simulator.Model, error) {
 		return nil, err
 	}
 	tempDirs = append(tempDirs, tmp)
-	for _, d := range inv.Datastores {
-		var hosts []*hostState
-		if d.Hosts == nil {
-			for _, h := range inv.Hosts {
-				hosts = append(hosts, estate.hosts[h.Name])
-			}
-		} else {
-			for _, n := range d.Hosts {
-				hosts = append(hosts, estate.hosts[n])
-			}
-		}
-		if len(hosts) == 0 {
-			return nil, fmt.Errorf("%s: datastore %s: there are no hosts to mount it on", d.where, d.Name)
-		}
-		if _, err := createDatastore(ctx, c, tmp, d.Name, d.Type, d.Capacity, hosts, nil); err != nil {
-			return nil, fmt.Errorf("datastore %s: %v", d.Name, err)
+	for _, dcSpec := range inv.Datacenters {
+		if err := buildDatacenter(ctx, c, tmp, dcSpec); err != nil {
+			return nil, err
 		}
 	}
-	for _, h := range inv.Hosts {
-		hs := estate.hosts[h.Name]
-		if err := setupHostPMem(ctx, c, tmp, hs); err != nil {
-			return nil, fmt.Errorf("host %s: %v", h.Name, err)
-		}
-	}
-
 	wrapEnvironmentBrowsers()
 	wrapPropertyCollector()
 	wrapSearchIndex()
-	wrapVMFolders(estate.vmFolder)
-
-	folderCache := map[string]types.ManagedObjectReference{"": estate.vmFolder}
-	for _, v := range inv.VMs {
-		parent, err := vmFolderFor(ctx, c, folderCache, v.Folder)
-		if err != nil {
+	for _, dcSpec := range inv.Datacenters {
+		dc := estate.dcs[dcSpec.index]
+		wrapVMFolders(dc.vmFolder)
+		if err := buildVMs(ctx, c, dc, dcSpec); err != nil {
 			return nil, err
-		}
-		if _, err := loadVM(v, parent); err != nil {
-			return nil, fmt.Errorf("%s: VM %s: %v", v.where, v.Name, err)
 		}
 	}
 	return model, nil
+}
+
+// buildDatacenter creates one datacenter with its clusters, hosts and
+// datastores (VMs come later, once the folders are wrapped).
+func buildDatacenter(ctx context.Context, c *vim25.Client, tmp string, spec *DatacenterSpec) error {
+	dcObj, err := object.NewRootFolder(c).CreateDatacenter(ctx, spec.Name)
+	if err != nil {
+		return err
+	}
+	folders, err := dcObj.Folders(ctx)
+	if err != nil {
+		return err
+	}
+	dc := &dcState{name: spec.Name, index: spec.index, dc: simulator.Map.Get(dcObj.Reference()).(*simulator.Datacenter),
+		vmFolder: folders.VmFolder.Reference(), datastores: map[string]*PDatastore{}, tmp: filepath.Join(tmp, fmt.Sprint(spec.index))}
+	estate.dcs = append(estate.dcs, dc)
+
+	for _, cs := range spec.Clusters {
+		cl, err := folders.HostFolder.CreateCluster(ctx, cs.Name, types.ClusterConfigSpecEx{})
+		if err != nil {
+			return err
+		}
+		for _, h := range cs.Hosts {
+			if err := addHost(ctx, dc, h, func(s types.HostConnectSpec) (*object.Task, error) {
+				return cl.AddHost(ctx, s, true, nil, nil)
+			}); err != nil {
+				return err
+			}
+		}
+		if cs.HA != nil {
+			configureHA(cl.Reference(), cs, dc)
+		}
+	}
+	for _, h := range spec.Hosts {
+		if h.Cluster != "" {
+			continue
+		}
+		if err := addHost(ctx, dc, h, func(s types.HostConnectSpec) (*object.Task, error) {
+			return folders.HostFolder.AddStandaloneHost(ctx, s, true, nil, nil)
+		}); err != nil {
+			return err
+		}
+	}
+	for _, d := range spec.Datastores {
+		var hosts []*hostState
+		if d.Hosts == nil {
+			for _, h := range spec.Hosts {
+				hosts = append(hosts, dc.host(h.Name))
+			}
+		} else {
+			for _, n := range d.Hosts {
+				hosts = append(hosts, dc.host(n))
+			}
+		}
+		if len(hosts) == 0 {
+			return fmt.Errorf("%s: datastore %s: there are no hosts to mount it on", d.where, d.Name)
+		}
+		ds, err := createDatastore(ctx, c, dc, d.Name, d.Type, d.Capacity, hosts, nil)
+		if err != nil {
+			return fmt.Errorf("datastore %s: %v", d.Name, err)
+		}
+		if d.Local {
+			if v, ok := ds.Info.(*types.VmfsDatastoreInfo); ok {
+				v.Vmfs.Local = types.NewBool(true)
+			}
+		}
+	}
+	for _, h := range spec.Hosts {
+		if err := setupHostPMem(ctx, c, dc, dc.host(h.Name)); err != nil {
+			return fmt.Errorf("host %s: %v", h.Name, err)
+		}
+	}
+	return nil
+}
+
+// addHost adds one host through vcsim's API and records its state.
+func addHost(ctx context.Context, dc *dcState, h *HostSpec, add func(types.HostConnectSpec) (*object.Task, error)) error {
+	task, err := add(types.HostConnectSpec{HostName: h.Name})
+	if err != nil {
+		return err
+	}
+	info, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("host %s: %v", h.Name, err)
+	}
+	ref := info.Result.(types.ManagedObjectReference)
+	hs := &hostState{name: h.Name, host: simulator.Map.Get(ref).(*simulator.HostSystem), pmemCap: h.PMem, dc: dc}
+	switch cr := simulator.Map.Get(*hs.host.Parent).(type) {
+	case *simulator.ClusterComputeResource:
+		hs.pool, hs.envb = *cr.ResourcePool, *cr.EnvironmentBrowser
+	case *mo.ComputeResource:
+		hs.pool, hs.envb = *cr.ResourcePool, *cr.EnvironmentBrowser
+	}
+	estate.hosts[dc.hostKey(h.Name)] = hs
+	estate.hostByRef[ref] = hs
+	return nil
+}
+
+// configureHA sets a cluster's dasConfig and its hosts' PMem reserve.
+func configureHA(ref types.ManagedObjectReference, cs *ClusterSpec, dc *dcState) {
+	cl := simulator.Map.Get(ref).(*simulator.ClusterComputeResource)
+	das, percent := haDasConfig(cs.HA, len(cs.Hosts))
+	cfg := cl.ConfigurationEx.(*types.ClusterConfigInfoEx)
+	cfg.DasConfig = das
+	for _, h := range cs.Hosts {
+		dc.host(h.Name).haPMemPercent = percent
+	}
+}
+
+func buildVMs(ctx context.Context, c *vim25.Client, dc *dcState, spec *DatacenterSpec) error {
+	folderCache := map[string]types.ManagedObjectReference{"": dc.vmFolder}
+	for _, v := range spec.VMs {
+		parent, err := vmFolderFor(ctx, c, dc, folderCache, v.Folder)
+		if err != nil {
+			return err
+		}
+		if _, err := loadVM(dc, v, parent); err != nil {
+			return fmt.Errorf("%s: VM %s: %v", v.where, v.Name, err)
+		}
+	}
+	return nil
 }
 
 var tempDirs []string
 
 // vmFolderFor returns (creating as needed) the VM folder "a/b" under the
 // datacenter's vm folder.
-func vmFolderFor(ctx context.Context, c *vim25.Client, cache map[string]types.ManagedObjectReference, path string) (types.ManagedObjectReference, error) {
+func vmFolderFor(ctx context.Context, c *vim25.Client, dc *dcState, cache map[string]types.ManagedObjectReference, path string) (types.ManagedObjectReference, error) {
 	if ref, ok := cache[path]; ok {
 		return ref, nil
 	}
-	parent := estate.vmFolder
+	parent := dc.vmFolder
 	cur := ""
 	for _, part := range strings.Split(path, "/") {
 		if part == "" {
@@ -193,8 +235,8 @@ func vmFolderFor(ctx context.Context, c *vim25.Client, cache map[string]types.Ma
 }
 
 // createDatastore creates one Datastore object mounted on every given host.
-func createDatastore(ctx context.Context, c *vim25.Client, tmp, name, typ string, capacity int64, hosts []*hostState, pmemHost *hostState) (*PDatastore, error) {
-	dir := filepath.Join(tmp, name)
+func createDatastore(ctx context.Context, c *vim25.Client, dc *dcState, name, typ string, capacity int64, hosts []*hostState, pmemHost *hostState) (*PDatastore, error) {
+	dir := filepath.Join(dc.tmp, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -205,22 +247,23 @@ func createDatastore(ctx context.Context, c *vim25.Client, tmp, name, typ string
 	}
 	orig := simulator.Map.Get(obj.Reference()).(*simulator.Datastore)
 	ds := &PDatastore{Datastore: *orig, pmemHost: pmemHost}
-	rekeyDatastore(ds, hosts[0])
+	rekeyDatastore(ds, hosts[0], dc)
 
-	url := fmt.Sprintf("ds:///vmfs/volumes/%s/", dsUUID(name))
+	id := dsUUID(dc.seed(name))
+	url := fmt.Sprintf("ds:///vmfs/volumes/%s/", id)
 	base := types.DatastoreInfo{Name: name, Url: dir, FreeSpace: capacity, MaxFileSize: capacity,
-		MaxVirtualDiskCapacity: capacity, MaxMemoryFileSize: capacity, ContainerId: dsUUID(name)}
+		MaxVirtualDiskCapacity: capacity, MaxMemoryFileSize: capacity, ContainerId: id}
 	vol := types.HostFileSystemVolume{Type: typ, Name: name, Capacity: capacity}
 	switch typ {
 	case "VMFS":
 		ds.Info = &types.VmfsDatastoreInfo{DatastoreInfo: base, MaxPhysicalRDMFileSize: capacity, MaxVirtualRDMFileSize: capacity,
 			Vmfs: &types.HostVmfsVolume{HostFileSystemVolume: vol, BlockSizeMb: 1, BlockSize: 1024, MaxBlocks: 63963136,
-				MajorVersion: 6, Version: "6.82", Uuid: dsUUID(name), Local: types.NewBool(false), Ssd: types.NewBool(true)}}
+				MajorVersion: 6, Version: "6.82", Uuid: id, Local: types.NewBool(false), Ssd: types.NewBool(true)}}
 	case "NFS", "NFS41", "CIFS":
 		ds.Info = &types.NasDatastoreInfo{DatastoreInfo: base, Nas: &types.HostNasVolume{HostFileSystemVolume: vol,
 			RemoteHost: "nas.pmemsim.local", RemotePath: "/export/" + name}}
 	case "vsan":
-		ds.Info = &types.VsanDatastoreInfo{DatastoreInfo: base, MembershipUuid: dsUUID(name)}
+		ds.Info = &types.VsanDatastoreInfo{DatastoreInfo: base, MembershipUuid: id}
 	case "PMEM":
 		ds.Info = &types.PMemDatastoreInfo{DatastoreInfo: base, Pmem: types.HostPMemVolume{HostFileSystemVolume: vol,
 			Uuid: pmemHost.pmemUUID, Version: "1.0"}}
@@ -238,19 +281,19 @@ func createDatastore(ctx context.Context, c *vim25.Client, tmp, name, typ string
 	ds.Summary.Uncommitted = 0
 
 	for _, h := range hosts[1:] {
-		mountDatastore(ds, h)
+		mountDatastore(ds, h, id)
 	}
-	estate.datastores[name] = ds
+	dc.datastores[name] = ds
 	return ds, nil
 }
 
 // mountDatastore adds the datastore to a host the way vcsim's
 // HostDatastoreSystem.add does, without creating a second Datastore object.
-func mountDatastore(ds *PDatastore, h *hostState) {
+func mountDatastore(ds *PDatastore, h *hostState, id string) {
 	ds.Host = append(ds.Host, types.DatastoreHostMount{
 		Key: h.ref(),
 		MountInfo: types.HostMountInfo{
-			Path:       "/vmfs/volumes/" + dsUUID(ds.Name),
+			Path:       "/vmfs/volumes/" + id,
 			AccessMode: string(types.HostMountModeReadWrite),
 			Mounted:    types.NewBool(true),
 			Accessible: types.NewBool(true),
@@ -281,20 +324,23 @@ func stableUUID(kind, name string) string {
 
 // setupHostPMem gives a host its PMem properties and, when it has PMem, its
 // PMemDS-<uuid> datastore mounted only on that host.
-func setupHostPMem(ctx context.Context, c *vim25.Client, tmp string, h *hostState) error {
+func setupHostPMem(ctx context.Context, c *vim25.Client, dc *dcState, h *hostState) error {
 	hs := h.host
 	capab := types.HostCapability{}
 	if hs.Capability != nil {
 		capab = *hs.Capability
 	}
-	capab.PMemSupported = types.NewBool(h.pmemCap > 0)
+	// A real ESXi 8.0.3 without PMem reports pMemSupported=true, 0 MB
+	// available and no persistentMemoryInfo (pyVmomi's recorded
+	// tests/fixtures/test_json_host_explode.yaml).
+	capab.PMemSupported = types.NewBool(true)
 	capab.PMemSnapshotSupported = types.NewBool(false)
 	hs.Capability = &capab
 	if h.pmemCap == 0 {
 		return nil
 	}
-	h.pmemUUID = stableUUID("pmem", h.name)
-	ds, err := createDatastore(ctx, c, tmp, "PMemDS-"+h.pmemUUID, "PMEM", h.pmemCap, []*hostState{h}, h)
+	h.pmemUUID = stableUUID("pmem", dc.seed(h.name))
+	ds, err := createDatastore(ctx, c, dc, "PMemDS-"+h.pmemUUID, "PMEM", h.pmemCap, []*hostState{h}, h)
 	if err != nil {
 		return err
 	}
@@ -314,7 +360,7 @@ var dsSeq int
 // rekeyDatastore gives a new datastore a vCenter-style moref
 // ("datastore-N") instead of vcsim's "<local path>@<folder>", replacing the
 // old reference wherever vcsim's CreateLocalDatastore recorded it.
-func rekeyDatastore(ds *PDatastore, h *hostState) {
+func rekeyDatastore(ds *PDatastore, h *hostState, dc *dcState) {
 	old := ds.Self
 	dsSeq++
 	ds.Self = types.ManagedObjectReference{Type: "Datastore", Value: fmt.Sprintf("datastore-%d", dsSeq)}
@@ -337,7 +383,7 @@ func rekeyDatastore(ds *PDatastore, h *hostState) {
 	case *mo.ComputeResource:
 		swap(cr.Datastore)
 	}
-	swap(estate.dc.Datastore)
+	swap(dc.dc.Datastore)
 	if f, ok := simulator.Map.Get(*ds.Parent).(*simulator.Folder); ok {
 		swap(f.ChildEntity)
 	}

@@ -211,7 +211,7 @@ func (b *PEnvironmentBrowser) QueryConfigTarget(ctx *simulator.Context, req *typ
 		target.NumCpus += int32(h.host.Summary.Hardware.NumCpuPkgs)
 		target.NumCpuCores += int32(h.host.Summary.Hardware.NumCpuCores)
 		target.NumNumaNodes++
-		if f := h.pmemFree() >> 20; f > pmem {
+		if f := h.pmemAvailable() >> 20; f > pmem { // free minus the HA PMem reserve (ha.go)
 			pmem = f
 		}
 		for _, ref := range h.host.Datastore {

@@ -58,12 +58,13 @@ func (f *PFolder) CreateFolder(ctx *simulator.Context, c *types.CreateFolder) so
 		r.Fault_ = soapFault("folder name is empty", &types.InvalidName{Name: c.Name, Entity: &f.Self})
 		return r
 	}
-	if obj := simulator.Map.FindByName(c.Name, f.ChildEntity); obj != nil {
-		r.Fault_ = soapFault("", &types.DuplicateName{Name: c.Name, Object: obj.Reference()})
+	name := escapeName(c.Name) // vCenter stores "/", "\" and "%" escaped
+	if obj := simulator.Map.FindByName(name, f.ChildEntity); obj != nil {
+		r.Fault_ = soapFault("", &types.DuplicateName{Name: name, Object: obj.Reference()})
 		return r
 	}
 	nf := &PFolder{}
-	nf.Name = c.Name
+	nf.Name = name
 	nf.ChildType = append([]string(nil), f.ChildType...)
 	nf.Self = types.ManagedObjectReference{Type: "Folder", Value: fmt.Sprintf("group-v%d", 1000+atomic.AddInt64(&folderSeq, 1))}
 	f.ChildEntity = append(f.ChildEntity, nf.Self)
@@ -274,8 +275,9 @@ func (f *PFolder) createVM(spec *types.VirtualMachineConfigSpec, poolRef types.M
 	if name == "" {
 		return nil, bad("config.name", "config.name is required")
 	}
-	if other, dup := estate.vms[name]; dup {
-		return nil, newFault(&types.DuplicateName{Name: name, Object: other.Self}, "The name '%s' already exists.", name)
+	name = escapeName(name)
+	if other := childNamed(&f.Folder, name); other != nil {
+		return nil, newFault(&types.DuplicateName{Name: name, Object: *other}, "The name '%s' already exists.", name)
 	}
 	guestID := spec.GuestId
 	if guestID == "" {
@@ -310,7 +312,7 @@ func (f *PFolder) createVM(spec *types.VirtualMachineConfigSpec, poolRef types.M
 		return nil, newFault(&types.InvalidDatastorePath{DatastorePath: spec.Files.VmPathName},
 			"Invalid datastore path '%s'", spec.Files.VmPathName)
 	}
-	home := estate.datastores[dp.Datastore]
+	home := datastoreIn(dcOfEntity(f.Self), dp.Datastore)
 	if home == nil {
 		return nil, newFault(&types.InvalidDatastore{Name: dp.Datastore}, "Datastore %s not found", dp.Datastore)
 	}
@@ -427,7 +429,7 @@ func (f *PFolder) createVM(spec *types.VirtualMachineConfigSpec, poolRef types.M
 		})
 	}
 	simulator.Map.Put(vm)
-	estate.vms[name] = vm
+	estate.vms[vm.Self] = vm
 	vm.setPower(types.VirtualMachinePowerStatePoweredOff)
 	return vm, nil
 }

@@ -35,27 +35,29 @@ func withSimMu(f func()) {
 
 // Estate indexes the simulated inventory.
 type Estate struct {
-	dc         *simulator.Datacenter
-	vmFolder   types.ManagedObjectReference
-	hosts      map[string]*hostState
+	dcs        []*dcState            // datacenters, in inventory order
+	hosts      map[string]*hostState // by dcState.hostKey
 	hostByRef  map[types.ManagedObjectReference]*hostState
-	datastores map[string]*PDatastore
-	vms        map[string]*PVM
+	vms        map[types.ManagedObjectReference]*PVM
 	copyRate   float64
 	apiVersion string
 	faults     *faultSet
 	relax      map[string]bool // --relax rules
 	recentWin  time.Duration   // --recent-task-window
+
+	// PropertyCollector and sessions (paging.go, updates.go, sessions.go)
+	maxPage  int        // --max-page: RetrievePropertiesEx / WaitForUpdatesEx cap, 0 = none
+	hub      *updateHub // fans registry changes out to WaitForUpdatesEx
+	sessions *sessionTracker
 }
 
 // relaxed reports whether --relax turned a vCenter rule off.
 func relaxed(rule string) bool { return estate.relax[rule] }
 
 var estate = &Estate{
-	hosts:      map[string]*hostState{},
-	hostByRef:  map[types.ManagedObjectReference]*hostState{},
-	datastores: map[string]*PDatastore{},
-	vms:        map[string]*PVM{},
+	hosts:     map[string]*hostState{},
+	hostByRef: map[types.ManagedObjectReference]*hostState{},
+	vms:       map[types.ManagedObjectReference]*PVM{},
 }
 
 // hostState is pmemsim's view of one ESXi host.
@@ -67,6 +69,9 @@ type hostState struct {
 	pmemDS   *PDatastore
 	pool     types.ManagedObjectReference // root resource pool of its compute resource
 	envb     types.ManagedObjectReference
+	dc       *dcState
+	// share of pmemCap reserved by vSphere HA PMem admission control (ha.go)
+	haPMemPercent int
 }
 
 func (h *hostState) ref() types.ManagedObjectReference { return h.host.Self }

@@ -29,6 +29,8 @@ type options struct {
 	password      string
 	relax         map[string]bool // --relax RULE (see relaxRules)
 	recentWindow  time.Duration   // --recent-task-window
+	maxPage       int             // --max-page
+	sessionIdle   time.Duration   // --session-idle-timeout
 }
 
 // relaxRules are the vCenter rules a test may turn off with --relax RULE
@@ -63,6 +65,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.recentWindow, "recent-task-window", 10*time.Minute, "how long finished tasks stay in an entity's recentTask")
 	fs.StringVar(&o.user, "user", "user", "user name accepted by Login")
 	fs.StringVar(&o.password, "password", "pass", "password accepted by Login")
+	fs.IntVar(&o.maxPage, "max-page", 100, "most objects per RetrievePropertiesEx page and per WaitForUpdatesEx (vCenter: 100); 0 = no limit")
+	fs.DurationVar(&o.sessionIdle, "session-idle-timeout", 30*time.Minute, "API sessions idle longer expire (vCenter: 30m); 0 = never")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stderr)
@@ -80,6 +84,12 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("--latency-ms %q: want a non-negative integer", latency)
 	}
 	o.latencyMs = n
+	if o.maxPage < 0 {
+		return nil, fmt.Errorf("--max-page %d: want 0 (no limit) or a positive number", o.maxPage)
+	}
+	if o.sessionIdle < 0 {
+		return nil, fmt.Errorf("--session-idle-timeout %s: want a non-negative duration such as 30m", o.sessionIdle)
+	}
 	if o.copyRate, err = parseRate(copyRate); err != nil {
 		return nil, fmt.Errorf("--copy-rate %q: %v", copyRate, err)
 	}

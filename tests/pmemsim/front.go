@@ -91,12 +91,20 @@ func (h *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+		cw := &cookieQuoter{ResponseWriter: w, status: http.StatusOK}
+		done := estate.sessions.track(r, method, body)
+		defer func() { done(cw.status) }()
+		w = cw
 		defer func() {
 			if p := recover(); p != nil {
 				fmt.Fprintf(os.Stderr, "pmemsim: recovered from panic: %v\n%s", p, debug.Stack())
 				writeSoapFault(w, "SystemError", "pmemsim internal error: "+fmt.Sprint(p))
 			}
 		}()
+	}
+	if cw, ok := w.(*cookieQuoter); ok {
+		h.mux.ServeHTTP(cw, r)
+		return
 	}
 	h.mux.ServeHTTP(&cookieQuoter{ResponseWriter: w}, r)
 }
@@ -125,9 +133,12 @@ func rewriteConfigSpecPMem(body []byte) []byte {
 // cookieQuoter makes vcsim's session cookie look like vCenter's:
 // vmware_soap_session="<id>"; Path=/; HttpOnly. pyVmomi samples take the
 // session id with cookie.split('"')[1] for the PBM vcSessionCookie header.
+// It also tells the session tracker about new sessions and records the
+// status code.
 type cookieQuoter struct {
 	http.ResponseWriter
-	done bool
+	done   bool
+	status int
 }
 
 func (c *cookieQuoter) fix() {
@@ -141,6 +152,7 @@ func (c *cookieQuoter) fix() {
 		prefix := soap.SessionCookieName + "="
 		if strings.HasPrefix(v, prefix) && !strings.HasPrefix(v, prefix+`"`) {
 			val := strings.SplitN(strings.TrimPrefix(v, prefix), ";", 2)[0]
+			estate.sessions.login(val)
 			cookies[i] = fmt.Sprintf(`%s"%s"; Path=/; HttpOnly`, prefix, val)
 		}
 	}
@@ -148,6 +160,7 @@ func (c *cookieQuoter) fix() {
 
 func (c *cookieQuoter) WriteHeader(code int) {
 	c.fix()
+	c.status = code
 	c.ResponseWriter.WriteHeader(code)
 }
 

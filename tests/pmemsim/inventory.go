@@ -16,16 +16,24 @@ var demoInventory string
 
 // Inventory is the estate to simulate, as read from the YAML file.
 type Inventory struct {
-	Datacenter string
+	Datacenters []*DatacenterSpec
+}
+
+// DatacenterSpec is one datacenter; names are escaped (escapeName).
+type DatacenterSpec struct {
+	Name       string
 	Clusters   []*ClusterSpec
 	Hosts      []*HostSpec // every host, cluster hosts first
 	Datastores []*DatastoreSpec
 	VMs        []*VMSpec
+	index      int // position in datacenters:, 0 for the single form
+	where      string
 }
 
 type ClusterSpec struct {
 	Name  string
 	Hosts []*HostSpec
+	HA    *HASpec // nil: HA admission control not configured
 }
 
 type HostSpec struct {
@@ -40,6 +48,7 @@ type DatastoreSpec struct {
 	Type     string
 	Capacity int64
 	Hosts    []string // nil = every host
+	Local    bool     // a host's local datastore (local_datastores:)
 	where    string
 }
 
@@ -167,7 +176,10 @@ func (r *reader) seq(n *yaml.Node, path string) ([]*yaml.Node, error) {
 	return n.Content, nil
 }
 
-// loadInventory parses and validates an inventory document.
+// loadInventory parses and validates an inventory document: either the
+// single-datacenter form (datacenter:, clusters:, hosts:, datastores:, vms:,
+// generate: at the top) or a datacenters: list, each entry with its own
+// clusters, hosts, datastores and vms.
 func loadInventory(file string, data []byte) (*Inventory, error) {
 	r := &reader{file: file}
 	var doc yaml.Node
@@ -179,414 +191,636 @@ func loadInventory(file string, data []byte) (*Inventory, error) {
 		return nil, &invError{file: file, line: 1, msg: "empty inventory"}
 	}
 	root := doc.Content[0]
-	top, err := r.mapping(root, "", "datacenter", "clusters", "hosts", "datastores", "vms", "generate")
+	top, err := r.mapping(root, "", "datacenter", "datacenters", "clusters", "hosts", "datastores", "vms", "generate", "local_datastores")
 	if err != nil {
 		return nil, err
 	}
-	inv := &Inventory{Datacenter: "DC0"}
-	names := map[string]string{} // entity name -> where first defined (hosts, clusters)
-	hostByName := map[string]*HostSpec{}
-
-	if kv, ok := top["datacenter"]; ok {
-		if inv.Datacenter, err = r.str(kv[1], "datacenter"); err != nil {
-			return nil, err
-		}
-	}
-
-	readHost := func(n *yaml.Node, path, cluster string) (*HostSpec, error) {
-		m, err := r.mapping(n, path, "name", "pmem")
+	inv := &Inventory{}
+	kv, multi := top["datacenters"]
+	if !multi {
+		dc, err := r.readDatacenter(top, "", "", root)
 		if err != nil {
 			return nil, err
 		}
-		h := &HostSpec{Cluster: cluster, where: fmt.Sprintf("%s:%d", file, n.Line)}
-		kv, ok := m["name"]
-		if !ok {
+		inv.Datacenters = []*DatacenterSpec{dc}
+		return inv, nil
+	}
+	for _, k := range []string{"datacenter", "clusters", "hosts", "datastores", "vms", "generate", "local_datastores"} {
+		if other, ok := top[k]; ok {
+			return nil, r.errf(other[0], k, "not allowed with datacenters: (put it in a datacenters[] entry; generate: needs the single-datacenter form)")
+		}
+	}
+	items, err := r.seq(kv[1], "datacenters")
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, r.errf(kv[1], "datacenters", "want at least one datacenter")
+	}
+	seen := map[string]string{}
+	for i, n := range items {
+		path := fmt.Sprintf("datacenters[%d]", i)
+		m, err := r.mapping(n, path, "name", "clusters", "hosts", "datastores", "vms", "local_datastores")
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := m["name"]; !ok {
 			return nil, r.errf(n, path+".name", "missing key")
 		}
-		if h.Name, err = r.str(kv[1], path+".name"); err != nil {
-			return nil, err
-		}
-		if prev, dup := names[h.Name]; dup {
-			return nil, r.errf(kv[1], path+".name", "duplicate name %q (first defined at %s)", h.Name, prev)
-		}
-		names[h.Name] = h.where
-		if kv, ok := m["pmem"]; ok {
-			if h.PMem, err = r.size(kv[1], path+".pmem"); err != nil {
-				return nil, err
-			}
-		}
-		hostByName[h.Name] = h
-		return h, nil
-	}
-
-	if kv, ok := top["clusters"]; ok {
-		items, err := r.seq(kv[1], "clusters")
+		dc, err := r.readDatacenter(m, path+".", path+".name", n)
 		if err != nil {
 			return nil, err
 		}
-		for i, n := range items {
-			path := fmt.Sprintf("clusters[%d]", i)
-			m, err := r.mapping(n, path, "name", "hosts")
-			if err != nil {
-				return nil, err
-			}
-			c := &ClusterSpec{}
-			nk, ok := m["name"]
-			if !ok {
-				return nil, r.errf(n, path+".name", "missing key")
-			}
-			if c.Name, err = r.str(nk[1], path+".name"); err != nil {
-				return nil, err
-			}
-			if prev, dup := names[c.Name]; dup {
-				return nil, r.errf(nk[1], path+".name", "duplicate name %q (first defined at %s)", c.Name, prev)
-			}
-			names[c.Name] = fmt.Sprintf("%s:%d", file, n.Line)
-			if hk, ok := m["hosts"]; ok {
-				hosts, err := r.seq(hk[1], path+".hosts")
-				if err != nil {
-					return nil, err
-				}
-				for j, hn := range hosts {
-					h, err := readHost(hn, fmt.Sprintf("%s.hosts[%d]", path, j), c.Name)
-					if err != nil {
-						return nil, err
-					}
-					c.Hosts = append(c.Hosts, h)
-					inv.Hosts = append(inv.Hosts, h)
-				}
-			}
-			inv.Clusters = append(inv.Clusters, c)
+		if prev, dup := seen[dc.Name]; dup {
+			return nil, r.errf(m["name"][1], path+".name", "duplicate datacenter name %q (first defined at %s)", dc.Name, prev)
 		}
+		seen[dc.Name] = fmt.Sprintf("%s:%d", file, n.Line)
+		dc.index = i
+		inv.Datacenters = append(inv.Datacenters, dc)
 	}
-	if kv, ok := top["hosts"]; ok {
-		items, err := r.seq(kv[1], "hosts")
+	return inv, nil
+}
+
+// dcLoader holds one datacenter's name spaces and space accounting while
+// it is read. vCenter scopes names per datacenter: hosts and clusters share
+// the host folder's name space, datastores are "uniquely named within the
+// datacenter", VMs are unique per folder.
+type dcLoader struct {
+	r          *reader
+	dc         *DatacenterSpec
+	prefix     string               // key path prefix: "" or "datacenters[N]."
+	names      map[string]string    // host/cluster name -> where first defined
+	hostByName map[string]*HostSpec // escaped name
+	dsByName   map[string]*DatastoreSpec
+	vmNames    map[string]bool // folder + "\x00" + name
+	dsUsed     map[string]int64
+	pmemUsed   map[string]int64
+}
+
+// readDatacenter reads one datacenter's keys (m), whatever form they come in.
+func (r *reader) readDatacenter(m map[string][2]*yaml.Node, prefix, nameKey string, node *yaml.Node) (*DatacenterSpec, error) {
+	l := &dcLoader{r: r, dc: &DatacenterSpec{Name: "DC0", where: fmt.Sprintf("%s:%d", r.file, node.Line)}, prefix: prefix,
+		names: map[string]string{}, hostByName: map[string]*HostSpec{}, dsByName: map[string]*DatastoreSpec{},
+		vmNames: map[string]bool{}, dsUsed: map[string]int64{}, pmemUsed: map[string]int64{}}
+	if nameKey == "" {
+		nameKey = "datacenter"
+	}
+	if kv, ok := m[strings.TrimPrefix(nameKey, prefix)]; ok {
+		name, err := r.str(kv[1], nameKey)
 		if err != nil {
 			return nil, err
 		}
-		for i, n := range items {
-			h, err := readHost(n, fmt.Sprintf("hosts[%d]", i), "")
-			if err != nil {
+		l.dc.Name = escapeName(name)
+	}
+	steps := []struct {
+		key  string
+		read func(*yaml.Node) error
+	}{
+		{"clusters", l.readClusters}, {"hosts", l.readStandaloneHosts},
+	}
+	for _, s := range steps {
+		if kv, ok := m[s.key]; ok {
+			if err := s.read(kv[1]); err != nil {
 				return nil, err
 			}
-			inv.Hosts = append(inv.Hosts, h)
 		}
 	}
-
 	var gen *genSpec
-	if kv, ok := top["generate"]; ok {
+	if kv, ok := m["generate"]; ok {
+		var err error
 		if gen, err = r.readGenerate(kv[1]); err != nil {
 			return nil, err
 		}
-		if err := gen.addHosts(inv, names, hostByName, r); err != nil {
+		if err := gen.addHosts(l.dc, l.names, l.hostByName, r); err != nil {
 			return nil, err
 		}
 	}
-
-	dsByName := map[string]*DatastoreSpec{}
-	if kv, ok := top["datastores"]; ok {
-		items, err := r.seq(kv[1], "datastores")
-		if err != nil {
+	if kv, ok := m["local_datastores"]; ok {
+		if err := l.readLocalDatastores(kv[1]); err != nil {
 			return nil, err
 		}
-		for i, n := range items {
-			path := fmt.Sprintf("datastores[%d]", i)
-			m, err := r.mapping(n, path, "name", "type", "capacity", "hosts")
-			if err != nil {
-				return nil, err
-			}
-			d := &DatastoreSpec{Type: "VMFS", where: fmt.Sprintf("%s:%d", file, n.Line)}
-			nk, ok := m["name"]
-			if !ok {
-				return nil, r.errf(n, path+".name", "missing key")
-			}
-			if d.Name, err = r.str(nk[1], path+".name"); err != nil {
-				return nil, err
-			}
-			if strings.EqualFold(d.Name, "pmem") || strings.HasPrefix(d.Name, "PMemDS-") {
-				return nil, r.errf(nk[1], path+".name", "%q is reserved for PMem datastores", d.Name)
-			}
-			if _, dup := dsByName[d.Name]; dup {
-				return nil, r.errf(nk[1], path+".name", "duplicate datastore name %q", d.Name)
-			}
-			if tk, ok := m["type"]; ok {
-				t, err := r.str(tk[1], path+".type")
-				if err != nil {
-					return nil, err
-				}
-				if d.Type = canonicalDSType(t); d.Type == "" {
-					return nil, r.errf(tk[1], path+".type", "unknown datastore type %q (want VMFS, NFS, NFS41, vsan, VVOL, CIFS or VFFS; PMem datastores come from host pmem:)", t)
-				}
-			}
-			ck, ok := m["capacity"]
-			if !ok {
-				return nil, r.errf(n, path+".capacity", "missing key")
-			}
-			if d.Capacity, err = r.size(ck[1], path+".capacity"); err != nil {
-				return nil, err
-			}
-			if hk, ok := m["hosts"]; ok {
-				hs, err := r.seq(hk[1], path+".hosts")
-				if err != nil {
-					return nil, err
-				}
-				d.Hosts = []string{}
-				for j, hn := range hs {
-					hp := fmt.Sprintf("%s.hosts[%d]", path, j)
-					name, err := r.str(hn, hp)
-					if err != nil {
-						return nil, err
-					}
-					if hostByName[name] == nil {
-						return nil, r.errf(hn, hp, "unknown host %q", name)
-					}
-					d.Hosts = append(d.Hosts, name)
-				}
-				if len(d.Hosts) == 0 {
-					return nil, r.errf(hk[1], path+".hosts", "want at least one host (leave the key out to mount on every host)")
-				}
-			}
-			dsByName[d.Name] = d
-			inv.Datastores = append(inv.Datastores, d)
+	}
+	if kv, ok := m["datastores"]; ok {
+		if err := l.readDatastores(kv[1]); err != nil {
+			return nil, err
 		}
 	}
 	if gen != nil {
-		if err := gen.addDatastores(inv, dsByName, r); err != nil {
+		if err := gen.addDatastores(l.dc, l.dsByName, r); err != nil {
 			return nil, err
 		}
 	}
+	if kv, ok := m["vms"]; ok {
+		if err := l.readVMs(kv[1]); err != nil {
+			return nil, err
+		}
+	}
+	if gen != nil {
+		if err := gen.addVMs(l.dc, l.vmNames, r); err != nil {
+			return nil, err
+		}
+	}
+	return l.dc, nil
+}
 
-	// space accounting while loading, to reject over-committed estates
-	dsUsed := map[string]int64{}
-	pmemUsed := map[string]int64{}
-	vmNames := map[string]bool{}
-	reach := func(ds *DatastoreSpec, host string) bool {
-		if ds.Hosts == nil {
+func (l *dcLoader) p(path string) string { return l.prefix + path }
+
+// name reads a required entity name and escapes it as vCenter does.
+func (l *dcLoader) name(m map[string][2]*yaml.Node, n *yaml.Node, path string) (string, *yaml.Node, error) {
+	kv, ok := m["name"]
+	if !ok {
+		return "", nil, l.r.errf(n, path+".name", "missing key")
+	}
+	s, err := l.r.str(kv[1], path+".name")
+	if err != nil {
+		return "", nil, err
+	}
+	return escapeName(s), kv[1], nil
+}
+
+func (l *dcLoader) readClusters(n *yaml.Node) error {
+	items, err := l.r.seq(n, l.p("clusters"))
+	if err != nil {
+		return err
+	}
+	for i, cn := range items {
+		path := l.p(fmt.Sprintf("clusters[%d]", i))
+		m, err := l.r.mapping(cn, path, "name", "hosts", "ha")
+		if err != nil {
+			return err
+		}
+		name, nn, err := l.name(m, cn, path)
+		if err != nil {
+			return err
+		}
+		if prev, dup := l.names[name]; dup {
+			return l.r.errf(nn, path+".name", "duplicate name %q (first defined at %s)", name, prev)
+		}
+		l.names[name] = fmt.Sprintf("%s:%d", l.r.file, cn.Line)
+		c := &ClusterSpec{Name: name}
+		if kv, ok := m["ha"]; ok {
+			if c.HA, err = l.r.readHA(kv[1], path+".ha"); err != nil {
+				return err
+			}
+		}
+		if hk, ok := m["hosts"]; ok {
+			hosts, err := l.r.seq(hk[1], path+".hosts")
+			if err != nil {
+				return err
+			}
+			for j, hn := range hosts {
+				h, err := l.readHost(hn, fmt.Sprintf("%s.hosts[%d]", path, j), c.Name)
+				if err != nil {
+					return err
+				}
+				c.Hosts = append(c.Hosts, h)
+				l.dc.Hosts = append(l.dc.Hosts, h)
+			}
+		}
+		l.dc.Clusters = append(l.dc.Clusters, c)
+	}
+	return nil
+}
+
+func (l *dcLoader) readStandaloneHosts(n *yaml.Node) error {
+	items, err := l.r.seq(n, l.p("hosts"))
+	if err != nil {
+		return err
+	}
+	for i, hn := range items {
+		h, err := l.readHost(hn, l.p(fmt.Sprintf("hosts[%d]", i)), "")
+		if err != nil {
+			return err
+		}
+		l.dc.Hosts = append(l.dc.Hosts, h)
+	}
+	return nil
+}
+
+func (l *dcLoader) readHost(n *yaml.Node, path, cluster string) (*HostSpec, error) {
+	m, err := l.r.mapping(n, path, "name", "pmem")
+	if err != nil {
+		return nil, err
+	}
+	h := &HostSpec{Cluster: cluster, where: fmt.Sprintf("%s:%d", l.r.file, n.Line)}
+	var nn *yaml.Node
+	if h.Name, nn, err = l.name(m, n, path); err != nil {
+		return nil, err
+	}
+	if prev, dup := l.names[h.Name]; dup {
+		return nil, l.r.errf(nn, path+".name", "duplicate name %q (first defined at %s)", h.Name, prev)
+	}
+	l.names[h.Name] = h.where
+	if kv, ok := m["pmem"]; ok {
+		if h.PMem, err = l.r.size(kv[1], path+".pmem"); err != nil {
+			return nil, err
+		}
+	}
+	l.hostByName[h.Name] = h
+	return h, nil
+}
+
+// readLocalDatastores gives every host of the datacenter a local VMFS
+// datastore, named as vCenter names them: datastore1, datastore1 (1), ...
+func (l *dcLoader) readLocalDatastores(n *yaml.Node) error {
+	path := l.p("local_datastores")
+	var capacity int64
+	if n.Tag == "!!bool" {
+		on, err := l.r.boolean(n, path)
+		if err != nil || !on {
+			return err
+		}
+		capacity = defaultLocalDatastore
+	} else {
+		var err error
+		if capacity, err = l.r.size(n, path); err != nil {
+			return l.r.errf(n, path, "want true, false or a capacity such as 1TiB")
+		}
+	}
+	for i, h := range l.dc.Hosts {
+		name := "datastore1"
+		if i > 0 {
+			name = fmt.Sprintf("datastore1 (%d)", i)
+		}
+		d := &DatastoreSpec{Name: name, Type: "VMFS", Capacity: capacity, Hosts: []string{h.Name}, Local: true,
+			where: fmt.Sprintf("%s:%d", l.r.file, n.Line)}
+		l.dsByName[name] = d
+		l.dc.Datastores = append(l.dc.Datastores, d)
+	}
+	return nil
+}
+
+// defaultLocalDatastore is the capacity of local_datastores: true.
+const defaultLocalDatastore = 1 << 40
+
+func (l *dcLoader) readDatastores(n *yaml.Node) error {
+	items, err := l.r.seq(n, l.p("datastores"))
+	if err != nil {
+		return err
+	}
+	for i, dn := range items {
+		path := l.p(fmt.Sprintf("datastores[%d]", i))
+		m, err := l.r.mapping(dn, path, "name", "type", "capacity", "hosts")
+		if err != nil {
+			return err
+		}
+		d := &DatastoreSpec{Type: "VMFS", where: fmt.Sprintf("%s:%d", l.r.file, dn.Line)}
+		var nn *yaml.Node
+		if d.Name, nn, err = l.name(m, dn, path); err != nil {
+			return err
+		}
+		if strings.EqualFold(d.Name, "pmem") || strings.HasPrefix(d.Name, "PMemDS-") {
+			return l.r.errf(nn, path+".name", "%q is reserved for PMem datastores", d.Name)
+		}
+		if prev, dup := l.dsByName[d.Name]; dup {
+			return l.r.errf(nn, path+".name", "duplicate datastore name %q in datacenter %s (first defined at %s)", d.Name, l.dc.Name, prev.where)
+		}
+		if tk, ok := m["type"]; ok {
+			t, err := l.r.str(tk[1], path+".type")
+			if err != nil {
+				return err
+			}
+			if d.Type = canonicalDSType(t); d.Type == "" {
+				return l.r.errf(tk[1], path+".type", "unknown datastore type %q (want VMFS, NFS, NFS41, vsan, VVOL, CIFS or VFFS; PMem datastores come from host pmem:)", t)
+			}
+		}
+		ck, ok := m["capacity"]
+		if !ok {
+			return l.r.errf(dn, path+".capacity", "missing key")
+		}
+		if d.Capacity, err = l.r.size(ck[1], path+".capacity"); err != nil {
+			return err
+		}
+		if hk, ok := m["hosts"]; ok {
+			if d.Hosts, err = l.hostList(hk[1], path+".hosts"); err != nil {
+				return err
+			}
+		}
+		l.dsByName[d.Name] = d
+		l.dc.Datastores = append(l.dc.Datastores, d)
+	}
+	return nil
+}
+
+func (l *dcLoader) hostList(n *yaml.Node, path string) ([]string, error) {
+	hs, err := l.r.seq(n, path)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for j, hn := range hs {
+		hp := fmt.Sprintf("%s[%d]", path, j)
+		name, err := l.r.str(hn, hp)
+		if err != nil {
+			return nil, err
+		}
+		name = escapeName(name)
+		if l.hostByName[name] == nil {
+			return nil, l.r.errf(hn, hp, "unknown host %q in datacenter %s", name, l.dc.Name)
+		}
+		out = append(out, name)
+	}
+	if len(out) == 0 {
+		return nil, l.r.errf(n, path, "want at least one host (leave the key out to mount on every host)")
+	}
+	return out, nil
+}
+
+func reach(ds *DatastoreSpec, host string) bool {
+	if ds.Hosts == nil {
+		return true
+	}
+	for _, h := range ds.Hosts {
+		if h == host {
 			return true
 		}
-		for _, h := range ds.Hosts {
-			if h == host {
-				return true
-			}
-		}
-		return false
 	}
+	return false
+}
 
-	if kv, ok := top["vms"]; ok {
-		items, err := r.seq(kv[1], "vms")
+func (l *dcLoader) readVMs(n *yaml.Node) error {
+	items, err := l.r.seq(n, l.p("vms"))
+	if err != nil {
+		return err
+	}
+	for i, vn := range items {
+		vm, err := l.readVM(vn, l.p(fmt.Sprintf("vms[%d]", i)))
+		if err != nil {
+			return err
+		}
+		l.dc.VMs = append(l.dc.VMs, vm)
+	}
+	return nil
+}
+
+func (l *dcLoader) readVM(n *yaml.Node, path string) (*VMSpec, error) {
+	r := l.r
+	m, err := r.mapping(n, path, "name", "host", "folder", "hardware_version", "guest_id", "power",
+		"disks", "nvdimms", "snapshots", "tools", "cpus", "memory", "home")
+	if err != nil {
+		return nil, err
+	}
+	vm := &VMSpec{HWVersion: 14, GuestID: "otherGuest64", Power: "poweredOff", Tools: true, CPUs: 2, MemoryMB: 4096,
+		where: fmt.Sprintf("%s:%d", r.file, n.Line)}
+	var nn *yaml.Node
+	if vm.Name, nn, err = l.name(m, n, path); err != nil {
+		return nil, err
+	}
+	if kv, ok := m["folder"]; ok {
+		f, err := r.str(kv[1], path+".folder")
 		if err != nil {
 			return nil, err
 		}
-		for i, n := range items {
-			path := fmt.Sprintf("vms[%d]", i)
-			m, err := r.mapping(n, path, "name", "host", "folder", "hardware_version", "guest_id", "power",
-				"disks", "nvdimms", "snapshots", "tools", "cpus", "memory", "home")
-			if err != nil {
-				return nil, err
-			}
-			vm := &VMSpec{HWVersion: 14, GuestID: "otherGuest64", Power: "poweredOff", Tools: true, CPUs: 2, MemoryMB: 4096,
-				where: fmt.Sprintf("%s:%d", file, n.Line)}
-			req := func(key string) (*yaml.Node, error) {
-				kv, ok := m[key]
-				if !ok {
-					return nil, r.errf(n, path+"."+key, "missing key")
-				}
-				return kv[1], nil
-			}
-			nn, err := req("name")
-			if err != nil {
-				return nil, err
-			}
-			if vm.Name, err = r.str(nn, path+".name"); err != nil {
-				return nil, err
-			}
-			if vmNames[vm.Name] {
-				return nil, r.errf(nn, path+".name", "duplicate VM name %q", vm.Name)
-			}
-			vmNames[vm.Name] = true
-			hn, err := req("host")
-			if err != nil {
-				return nil, err
-			}
-			if vm.Host, err = r.str(hn, path+".host"); err != nil {
-				return nil, err
-			}
-			host := hostByName[vm.Host]
-			if host == nil {
-				return nil, r.errf(hn, path+".host", "unknown host %q", vm.Host)
-			}
-			if kv, ok := m["folder"]; ok {
-				if vm.Folder, err = r.str(kv[1], path+".folder"); err != nil {
-					return nil, err
-				}
-			}
-			if kv, ok := m["hardware_version"]; ok {
-				if vm.HWVersion, err = r.integer(kv[1], path+".hardware_version", 4, 30); err != nil {
-					return nil, err
-				}
-			}
-			if kv, ok := m["guest_id"]; ok {
-				if vm.GuestID, err = r.str(kv[1], path+".guest_id"); err != nil {
-					return nil, err
-				}
-				if !knownGuestID(vm.GuestID) {
-					return nil, r.errf(kv[1], path+".guest_id", "unknown guest id %q", vm.GuestID)
-				}
-			}
-			if kv, ok := m["power"]; ok {
-				if vm.Power, err = r.str(kv[1], path+".power"); err != nil {
-					return nil, err
-				}
-				if vm.Power != "poweredOn" && vm.Power != "poweredOff" {
-					return nil, r.errf(kv[1], path+".power", "unknown power state %q (want poweredOn or poweredOff)", vm.Power)
-				}
-			}
-			if kv, ok := m["tools"]; ok {
-				if vm.Tools, err = r.boolean(kv[1], path+".tools"); err != nil {
-					return nil, err
-				}
-			}
-			if kv, ok := m["cpus"]; ok {
-				c, err := r.integer(kv[1], path+".cpus", 1, 768)
-				if err != nil {
-					return nil, err
-				}
-				vm.CPUs = int32(c)
-			}
-			if kv, ok := m["memory"]; ok {
-				b, err := r.size(kv[1], path+".memory")
-				if err != nil {
-					return nil, err
-				}
-				vm.MemoryMB = int32(b >> 20)
-			}
-			if kv, ok := m["snapshots"]; ok {
-				if vm.Snapshots, err = r.integer(kv[1], path+".snapshots", 0, 32); err != nil {
-					return nil, err
-				}
-			}
-			if kv, ok := m["disks"]; ok {
-				disks, err := r.seq(kv[1], path+".disks")
-				if err != nil {
-					return nil, err
-				}
-				for j, dn := range disks {
-					dp := fmt.Sprintf("%s.disks[%d]", path, j)
-					dm, err := r.mapping(dn, dp, "size", "datastore")
-					if err != nil {
-						return nil, err
-					}
-					var d DiskSpec
-					sk, ok := dm["size"]
-					if !ok {
-						return nil, r.errf(dn, dp+".size", "missing key")
-					}
-					if d.Size, err = r.size(sk[1], dp+".size"); err != nil {
-						return nil, err
-					}
-					dk, ok := dm["datastore"]
-					if !ok {
-						return nil, r.errf(dn, dp+".datastore", "missing key")
-					}
-					if d.Datastore, err = r.str(dk[1], dp+".datastore"); err != nil {
-						return nil, err
-					}
-					if d.Datastore == "pmem" {
-						if host.PMem == 0 {
-							return nil, r.errf(dk[1], dp+".datastore", "host %s has no PMem", host.Name)
-						}
-						pmemUsed[host.Name] += roundMiB(d.Size)
-						if pmemUsed[host.Name] > host.PMem {
-							return nil, r.errf(sk[1], dp+".size", "host %s PMem over-committed (%d MiB used of %d MiB)", host.Name, pmemUsed[host.Name]>>20, host.PMem>>20)
-						}
-					} else {
-						ds := dsByName[d.Datastore]
-						if ds == nil {
-							return nil, r.errf(dk[1], dp+".datastore", "unknown datastore %q", d.Datastore)
-						}
-						if !reach(ds, host.Name) {
-							return nil, r.errf(dk[1], dp+".datastore", "datastore %s is not mounted on host %s", ds.Name, host.Name)
-						}
-						dsUsed[ds.Name] += d.Size
-						if dsUsed[ds.Name] > ds.Capacity {
-							return nil, r.errf(sk[1], dp+".size", "datastore %s over-committed", ds.Name)
-						}
-					}
-					vm.Disks = append(vm.Disks, d)
-				}
-			}
-			// The VM home: "home:" if given, else the first disk's datastore
-			// unless that is PMem, else the first non-PMem datastore (by
-			// name) the host mounts.
-			if kv, ok := m["home"]; ok {
-				if vm.Home, err = r.str(kv[1], path+".home"); err != nil {
-					return nil, err
-				}
-				if vm.Home == "pmem" || strings.HasPrefix(vm.Home, "PMemDS-") {
-					return nil, r.errf(kv[1], path+".home", "the VM home cannot be on PMem")
-				}
-				ds := dsByName[vm.Home]
-				if ds == nil {
-					return nil, r.errf(kv[1], path+".home", "unknown datastore %q", vm.Home)
-				}
-				if !reach(ds, host.Name) {
-					return nil, r.errf(kv[1], path+".home", "datastore %s is not mounted on host %s", ds.Name, host.Name)
-				}
-			} else if len(vm.Disks) > 0 && vm.Disks[0].Datastore != "pmem" {
-				vm.Home = vm.Disks[0].Datastore
-			} else {
-				for _, ds := range sortedDatastores(inv.Datastores) {
-					if reach(ds, host.Name) {
-						vm.Home = ds.Name
-						break
-					}
-				}
-				if vm.Home == "" {
-					return nil, r.errf(n, path, "host %s mounts no non-PMem datastore for the VM home (add a datastore mounted on it)", host.Name)
-				}
-			}
-			if kv, ok := m["nvdimms"]; ok {
-				nvs, err := r.seq(kv[1], path+".nvdimms")
-				if err != nil {
-					return nil, err
-				}
-				for j, nv := range nvs {
-					np := fmt.Sprintf("%s.nvdimms[%d]", path, j)
-					b, err := r.size(nv, np)
-					if err != nil {
-						return nil, err
-					}
-					if host.PMem == 0 {
-						return nil, r.errf(nv, np, "host %s has no PMem", host.Name)
-					}
-					if vm.HWVersion < 14 {
-						return nil, r.errf(nv, np, "NVDIMMs need hardware_version 14 or later")
-					}
-					if g := guestByID(vm.GuestID); g == nil || !g.pmem {
-						return nil, r.errf(nv, np, "guest %s does not support persistent memory", vm.GuestID)
-					}
-					pmemUsed[host.Name] += roundMiB(b)
-					if pmemUsed[host.Name] > host.PMem {
-						return nil, r.errf(nv, np, "host %s PMem over-committed (%d MiB used of %d MiB)", host.Name, pmemUsed[host.Name]>>20, host.PMem>>20)
-					}
-					vm.NVDIMMs = append(vm.NVDIMMs, roundMiB(b))
-				}
-				if len(vm.NVDIMMs) > 64 {
-					return nil, r.errf(kv[1], path+".nvdimms", "at most 64 NVDIMMs per VM")
-				}
-				if len(vm.NVDIMMs) > 0 && vm.Snapshots > 0 {
-					return nil, r.errf(kv[1], path+".nvdimms", "a VM with NVDIMMs cannot have snapshots")
-				}
-			}
-			inv.VMs = append(inv.VMs, vm)
-		}
+		vm.Folder = escapeFolderPath(f)
 	}
-	if gen != nil {
-		if err := gen.addVMs(inv, vmNames, dsUsed, r); err != nil {
+	if key := vm.Folder + "\x00" + vm.Name; l.vmNames[key] {
+		return nil, r.errf(nn, path+".name", "duplicate VM name %q in folder %q of datacenter %s", vm.Name, vm.Folder, l.dc.Name)
+	} else {
+		l.vmNames[key] = true
+	}
+	hk, ok := m["host"]
+	if !ok {
+		return nil, r.errf(n, path+".host", "missing key")
+	}
+	if vm.Host, err = r.str(hk[1], path+".host"); err != nil {
+		return nil, err
+	}
+	vm.Host = escapeName(vm.Host)
+	host := l.hostByName[vm.Host]
+	if host == nil {
+		return nil, r.errf(hk[1], path+".host", "unknown host %q in datacenter %s", vm.Host, l.dc.Name)
+	}
+	if err := l.readVMScalars(m, path, vm); err != nil {
+		return nil, err
+	}
+	if kv, ok := m["disks"]; ok {
+		if err := l.readDisks(kv[1], path+".disks", vm, host); err != nil {
 			return nil, err
 		}
 	}
-	return inv, nil
+	if err := l.readHome(m, n, path, vm, host); err != nil {
+		return nil, err
+	}
+	if kv, ok := m["nvdimms"]; ok {
+		if err := l.readNVDIMMs(kv[1], path+".nvdimms", vm, host); err != nil {
+			return nil, err
+		}
+	}
+	return vm, nil
+}
+
+// readVMScalars reads the optional scalar keys of a VM.
+func (l *dcLoader) readVMScalars(m map[string][2]*yaml.Node, path string, vm *VMSpec) error {
+	r := l.r
+	var err error
+	if kv, ok := m["hardware_version"]; ok {
+		if vm.HWVersion, err = r.integer(kv[1], path+".hardware_version", 4, 30); err != nil {
+			return err
+		}
+	}
+	if kv, ok := m["guest_id"]; ok {
+		if vm.GuestID, err = r.str(kv[1], path+".guest_id"); err != nil {
+			return err
+		}
+		if !knownGuestID(vm.GuestID) {
+			return r.errf(kv[1], path+".guest_id", "unknown guest id %q", vm.GuestID)
+		}
+	}
+	if kv, ok := m["power"]; ok {
+		if vm.Power, err = r.str(kv[1], path+".power"); err != nil {
+			return err
+		}
+		if vm.Power != "poweredOn" && vm.Power != "poweredOff" {
+			return r.errf(kv[1], path+".power", "unknown power state %q (want poweredOn or poweredOff)", vm.Power)
+		}
+	}
+	if kv, ok := m["tools"]; ok {
+		if vm.Tools, err = r.boolean(kv[1], path+".tools"); err != nil {
+			return err
+		}
+	}
+	if kv, ok := m["cpus"]; ok {
+		c, err := r.integer(kv[1], path+".cpus", 1, 768)
+		if err != nil {
+			return err
+		}
+		vm.CPUs = int32(c)
+	}
+	if kv, ok := m["memory"]; ok {
+		b, err := r.size(kv[1], path+".memory")
+		if err != nil {
+			return err
+		}
+		vm.MemoryMB = int32(b >> 20)
+	}
+	if kv, ok := m["snapshots"]; ok {
+		if vm.Snapshots, err = r.integer(kv[1], path+".snapshots", 0, 32); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *dcLoader) usePMem(host *HostSpec, b int64, n *yaml.Node, path string) error {
+	l.pmemUsed[host.Name] += roundMiB(b)
+	if l.pmemUsed[host.Name] > host.PMem {
+		return l.r.errf(n, path, "host %s PMem over-committed (%d MiB used of %d MiB)", host.Name, l.pmemUsed[host.Name]>>20, host.PMem>>20)
+	}
+	return nil
+}
+
+func (l *dcLoader) readDisks(n *yaml.Node, path string, vm *VMSpec, host *HostSpec) error {
+	r := l.r
+	disks, err := r.seq(n, path)
+	if err != nil {
+		return err
+	}
+	for j, dn := range disks {
+		dp := fmt.Sprintf("%s[%d]", path, j)
+		dm, err := r.mapping(dn, dp, "size", "datastore")
+		if err != nil {
+			return err
+		}
+		var d DiskSpec
+		sk, ok := dm["size"]
+		if !ok {
+			return r.errf(dn, dp+".size", "missing key")
+		}
+		if d.Size, err = r.size(sk[1], dp+".size"); err != nil {
+			return err
+		}
+		dk, ok := dm["datastore"]
+		if !ok {
+			return r.errf(dn, dp+".datastore", "missing key")
+		}
+		if d.Datastore, err = r.str(dk[1], dp+".datastore"); err != nil {
+			return err
+		}
+		if d.Datastore == "pmem" {
+			if host.PMem == 0 {
+				return r.errf(dk[1], dp+".datastore", "host %s has no PMem", host.Name)
+			}
+			if err := l.usePMem(host, d.Size, sk[1], dp+".size"); err != nil {
+				return err
+			}
+		} else {
+			d.Datastore = escapeName(d.Datastore)
+			ds := l.dsByName[d.Datastore]
+			if ds == nil {
+				return r.errf(dk[1], dp+".datastore", "unknown datastore %q in datacenter %s", d.Datastore, l.dc.Name)
+			}
+			if !reach(ds, host.Name) {
+				return r.errf(dk[1], dp+".datastore", "datastore %s is not mounted on host %s", ds.Name, host.Name)
+			}
+			l.dsUsed[ds.Name] += d.Size
+			if l.dsUsed[ds.Name] > ds.Capacity {
+				return r.errf(sk[1], dp+".size", "datastore %s over-committed", ds.Name)
+			}
+		}
+		vm.Disks = append(vm.Disks, d)
+	}
+	return nil
+}
+
+// readHome sets the VM home: "home:" if given, else the first disk's
+// datastore unless that is PMem, else the first non-PMem datastore (by
+// name) the host mounts.
+func (l *dcLoader) readHome(m map[string][2]*yaml.Node, n *yaml.Node, path string, vm *VMSpec, host *HostSpec) error {
+	r := l.r
+	if kv, ok := m["home"]; ok {
+		home, err := r.str(kv[1], path+".home")
+		if err != nil {
+			return err
+		}
+		if home == "pmem" || strings.HasPrefix(home, "PMemDS-") {
+			return r.errf(kv[1], path+".home", "the VM home cannot be on PMem")
+		}
+		vm.Home = escapeName(home)
+		ds := l.dsByName[vm.Home]
+		if ds == nil {
+			return r.errf(kv[1], path+".home", "unknown datastore %q in datacenter %s", vm.Home, l.dc.Name)
+		}
+		if !reach(ds, host.Name) {
+			return r.errf(kv[1], path+".home", "datastore %s is not mounted on host %s", ds.Name, host.Name)
+		}
+		return nil
+	}
+	if len(vm.Disks) > 0 && vm.Disks[0].Datastore != "pmem" {
+		vm.Home = vm.Disks[0].Datastore
+		return nil
+	}
+	for _, ds := range sortedDatastores(l.dc.Datastores) {
+		if reach(ds, host.Name) {
+			vm.Home = ds.Name
+			return nil
+		}
+	}
+	return r.errf(n, path, "host %s mounts no non-PMem datastore for the VM home (add a datastore mounted on it)", host.Name)
+}
+
+func (l *dcLoader) readNVDIMMs(n *yaml.Node, path string, vm *VMSpec, host *HostSpec) error {
+	r := l.r
+	nvs, err := r.seq(n, path)
+	if err != nil {
+		return err
+	}
+	for j, nv := range nvs {
+		np := fmt.Sprintf("%s[%d]", path, j)
+		b, err := r.size(nv, np)
+		if err != nil {
+			return err
+		}
+		if host.PMem == 0 {
+			return r.errf(nv, np, "host %s has no PMem", host.Name)
+		}
+		if vm.HWVersion < 14 {
+			return r.errf(nv, np, "NVDIMMs need hardware_version 14 or later")
+		}
+		if g := guestByID(vm.GuestID); g == nil || !g.pmem {
+			return r.errf(nv, np, "guest %s does not support persistent memory", vm.GuestID)
+		}
+		if err := l.usePMem(host, b, nv, np); err != nil {
+			return err
+		}
+		vm.NVDIMMs = append(vm.NVDIMMs, roundMiB(b))
+	}
+	if len(vm.NVDIMMs) > 64 {
+		return r.errf(n, path, "at most 64 NVDIMMs per VM")
+	}
+	if len(vm.NVDIMMs) > 0 && vm.Snapshots > 0 {
+		return r.errf(n, path, "a VM with NVDIMMs cannot have snapshots")
+	}
+	return nil
+}
+
+// escapeName escapes an entity name the way vCenter stores and returns it:
+// "%" -> "%25", "/" -> "%2f", "\" -> "%5c" (vSphere Web Services
+// Programming Guide, GUID-316D6B24). The inventory gives names raw.
+func escapeName(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '%':
+			b.WriteString("%25")
+		case '/':
+			b.WriteString("%2f")
+		case '\\':
+			b.WriteString("%5c")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// escapeFolderPath escapes each part of an inventory folder path "a/b"
+// (the "/" separates folders).
+func escapeFolderPath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = escapeName(s)
+	}
+	return strings.Join(parts, "/")
 }
 
 // sortedDatastores returns the datastores ordered by name.
@@ -703,7 +937,7 @@ func (g *genSpec) dsCap() int64 {
 	return c
 }
 
-func (g *genSpec) addHosts(inv *Inventory, names map[string]string, byName map[string]*HostSpec, r *reader) error {
+func (g *genSpec) addHosts(inv *DatacenterSpec, names map[string]string, byName map[string]*HostSpec, r *reader) error {
 	for c := 1; c <= g.Clusters; c++ {
 		cs := &ClusterSpec{Name: genCluster(c)}
 		if prev, dup := names[cs.Name]; dup {
@@ -725,7 +959,7 @@ func (g *genSpec) addHosts(inv *Inventory, names map[string]string, byName map[s
 	return nil
 }
 
-func (g *genSpec) addDatastores(inv *Inventory, byName map[string]*DatastoreSpec, r *reader) error {
+func (g *genSpec) addDatastores(inv *DatacenterSpec, byName map[string]*DatastoreSpec, r *reader) error {
 	for c := 1; c <= g.Clusters; c++ {
 		d := &DatastoreSpec{Name: genDS(c), Type: "VMFS", Capacity: g.dsCap(), Hosts: []string{}, where: r.file + ":" + g.line()}
 		if _, dup := byName[d.Name]; dup {
@@ -740,7 +974,7 @@ func (g *genSpec) addDatastores(inv *Inventory, byName map[string]*DatastoreSpec
 	return nil
 }
 
-func (g *genSpec) addVMs(inv *Inventory, names map[string]bool, used map[string]int64, r *reader) error {
+func (g *genSpec) addVMs(inv *DatacenterSpec, names map[string]bool, r *reader) error {
 	if g.perDS() > g.dsCap() {
 		return r.errf(g.node, "generate.datastore_capacity", "too small for %d disks of %d GiB per cluster", g.HostsPerCluster*g.VMsPerHost*g.DisksPerVM, g.DiskSize>>30)
 	}
@@ -749,10 +983,10 @@ func (g *genSpec) addVMs(inv *Inventory, names map[string]bool, used map[string]
 			for v := 1; v <= g.VMsPerHost; v++ {
 				vm := &VMSpec{Name: genVM(c, h, v), Host: genHost(c, h), Home: genDS(c), HWVersion: g.HWVersion, GuestID: g.GuestID,
 					Power: g.Power, Tools: true, CPUs: 2, MemoryMB: 4096, where: r.file + ":" + g.line()}
-				if names[vm.Name] {
+				if names["\x00"+vm.Name] {
 					return r.errf(g.node, "generate", "generated VM %q clashes with vms:", vm.Name)
 				}
-				names[vm.Name] = true
+				names["\x00"+vm.Name] = true
 				for d := 0; d < g.DisksPerVM; d++ {
 					vm.Disks = append(vm.Disks, DiskSpec{Size: g.DiskSize, Datastore: genDS(c)})
 				}

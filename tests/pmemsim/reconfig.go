@@ -701,6 +701,9 @@ func (r *reconfig) checkWhole(last int) *taskFault {
 		if free := r.h.pmemFree(); r.pmemDemand > free {
 			return insufficientPMem("Insufficient persistent memory: requested %d MB, host %s has %d MB free", r.pmemDemand>>20, r.h.name, free>>20)
 		}
+		if f := haAdmission(r.h, r.pmemDemand); f != nil {
+			return f
+		}
 	}
 	for ds, need := range r.dsDemand {
 		if need > 0 && need > ds.Summary.FreeSpace {
@@ -747,8 +750,7 @@ func (r *reconfig) commit(spec *types.VirtualMachineConfigSpec, newVersion strin
 			types.PropertyChange{Name: "guest.guestFamily", Val: guestFamilyOf(guestID)})
 	}
 	if spec.Name != "" && spec.Name != vm.Name {
-		delete(estate.vms, vm.Name)
-		estate.vms[spec.Name] = vm
+		spec.Name = escapeName(spec.Name)
 		changes = append(changes, types.PropertyChange{Name: "name", Val: spec.Name},
 			types.PropertyChange{Name: "config.name", Val: spec.Name},
 			types.PropertyChange{Name: "summary.config.name", Val: spec.Name})
@@ -845,7 +847,7 @@ func (vm *PVM) diskTarget(i int, h *hostState, dc *types.VirtualDeviceConfigSpec
 	if b != nil {
 		var p object.DatastorePath
 		if p.FromString(b.FileName) && p.Datastore != "" {
-			ds := estate.datastores[p.Datastore]
+			ds := vm.datastoreNamed(p.Datastore)
 			if ds == nil {
 				return nil, vcFault(&types.InvalidDatastore{Name: p.Datastore}, keyInvalidDeviceSpec, "Datastore %s not found", p.Datastore)
 			}

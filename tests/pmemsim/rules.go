@@ -142,7 +142,7 @@ func namedDatastore(b *types.VirtualDeviceFileBackingInfo) *PDatastore {
 	}
 	var p object.DatastorePath
 	if p.FromString(b.FileName) && p.Datastore != "" {
-		if ds := estate.datastores[p.Datastore]; ds != nil {
+		if ds := datastoreIn(nil, p.Datastore); ds != nil { // PMem datastore names are unique (PMemDS-<uuid>)
 			return ds
 		}
 	}

@@ -51,7 +51,7 @@ func (vm *PVM) poweredOn() bool {
 func (vm *PVM) homeDatastore() *PDatastore {
 	var p object.DatastorePath
 	p.FromString(vm.Config.Files.VmPathName)
-	return estate.datastores[p.Datastore]
+	return vm.datastoreNamed(p.Datastore)
 }
 
 // backingFile returns the file backing of a disk or NVDIMM.
@@ -75,7 +75,7 @@ func deviceDatastore(d types.BaseVirtualDevice) *PDatastore {
 	}
 	var p object.DatastorePath
 	if p.FromString(b.FileName) {
-		return estate.datastores[p.Datastore]
+		return datastoreIn(nil, p.Datastore)
 	}
 	return nil
 }
@@ -281,12 +281,16 @@ func newVMObject(p vmParams) *PVM {
 }
 
 // loadVM builds one inventory VM directly in the registry.
-func loadVM(spec *VMSpec, folder types.ManagedObjectReference) (*PVM, error) {
-	h := estate.hosts[spec.Host]
-	home := estate.datastores[spec.Home]
+func loadVM(dc *dcState, spec *VMSpec, folder types.ManagedObjectReference) (*PVM, error) {
+	h := dc.host(spec.Host)
+	home := dc.datastores[spec.Home]
+	seed := dc.seed(spec.Folder + "/" + spec.Name)
+	if spec.Folder == "" || dc.index == 0 {
+		seed = dc.seed(spec.Name) // the ids of earlier pmemsim versions
+	}
 	vm := newVMObject(vmParams{name: spec.Name, guestID: spec.GuestID, version: fmt.Sprintf("vmx-%02d", spec.HWVersion),
 		cpus: spec.CPUs, memoryMB: spec.MemoryMB, tools: spec.Tools, host: h, home: home, folder: folder, pool: h.pool,
-		uuid: stableUUID("vm-bios", spec.Name), instanceUUID: stableUUID("vm-instance", spec.Name), devices: defaultDevices()})
+		uuid: stableUUID("vm-bios", seed), instanceUUID: stableUUID("vm-instance", seed), devices: defaultDevices()})
 	v := &vm.VirtualMachine
 
 	devs := vm.Config.Hardware.Device
@@ -297,7 +301,7 @@ func loadVM(spec *VMSpec, folder types.ManagedObjectReference) (*PVM, error) {
 		if d.Datastore == "pmem" {
 			ds = h.pmemDS
 		} else {
-			ds = estate.datastores[d.Datastore]
+			ds = dc.datastores[d.Datastore]
 		}
 		if unit == 7 {
 			unit++
@@ -306,7 +310,7 @@ func loadVM(spec *VMSpec, folder types.ManagedObjectReference) (*PVM, error) {
 		disk := &types.VirtualDisk{
 			VirtualDevice: types.VirtualDevice{Key: key, ControllerKey: scsiKey, UnitNumber: types.NewInt32(unit),
 				DeviceInfo: &types.Description{Label: fmt.Sprintf("Hard disk %d", i+1), Summary: kbSummary(d.Size / 1024)},
-				Backing:    makeDiskBacking(ds, diskFileName(ds, spec.Name, i), defaultDiskMode, stableUUID("disk", fmt.Sprintf("%s/%d", spec.Name, i)))},
+				Backing:    makeDiskBacking(ds, diskFileName(ds, spec.Name, i), defaultDiskMode, stableUUID("disk", fmt.Sprintf("%s/%d", seed, i)))},
 			CapacityInKB: d.Size / 1024, CapacityInBytes: d.Size,
 		}
 		scsi.Device = append(scsi.Device, key)
@@ -347,7 +351,7 @@ func loadVM(spec *VMSpec, folder types.ManagedObjectReference) (*PVM, error) {
 	for i := 0; i < spec.Snapshots; i++ {
 		vm.addSnapshot(fmt.Sprintf("snapshot-%d", i+1), "created by pmemsim at load", false)
 	}
-	estate.vms[spec.Name] = vm
+	estate.vms[vm.Self] = vm
 	return vm, nil
 }
 

@@ -228,7 +228,7 @@ func (vm *PVM) unregister() {
 			simulator.Map.Remove(s)
 		}
 	}
-	delete(estate.vms, vm.Name)
+	estate.forgetVM(vm)
 	simulator.Map.Remove(vm.Self)
 }
 
