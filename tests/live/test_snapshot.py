@@ -38,7 +38,7 @@ def demo_inventory(demo_sim: simproc.PmemSim) -> Iterator[Inventory]:
 
 
 def test_hosts_and_clusters(demo_inventory: Inventory) -> None:
-    hosts = demo_inventory.hosts
+    hosts = {h.name: h for h in demo_inventory.hosts.values()}
     assert sorted(hosts) == ["esx-01", "esx-02", "esx-03", "esx-10"]
     assert {n: h.cluster for n, h in hosts.items()} == {
         "esx-01": "Prod", "esx-02": "Prod", "esx-03": "Prod", "esx-10": None}
@@ -57,7 +57,7 @@ def test_hosts_and_clusters(demo_inventory: Inventory) -> None:
 
 
 def test_datastores(demo_inventory: Inventory) -> None:
-    ds = demo_inventory.datastores
+    ds = {d.name: d for d in demo_inventory.datastores.values()}
     pmem = {n: d for n, d in ds.items() if d.is_pmem}
     assert len(pmem) == 3
     for d in pmem.values():
@@ -87,7 +87,7 @@ def test_vms_folders_and_light_fields(demo_inventory: Inventory) -> None:
 
 def test_cache_01_devices(demo_inventory: Inventory) -> None:
     vm = demo_inventory.vms["cache-01"]
-    host = demo_inventory.hosts["esx-10"]
+    host = demo_inventory.host_named("esx-10")
     assert vm.devices_loaded
     assert [(n.label, n.size_mb) for n in vm.nvdimms] == [("NVDIMM 1", 8 * GiB)]
     assert vm.nvdimm_controller_key is not None

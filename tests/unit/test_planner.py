@@ -23,6 +23,11 @@ from tests.unit.builders import (
     vm,
 )
 
+BACKUP_WARNING = (
+    "VM db-01: once a VM has an NVDIMM, its snapshots fail, and so do snapshot-based backups, "
+    "unless the PMem snapshot mode is set (options.nvdimm_snapshot_mode, vSphere 7.0 U3+)"
+)
+
 
 def plan_for(
     *entries: VmEntry,
@@ -101,6 +106,7 @@ def test_add_nvdimms_adds_the_controller_once() -> None:
             "index": 1,
             "controller_key": None,
             "host": "esx-01",
+            "host_moid": "host-esx-01",
         },
     )
     assert second.target == "NVDIMM 2"
@@ -118,6 +124,7 @@ def test_add_next_to_existing_nvdimm_reuses_the_controller() -> None:
         "index": 2,
         "controller_key": 27000,
         "host": "esx-01",
+        "host_moid": "host-esx-01",
     }
 
 
@@ -135,6 +142,7 @@ def test_grow_nvdimm() -> None:
         "size_mb_before": 16384,
         "size_mb": 32768,
         "host": "esx-01",
+        "host_moid": "host-esx-01",
     }
     assert grow.reason == "spec wants NVDIMM 1 at 32 GiB"
 
@@ -154,7 +162,8 @@ def test_shrink_recreates_and_needs_allow_data_loss() -> None:
     allowed = plan_for(s, vms=[db], allow_data_loss=True)
     assert allowed.problems == ()
     remove, add = allowed.changes
-    assert remove.detail == {"key": 8001, "size_mb": 16384, "destructive": True, "host": "esx-01"}
+    assert remove.detail == {"key": 8001, "size_mb": 16384, "destructive": True, "host": "esx-01",
+                             "host_moid": "host-esx-01"}
     assert "destroyed" in remove.reason
     assert add.detail["add_controller"] is False
 
@@ -225,7 +234,7 @@ def test_old_hardware_is_upgraded_when_allowed() -> None:
         after="vmx-14",
         disruptive=False,
         reason="NVDIMMs need vmx-14 or later",
-        detail={"from": 13, "to": 14, "host": "esx-01"},
+        detail={"from": 13, "to": 14, "host": "esx-01", "host_moid": "host-esx-01"},
     )
     assert plan.problems == ()
 
@@ -267,10 +276,11 @@ def test_power_cycle_wraps_the_changes() -> None:
         ("power_on", True),
     ]
     off, on = plan.changes[0], plan.changes[-1]
-    assert off.detail == {"graceful": True, "timeout_s": 120, "host": "esx-01"}
+    assert off.detail == {"graceful": True, "timeout_s": 120, "host": "esx-01",
+                          "host_moid": "host-esx-01"}
     assert (off.before, off.after) == ("poweredOn", "poweredOff")
     assert off.reason == "needs power off for NVDIMM changes and the hardware upgrade"
-    assert on.detail == {"host": "esx-01"}
+    assert on.detail == {"host": "esx-01", "host_moid": "host-esx-01"}
     assert (on.before, on.after) == ("poweredOff", "poweredOn")
 
 
@@ -361,6 +371,7 @@ def test_unknown_guest_is_only_a_warning() -> None:
     assert plan.problems == ()
     assert plan.warnings == (
         "VM db-01: guest OS plan9Guest is unknown here; cannot check that it supports NVDIMMs",
+        BACKUP_WARNING,
     )
 
 
@@ -373,10 +384,32 @@ def test_snapshots_block_nvdimms() -> None:
     ]
 
 
-def test_snapshots_do_not_block_disk_migration() -> None:
+def test_snapshots_block_moving_a_disk_onto_pmem() -> None:
+    """A vPMemDisk has no snapshot chain (LocalPMemBackingInfo has no parent)."""
     plan = plan_for(entry(name="db-01", disks={"*": "pmem"}), vms=[vm(snapshots=3, disks=[disk()])])
+    assert messages(plan) == [
+        "VM db-01 has 3 snapshot(s); a disk on PMem (vPMemDisk) cannot have snapshots "
+        "(Hard disk 1) — delete or consolidate the snapshots first"
+    ]
+    assert len(plan.changes) == 1  # still shown, so the user sees the whole picture
+
+
+def test_snapshots_block_creating_a_vpmemdisk() -> None:
+    plan = plan_for(entry(name="db-01", disks={"Hard disk 2": ("pmem", 10)}),
+                    vms=[vm(snapshots=1, disks=[disk()])])
+    assert messages(plan) == [
+        "VM db-01 has 1 snapshot(s); a disk on PMem (vPMemDisk) cannot have snapshots "
+        "(Hard disk 2) — delete or consolidate the snapshots first"
+    ]
+
+
+def test_snapshots_do_not_block_moves_off_pmem_or_between_datastores() -> None:
+    db = vm(snapshots=3, disks=[disk("Hard disk 1", 40, "PMemDS-esx-01"), disk("Hard disk 2")])
+    inv = inventory(vms=[db], datastores=[datastore("san-01"), datastore("san-02")])
+    plan = plan_for(entry(name="db-01", disks={"Hard disk 1": "san-01", "Hard disk 2": "san-02"}),
+                    vms=[], inv=inv)
     assert plan.problems == ()
-    assert len(plan.changes) == 1
+    assert len(plan.changes) == 2
 
 
 # --------------------------------------------------------------------------- disks
@@ -400,7 +433,10 @@ def test_migrate_detail_shape() -> None:
                 "to_datastore": "PMemDS-esx-01",
                 "to_pmem": True,
                 "from_pmem": False,
+                "to_datastore_moid": "ds-PMemDS-esx-01",
+                "from_datastore_moid": "ds-san-01",
                 "host": "esx-01",
+                "host_moid": "host-esx-01",
             },
         ),
     )
@@ -447,7 +483,9 @@ def test_create_vpmemdisk() -> None:
             "pmem": True,
             "datastore": "PMemDS-esx-01",
             "label": "Hard disk 2",
+            "datastore_moid": "ds-PMemDS-esx-01",
             "host": "esx-01",
+            "host_moid": "host-esx-01",
         },
     )
     assert plan.problems == ()
@@ -477,7 +515,9 @@ def test_creating_a_regular_disk_is_live() -> None:
         "pmem": False,
         "datastore": "san-01",
         "label": "Hard disk 2",
+        "datastore_moid": "ds-san-01",
         "host": "esx-01",
+        "host_moid": "host-esx-01",
     }
     assert plan.problems == ()
 
