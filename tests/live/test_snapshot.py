@@ -207,3 +207,31 @@ def test_paging_gives_the_same_inventory(
     calls = delta(before, demo_sim.stats())
     assert calls["ContinueRetrievePropertiesEx"] >= 5
     assert inv == demo_inventory
+
+
+def test_scoped_snapshot_reads_only_the_clusters_vms(demo_sim: simproc.PmemSim) -> None:
+    """A spec about cluster Prod: the VM pass starts at the cluster, not the root folder."""
+    from pmemctl.inventory.model import Scope
+
+    before = demo_sim.stats()
+    with connect(settings_for(demo_sim)) as conn:
+        inv = take_snapshot(conn, lambda light: ["redis-01"], scope=Scope(clusters=("Prod",)))
+    calls = delta(before, demo_sim.stats())
+    assert "cache-01" not in inv.vms  # on standalone esx-10
+    assert {"redis-01", "legacy-sql-01", "web-01"} <= set(inv.vms)
+    assert len(inv.hosts) == 4  # hosts, datastores, folders: still all of them
+    assert inv.vms["redis-01"].devices_loaded and inv.vms["redis-01"].power_state
+    assert calls["CreateContainerView"] == 2 and calls["DestroyView"] == 2
+    assert calls["RetrievePropertiesEx"] == 3  # skeleton, the cluster's VMs, redis-01
+
+
+def test_light_pass_reads_selection_fields_only(demo_sim: simproc.PmemSim) -> None:
+    """VMs outside the selection carry only what selection needs."""
+    with connect(settings_for(demo_sim)) as conn:
+        inv = take_snapshot(conn, lambda light: ["redis-01"])
+    web = inv.vms["web-01"]
+    assert (web.host, web.cluster, web.folder, web.datacenter) == ("esx-02", "Prod", "Apps", "DC0")
+    assert (web.power_state, web.hardware_version, web.snapshots, web.datastores) == ("", 0, 0, ())
+    r1 = inv.vms["redis-01"]
+    assert (r1.power_state, r1.hardware_version, r1.home_datastore) == (
+        "poweredOff", 14, "san-01")
