@@ -4,7 +4,8 @@
 output is a contract for ``status -o json``::
 
     {"hosts": [{"name", "cluster", "pmem_capacity_mb", "pmem_free_mb", "pmem_datastore",
-                "pmem_used_mb", "pmem_supported", "vms"}],
+                "pmem_used_mb", "pmem_supported", "vms", "esxi_pmem_support",
+                "datacenter"}],
      "vms":   [{"name", "host", "hardware_version", "power_state",
                 "nvdimms": [{"label", "size_mb"}],
                 "disks":   [{"label", "size_mb", "datastore", "pmem"}],
@@ -12,6 +13,9 @@ output is a contract for ``status -o json``::
 
 Keys after the first five of a host and the first six of a VM are
 extensions: new keys may be added, none of these will be removed.
+``pmem_supported`` (kept, and repeated as ``esxi_pmem_support``) is ESXi's
+``capability.pMemSupported``: real ESXi 8.0.3 reports it true on hosts with
+no PMem at all, so only ``pmem_capacity_mb`` says whether a host has PMem.
 :func:`render_status` draws the same data for humans.
 """
 
@@ -29,12 +33,17 @@ from pmemctl.units import format_mb
 
 BAR_WIDTH = 10
 NO_PMEM = "no PMem"
-_RIGHT = frozenset({"Capacity", "Used", "Free", "HW", "Size"})
+_RIGHT = frozenset({"PMem", "Used", "Free", "HW", "Size"})
+# capability.pMemSupported is true on PMem-less hosts of real ESXi 8.0.3:
+# say what it is (ESXi's support), never "has PMem".
+ESXI_SUPPORT = {True: "ESXi PMem support: yes", False: "ESXi PMem support: no"}
 
 
 def _disk_is_pmem(inv: Inventory, vm: VM, label: str) -> bool:
     disk = next(d for d in vm.disks if d.label == label)
-    ds = inv.datastores.get(disk.datastore)
+    ds = inv.datastores.get(disk.datastore_moid) if disk.datastore_moid else None
+    if ds is None:
+        ds = inv.datastore_named(disk.datastore, vm.datacenter or None)
     return disk.pmem or (ds is not None and ds.is_pmem)
 
 
@@ -46,8 +55,13 @@ def _consumers(inv: Inventory, host: Host) -> list[str]:
     """VMs holding PMem of ``host``: NVDIMMs or disks there, or files on its PMem datastore."""
     names = set()
     for vm in inv.vms.values():
-        on_ds = host.pmem_datastore is not None and host.pmem_datastore in vm.datastores
-        if on_ds or (vm.host == host.name and vm.devices_loaded and _vm_uses_pmem(inv, vm)):
+        pmem_ds = host.pmem_datastore_moid
+        if vm.datastore_moids:
+            on_ds = pmem_ds is not None and pmem_ds in vm.datastore_moids
+        else:  # a VM read without moids (older callers): by name
+            on_ds = host.pmem_datastore is not None and host.pmem_datastore in vm.datastores
+        on_host = vm.host_moid == host.moid if vm.host_moid else vm.host == host.name
+        if on_ds or (on_host and vm.devices_loaded and _vm_uses_pmem(inv, vm)):
             names.add(vm.name)
     return sorted(names)
 
@@ -60,8 +74,7 @@ def build_status(inventory: Inventory) -> dict[str, Any]:
     were read can be listed. All sizes are MiB.
     """
     hosts = []
-    for name in sorted(inventory.hosts):
-        h = inventory.hosts[name]
+    for h in sorted(inventory.hosts.values(), key=lambda h: (h.name, h.moid)):
         hosts.append({
             "name": h.name,
             "cluster": h.cluster,
@@ -71,6 +84,8 @@ def build_status(inventory: Inventory) -> dict[str, Any]:
             "pmem_used_mb": max(h.pmem_capacity_mb - h.pmem_free_mb, 0),
             "pmem_supported": h.pmem_supported,
             "vms": _consumers(inventory, h),
+            "esxi_pmem_support": h.pmem_supported,
+            "datacenter": h.datacenter,
         })
     vms = []
     for name in sorted(inventory.vms):
@@ -126,13 +141,14 @@ def render_status(status: dict[str, Any], console: Console) -> None:
     """
     hosts = Table(title="PMem by host", box=box.SIMPLE_HEAD, title_justify="left",
                   padding=(0, 1), pad_edge=False)
-    for col in ("Host", "Cluster", "Capacity", "Used", "Free", "Usage", "VMs"):
+    for col in ("Host", "Cluster", "PMem", "Used", "Free", "Usage", "VMs"):
         hosts.add_column(col, justify="right" if col in _RIGHT else "left")
     for h in status["hosts"]:
         cap = int(h["pmem_capacity_mb"])
         if cap <= 0:
+            support = ESXI_SUPPORT[bool(h.get("esxi_pmem_support", h.get("pmem_supported")))]
             hosts.add_row(_t(h["name"]), _t(h["cluster"] or "-"), _t(NO_PMEM),
-                          _t("-"), _t("-"), _t(""), _t(""))
+                          _t("-"), _t("-"), _t(support), _t(""))
             continue
         used = int(h.get("pmem_used_mb", cap - int(h["pmem_free_mb"])))
         hosts.add_row(

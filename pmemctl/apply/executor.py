@@ -206,7 +206,9 @@ def undo_state(step: Step, inventory: Inventory,
             key = int(c.detail["key"])
             disk = disks.get(key)
             src = str(c.detail.get("from_datastore") or (disk.datastore if disk else ""))
-            ds = inventory.datastores.get(src)
+            # Datastores are keyed by moid; plans carry the moid (older saved plans: by name).
+            ds = inventory.datastores.get(str(c.detail.get("from_datastore_moid") or "")) \
+                or inventory.datastore_named(src, vm.datacenter or None)
             undo["disks"].append({
                 "key": key, "label": c.target, "datastore": src,
                 "datastore_moid": ds.moid if ds else None,
@@ -380,7 +382,7 @@ class Executor:
 
     def _submit(self, run: _Run) -> Any:
         step, vm, ctx = run.step, run.vm, self.ctx
-        names = {n: d.moid for n, d in ctx.inventory.datastores.items()}
+        names = _datastore_moids(step.changes, ctx.inventory)
         if step.kind is StepKind.UPGRADE:
             return actions.submit_upgrade(vm, actions.upgrade_version(step.changes[0]))
         if step.kind is StepKind.POWER_ON:
@@ -608,3 +610,23 @@ def apply_plan(conn: Any, plan: Plan, inventory: Inventory, options: ExecOptions
     if ctx is None:
         ctx = exec_context(conn, plan, inventory)
     return Executor(ctx, plan, options, journal, hook).run()
+
+
+def _datastore_moids(changes: list[Change] | tuple[Change, ...],
+                     inventory: Inventory) -> dict[str, str]:
+    """Datastore name -> moid for the changes: the planner's resolved moids.
+
+    The planner resolves names within each VM's datacenter and puts the
+    moids in ``detail``; names that are unique in the inventory stand in for
+    saved plans written before it did.
+    """
+    counts: dict[str, list[str]] = {}
+    for d in inventory.datastores.values():
+        counts.setdefault(d.name, []).append(d.moid)
+    out = {n: m[0] for n, m in counts.items() if len(m) == 1}
+    for c in changes:
+        for key in ("to_datastore", "from_datastore", "datastore"):
+            moid = c.detail.get(f"{key}_moid")
+            if moid and c.detail.get(key):
+                out[str(c.detail[key])] = str(moid)
+    return out

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmemctl.apply.journal import JournalState, StepRecord
-from pmemctl.inventory.model import VM, Inventory
+from pmemctl.inventory.model import VM, Datastore, Inventory
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.units import format_mb
 
@@ -122,15 +122,29 @@ def _migrations(steps: list[StepRecord], inventory: Inventory, acc: _Acc) -> Non
             detail={"key": key, "size_mb": disk.size_mb, "from_datastore": disk.datastore,
                     "to_datastore": where, "to_pmem": bool(target.get("pmem")),
                     "from_pmem": disk.pmem, "host": vm.host, "rollback": True,
-                    "policy_ids": policies}))
+                    "policy_ids": policies, "host_moid": vm.host_moid,
+                    "from_datastore_moid": disk.datastore_moid,
+                    "to_datastore_moid": _original(vm, target, inventory).moid}))
+
+
+def _original(vm: VM, undo: dict[str, Any], inventory: Inventory) -> Datastore:
+    """The disk's original datastore: by the journaled moid, else by name in the VM's datacenter."""
+    ds = inventory.datastores.get(str(undo.get("datastore_moid") or ""))
+    if ds is None:
+        ds = inventory.datastore_named(str(undo["datastore"]), vm.datacenter or None)
+    assert ds is not None  # _cannot_go_back said it exists
+    return ds
 
 
 def _cannot_go_back(vm: VM, undo: dict[str, Any], inventory: Inventory) -> str | None:
     name = str(undo["datastore"])
-    ds = inventory.datastores.get(name)
+    ds = inventory.datastores.get(str(undo.get("datastore_moid") or ""))
+    if ds is None:
+        ds = inventory.datastore_named(name, vm.datacenter or None)
     if ds is None:
         return f"its original datastore {name} is gone"
-    if vm.host not in ds.hosts and ds.hosts:
+    mounted = vm.host_moid in ds.host_moids if ds.host_moids else vm.host in ds.hosts
+    if not mounted and ds.hosts:
         return f"its original datastore {name} is not mounted on {vm.host} (the VM moved)"
     return None
 

@@ -41,7 +41,7 @@ def command(
     from pmemctl.plan.planner import make_plan
     from pmemctl.plan.render import render_plan
     from pmemctl.plan.savefile import save_plan
-    from pmemctl.plan.select import select_vms
+    from pmemctl.plan.select import select_vms, spec_scope
     from pmemctl.spec.load import load_spec
     from pmemctl.vsphere.snapshot import take_snapshot
 
@@ -49,7 +49,8 @@ def command(
     with app.connect(spec.vcenter) as conn:
         with app.status("Reading inventory"):
             inventory = take_snapshot(
-                conn, want_devices=lambda light: select_vms(spec, light).names
+                conn, want_devices=lambda light: select_vms(spec, light).names,
+                scope=spec_scope(spec),
             )
         warnings = tuple(conn.warnings)
     plan = make_plan(spec, inventory)

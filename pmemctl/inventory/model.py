@@ -2,21 +2,44 @@
 
 The snapshot code (:mod:`pmemctl.vsphere.snapshot`) builds these values from
 PropertyCollector results; the planner consumes them without ever seeing
-pyVmomi. Every size is in MiB. Names are unique per kind within one
-inventory (a vCenter enforces that for hosts and datastores; for VMs the
-snapshot reports a clash as an :class:`~pmemctl.errors.InventoryError`).
+pyVmomi. Every size is in MiB.
+
+Hosts and datastores are keyed by managed-object id: vCenter makes a
+datastore name unique only within its datacenter, so two ``datastore1`` in
+two datacenters are two entries. Every object knows its datacenter, and
+names are stored unescaped (``a/b``, not vSphere's ``a%2fb``; see
+:func:`unescape_name`). Name lookups go through :meth:`Inventory.host_named`
+and :meth:`Inventory.datastores_named`. VM names are still unique per
+inventory: the snapshot reports a clash among selected VMs as an
+:class:`~pmemctl.errors.InventoryError`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 
 PMEM_DATASTORE_TYPE = "PMEM"
 PMEM_POLICY_NAME = "Host-local PMem Default Storage Policy"
 PMEM_POLICY_ID = "c268da1b-b343-49f7-a468-b1deeb7078e0"  # looked up in PBM; this is the fallback
 MIN_NVDIMM_HW_VERSION = 14
+HOST_AGENT = "HostAgent"  # about.apiType of a standalone ESXi host ("VirtualCenter" for vCenter)
+
+# vSphere escapes these three characters in entity names (vSphere 6.7 Web
+# Services Programming Guide, GUID-316D6B24); nothing else is escaped.
+_ESCAPES = {"%2f": "/", "%5c": "\\", "%25": "%"}
+_ESCAPE_RE = re.compile("%2f|%5c|%25", re.IGNORECASE)
+
+
+def unescape_name(name: str) -> str:
+    """An entity name as the user typed it: ``%2f``, ``%5c``, ``%25`` become ``/``, ``\\``, ``%``.
+
+    One left-to-right pass, so ``%252f`` (an escaped ``%`` followed by ``2f``)
+    becomes ``%2f`` and not ``/``.
+    """
+    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0).lower()], name)
 
 
 @dataclass(frozen=True)
@@ -29,6 +52,8 @@ class Datastore:
     capacity_mb: int
     free_mb: int
     hosts: tuple[str, ...]  # names of hosts that mount it (accessible)
+    datacenter: str = ""  # name of its datacenter; datastore names are unique only there
+    host_moids: tuple[str, ...] = ()  # moids of the hosts in ``hosts``
 
     @property
     def is_pmem(self) -> bool:
@@ -50,6 +75,24 @@ class Host:
     datastores: tuple[str, ...]  # every datastore it mounts
     connected: bool = True
     maintenance: bool = False
+    datacenter: str = ""
+    pmem_datastore_moid: str | None = None
+    datastore_moids: tuple[str, ...] = ()
+    # vSphere HA PMem admission control (7.0 U2+): the share of this host's
+    # PMem that HA holds back for failover, in percent (100 on a dedicated
+    # failover host), and a phrase saying where it comes from, for messages.
+    ha_pmem_reserved_pct: int = 0
+    ha_pmem_reason: str = ""
+
+    @property
+    def ha_pmem_reserved_mb(self) -> int:
+        """PMem that HA admission control holds back on this host (capacity x percent)."""
+        return self.pmem_capacity_mb * self.ha_pmem_reserved_pct // 100
+
+    @property
+    def pmem_usable_mb(self) -> int:
+        """Free PMem a plan may take: free minus the HA reservation, never below 0."""
+        return max(self.pmem_free_mb - self.ha_pmem_reserved_mb, 0)
 
 
 @dataclass(frozen=True)
@@ -65,6 +108,7 @@ class Disk:
     controller_key: int | None = None
     unit_number: int | None = None
     backing: str = "flat"  # flat | pmem | other
+    datastore_moid: str = ""  # "" when the backing names no datastore object
 
 
 @dataclass(frozen=True)
@@ -73,8 +117,10 @@ class Nvdimm:
 
     label: str  # "NVDIMM 1"
     key: int
-    size_mb: int
+    size_mb: int  # configuredCapacityInMB (7.0.2+) when set, else capacityInMB
     controller_key: int | None = None
+    # capacityInMB reads 0 when the backing is inaccessible (vSphere API reference).
+    accessible: bool = True
 
 
 @dataclass(frozen=True)
@@ -86,6 +132,19 @@ class GuestSupport:
     max_pmem_mb: int | None = None
     hot_add: bool = False
     full_name: str = ""
+    cold_growth: bool | None = None  # persistentMemoryColdGrowthSupported; None: not reported
+    cold_growth_granularity_mb: int | None = None
+
+
+@dataclass(frozen=True)
+class NvdimmOption:
+    """``VirtualNVDIMMOption`` from QueryConfigOptionEx: what the hardware version allows."""
+
+    min_mb: int | None = None  # capacityInMB.min
+    max_mb: int | None = None  # capacityInMB.max
+    granularity_mb: int | None = None
+    growable: bool = True  # grow while powered off
+    hot_growable: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,7 +157,7 @@ class VM:
 
     name: str
     moid: str
-    host: str
+    host: str  # host name, for display; ``host_moid`` identifies it
     cluster: str | None
     folder: str  # folder path below the datacenter's vm folder, "" at the root
     hardware_version: int  # 14 for vmx-14
@@ -112,6 +171,9 @@ class VM:
     disks: tuple[Disk, ...] = ()
     nvdimms: tuple[Nvdimm, ...] = ()
     nvdimm_controller_key: int | None = None
+    datacenter: str = ""
+    host_moid: str = ""
+    datastore_moids: tuple[str, ...] = ()
 
     @property
     def uses_pmem(self) -> bool:
@@ -127,21 +189,64 @@ class About:
     api_version: str = ""
     version: str = ""
     instance_uuid: str = ""
+    api_type: str = ""  # about.apiType: "VirtualCenter" or "HostAgent" (a standalone ESXi)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where the VMs a spec can select live, so the snapshot reads only those.
+
+    Globs on cluster names, host names and VM folder paths (as in a spec's
+    ``match``); a VM is in scope when it is in any of them. The snapshot
+    reads every VM when it is given no scope.
+    """
+
+    clusters: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Inventory:
-    """The whole snapshot: hosts, datastores, VMs and guest-OS support."""
+    """The whole snapshot: hosts, datastores, VMs and guest-OS support.
+
+    ``hosts`` and ``datastores`` are keyed by moid, ``vms`` by name.
+    """
 
     about: About = field(default_factory=About)
     hosts: dict[str, Host] = field(default_factory=dict)
     datastores: dict[str, Datastore] = field(default_factory=dict)
     vms: dict[str, VM] = field(default_factory=dict)
     guests: dict[str, GuestSupport] = field(default_factory=dict)
+    nvdimm_option: NvdimmOption | None = None
     pmem_policy_id: str = PMEM_POLICY_ID
     # VM names held by more than one VM -> the folder paths of all of them.
     # ``vms`` keeps the oldest (lowest moid); selecting such a name is an error.
     duplicate_vms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def host_named(self, name: str) -> Host | None:
+        """The host called ``name`` (the lowest moid if, unusually, two are)."""
+        found = [h for h in self.hosts.values() if h.name == name]
+        return min(found, key=lambda h: h.moid) if found else None
+
+    def host_of(self, vm: VM) -> Host | None:
+        """The host ``vm`` is registered on (by moid, else by name)."""
+        if vm.host_moid:
+            return self.hosts.get(vm.host_moid)
+        return self.host_named(vm.host)
+
+    def datastores_named(self, name: str, datacenter: str | None = None) -> list[Datastore]:
+        """Every datastore called ``name``, in ``datacenter`` when given, sorted by moid."""
+        return sorted(
+            (d for d in self.datastores.values()
+             if d.name == name and (datacenter is None or d.datacenter == datacenter)),
+            key=lambda d: d.moid,
+        )
+
+    def datastore_named(self, name: str, datacenter: str | None = None) -> Datastore | None:
+        """The datastore called ``name`` (in ``datacenter``) when exactly one is, else None."""
+        found = self.datastores_named(name, datacenter)
+        return found[0] if len(found) == 1 else None
 
     def fingerprint(self, vm_names: list[str] | None = None) -> str:
         """A stable hash of the state a plan depends on.
@@ -160,11 +265,13 @@ class Inventory:
     def fingerprint_parts(
         self, vm_names: list[str] | None = None
     ) -> tuple[list[tuple[str, Host]], list[tuple[str, VM]]]:
-        """The hosts and VMs :meth:`fingerprint` covers, each sorted by name."""
+        """The hosts and VMs :meth:`fingerprint` covers, each sorted by name (hosts: then moid)."""
         names = sorted(self.vms) if vm_names is None else sorted(vm_names)
         vms = [(n, self.vms[n]) for n in names if n in self.vms]
         if vm_names is None:
-            host_names = set(self.hosts)
+            hosts = list(self.hosts.values())
         else:
-            host_names = {vm.host for _, vm in vms if vm.host in self.hosts}
-        return [(h, self.hosts[h]) for h in sorted(host_names)], vms
+            picked = (self.host_of(vm) for _, vm in vms)
+            hosts = list({h.moid: h for h in picked if h is not None}.values())
+        hosts.sort(key=lambda h: (h.name, h.moid))
+        return [(h.name, h) for h in hosts], vms

@@ -10,6 +10,16 @@ Python values. The rules come from the PMem reference (sections B-D):
 * NVDIMM changes, hardware upgrades and creating a vPMemDisk need the VM
   powered off; Storage vMotion (``migrate_disk``) runs live.
 * PMem is host-local: a disk goes to the PMem datastore of the VM's own host.
+* A datastore name means the datastore of that name in the VM's datacenter
+  (names are unique only there); changes carry the resolved moids in
+  ``detail`` (``to_datastore_moid``, ``from_datastore_moid``,
+  ``datastore_moid``, ``host_moid``), so apply never resolves a name.
+* PMem that vSphere HA admission control reserves for failover is not free.
+* A vPMemDisk has no snapshot chain: nothing goes onto PMem while the VM has
+  snapshots. NVDIMMs must fit the hardware's ``VirtualNVDIMMOption`` and the
+  guest's growth rules.
+* Against a standalone ESXi host (``about.apiType == "HostAgent"``) nothing
+  goes onto PMem: that needs PBM storage policies, which only vCenter has.
 
 Every problem is collected; a blocked plan still lists its changes so the
 user sees the whole picture at once.
@@ -17,11 +27,21 @@ user sees the whole picture at once.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pmemctl.inventory.model import MIN_NVDIMM_HW_VERSION, VM, Disk, Host, Inventory, Nvdimm
+from pmemctl.inventory.model import (
+    HOST_AGENT,
+    MIN_NVDIMM_HW_VERSION,
+    VM,
+    Datastore,
+    Disk,
+    Host,
+    Inventory,
+    Nvdimm,
+)
 from pmemctl.plan.model import Action, Change, HostPmem, Plan, Problem
 from pmemctl.plan.select import ALL_DISKS, Desired, select_vms
 from pmemctl.spec.model import DiskTarget, Options, Spec
@@ -32,6 +52,7 @@ POWERED_OFF = "poweredOff"
 
 _NVDIMM_GROWTH = (Action.ADD_NVDIMM, Action.GROW_NVDIMM)
 _NVDIMM_ACTIONS = (*_NVDIMM_GROWTH, Action.REMOVE_NVDIMM)
+SNAPSHOT_MODE_API = (7, 0, 3)  # ConfigSpec.pmem (VirtualMachineVirtualPMem) is 7.0 U3
 _T = TypeVar("_T")
 _LABEL_RE = re.compile(r"^(.*?)(\d+)$")
 
@@ -52,9 +73,13 @@ def make_plan(spec: Spec, inventory: Inventory) -> Plan:
         changes.extend(vm_plan.ordered())
         problems.extend(vm_plan.problems)
         warnings.extend(vm_plan.warnings)
-    vm_hosts = {inventory.vms[n].host for n in selection.names}
-    hosts, capacity_problems = _capacity(changes, inventory, vm_hosts)
+    vm_hosts = {h.moid for h in (inventory.host_of(inventory.vms[n]) for n in selection.names)
+                if h is not None}
+    hosts, capacity_problems, capacity_warnings = _capacity(changes, inventory, vm_hosts)
     problems.extend(capacity_problems)
+    warnings.extend(capacity_warnings)
+    problems.extend(_estate_problems(changes, inventory, spec.options))
+    warnings.extend(_snapshot_warnings(changes, spec.options))
     return Plan(
         changes=tuple(changes),
         problems=tuple(_unique(problems)),
@@ -106,7 +131,7 @@ class _VmPlan:
             after=after,
             disruptive=needs_off and self.running,
             reason=reason,
-            detail={**detail, "host": self.vm.host},
+            detail={**detail, "host": self.vm.host, "host_moid": self.vm.host_moid},
         )
 
     def problem(self, message: str) -> None:
@@ -122,7 +147,7 @@ class _VmPlan:
 
 
 def _plan_vm(vm: VM, desired: Desired, options: Options, inventory: Inventory) -> _VmPlan:
-    host = inventory.hosts.get(vm.host)
+    host = inventory.host_of(vm)
     plan = _VmPlan(vm=vm, host=host, options=options, inventory=inventory)
     if not vm.devices_loaded:
         # Planning without devices would "create" disks the VM already has.
@@ -135,6 +160,7 @@ def _plan_vm(vm: VM, desired: Desired, options: Options, inventory: Inventory) -
     _diff_disks(plan, desired.disk_targets())
     _hardware_gate(plan)
     _guest_gate(plan, desired.nvdimms or ())
+    _nvdimm_option_gate(plan)
     _snapshot_gate(plan, desired.nvdimms or ())
     _power_gate(plan)
     _host_state_gate(plan)
@@ -152,6 +178,16 @@ def _diff_nvdimms(plan: _VmPlan, desired: tuple[int, ...]) -> None:
     """
     vm = plan.vm
     current = sorted(vm.nvdimms, key=lambda n: (_label_key(n.label), n.key))
+    unreadable = [n.label for n in current if n.size_mb <= 0 or not n.accessible]
+    if unreadable:
+        # vSphere reports capacityInMB 0 when the backing is inaccessible: a
+        # diff against 0 would plan a grow of an NVDIMM that may hold data.
+        plan.problem(
+            f"VM {vm.name}: {', '.join(unreadable)} reads 0 MB, which vSphere reports when "
+            "the NVDIMM's backing is inaccessible; pmemctl plans no NVDIMM change for this "
+            "VM until vSphere reports its size (check the host's PMem)"
+        )
+        return
     removes: list[Change] = []
     grows: list[Change] = []
     adds: list[Change] = []
@@ -239,6 +275,8 @@ def _add(plan: _VmPlan, index: int, size_mb: int, shrink_from: int | None = None
         add_controller=False,
         index=index,
         controller_key=controller,
+        **({"snapshot_mode": plan.options.nvdimm_snapshot_mode}
+           if plan.options.nvdimm_snapshot_mode else {}),
     )
 
 
@@ -308,7 +346,7 @@ def _place_disk(plan: _VmPlan, disk: Disk, target: DiskTarget) -> None:
     storage = _resolve_storage(plan, target, disk.label)
     if storage is None:
         return
-    to_ds, to_pmem = storage
+    to_ds, to_moid, to_pmem = storage
     plan.migrations.append(
         plan.change(
             Action.MIGRATE_DISK,
@@ -322,6 +360,8 @@ def _place_disk(plan: _VmPlan, disk: Disk, target: DiskTarget) -> None:
             to_datastore=to_ds,
             to_pmem=to_pmem,
             from_pmem=disk.pmem,
+            to_datastore_moid=to_moid,
+            from_datastore_moid=disk.datastore_moid or _moid_named(plan, disk.datastore),
         )
     )
 
@@ -335,7 +375,7 @@ def _create_disk(plan: _VmPlan, label: str, target: DiskTarget, offset: int) -> 
     storage = _resolve_storage(plan, target, label)
     if storage is None:
         return
-    datastore, pmem = storage
+    datastore, moid, pmem = storage
     size = format_mb(target.size_mb)
     plan.reconfig.append(
         plan.change(
@@ -351,6 +391,7 @@ def _create_disk(plan: _VmPlan, label: str, target: DiskTarget, offset: int) -> 
             pmem=pmem,
             datastore=datastore,
             label=label,
+            datastore_moid=moid,
         )
     )
 
@@ -370,25 +411,58 @@ def _warn_label(plan: _VmPlan, label: str, offset: int) -> None:
         )
 
 
-def _resolve_storage(plan: _VmPlan, target: DiskTarget, label: str) -> tuple[str, bool] | None:
-    """The datastore a target means for this VM and whether it is PMem.
+def _resolve_storage(
+    plan: _VmPlan, target: DiskTarget, label: str
+) -> tuple[str, str, bool] | None:
+    """The datastore a target means for this VM: (name, moid, is PMem).
 
-    Returns None (after recording a problem) when it cannot be used.
+    A name is looked up in the VM's datacenter, where vCenter keeps names
+    unique. Returns None (after recording a problem) when it cannot be used.
     """
+    vm = plan.vm
     if target.is_pmem:
         pmem_ds = _require_host_pmem(plan)
-        return (pmem_ds, True) if pmem_ds is not None else None
-    ds = plan.inventory.datastores.get(target.storage)
-    if ds is None:
-        plan.problem(f"datastore {target.storage} does not exist (VM {plan.vm.name}, {label})")
-        return None
-    host = plan.host
-    if host is not None and host.name not in ds.hosts and ds.name not in host.datastores:
+        if pmem_ds is None:
+            return None
+        assert plan.host is not None
+        return pmem_ds, plan.host.pmem_datastore_moid or _moid_named(plan, pmem_ds), True
+    dc = vm.datacenter or None
+    found = plan.inventory.datastores_named(target.storage, dc)
+    where = f" in datacenter {dc}" if dc else ""
+    if not found:
+        names = sorted({d.name for d in plan.inventory.datastores.values()
+                        if dc is None or d.datacenter == dc})
+        close = difflib.get_close_matches(target.storage, names, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
         plan.problem(
-            f"datastore {ds.name} is not reachable from host {host.name} (VM {plan.vm.name})"
+            f"datastore {target.storage} does not exist{where} (VM {vm.name}, {label}){hint}"
         )
         return None
-    return ds.name, ds.is_pmem
+    if len(found) > 1:
+        places = ", ".join(f"{d.moid} in {d.datacenter or '?'}" for d in found)
+        plan.problem(
+            f"datastore name {target.storage} is ambiguous{where} (VM {vm.name}, {label}): "
+            f"{places}"
+        )
+        return None
+    ds = found[0]
+    host = plan.host
+    if host is not None and not _mounted(ds, host):
+        plan.problem(f"datastore {ds.name} is not reachable from host {host.name} (VM {vm.name})")
+        return None
+    return ds.name, ds.moid, ds.is_pmem
+
+
+def _mounted(ds: Datastore, host: Host) -> bool:
+    if ds.host_moids or host.datastore_moids:
+        return host.moid in ds.host_moids or ds.moid in host.datastore_moids
+    return host.name in ds.hosts or ds.name in host.datastores
+
+
+def _moid_named(plan: _VmPlan, name: str) -> str:
+    """The moid of the datastore ``name`` in the VM's datacenter, "" when not exactly one."""
+    ds = plan.inventory.datastore_named(name, plan.vm.datacenter or None)
+    return ds.moid if ds is not None else ""
 
 
 # --------------------------------------------------------------------------- gates
@@ -447,8 +521,58 @@ def _guest_gate(plan: _VmPlan, desired: tuple[int, ...]) -> None:
         )
 
 
+def _nvdimm_option_gate(plan: _VmPlan) -> None:
+    """NVDIMM sizes within ``VirtualNVDIMMOption`` and the guest's cold-growth rules."""
+    option = plan.inventory.nvdimm_option
+    guest = plan.inventory.guests.get(plan.vm.guest_id)
+    vm = plan.vm.name
+    for c in plan.reconfig:
+        if c.action not in _NVDIMM_GROWTH:
+            continue
+        size = int(c.detail["size_mb"])
+        if option is not None:
+            step = option.granularity_mb
+            if step and size % step:
+                plan.problem(
+                    f"VM {vm}: {c.target} of {format_mb(size)} ({size} MB): NVDIMM sizes must "
+                    f"be multiples of {format_mb(step)} ({step} MB) on this hardware"
+                )
+            if option.min_mb is not None and size < option.min_mb:
+                plan.problem(
+                    f"VM {vm}: {c.target} of {format_mb(size)} is below the smallest NVDIMM "
+                    f"this hardware allows ({format_mb(option.min_mb)}, {option.min_mb} MB)"
+                )
+            if option.max_mb is not None and size > option.max_mb:
+                plan.problem(
+                    f"VM {vm}: {c.target} of {format_mb(size)} is above the largest NVDIMM "
+                    f"this hardware allows ({format_mb(option.max_mb)}, {option.max_mb} MB)"
+                )
+        if c.action is not Action.GROW_NVDIMM:
+            continue
+        if option is not None and not option.growable:
+            plan.problem(
+                f"VM {vm}: this hardware cannot grow NVDIMMs ({c.target}); list a new "
+                "NVDIMM instead, or recreate it with options.allow_data_loss"
+            )
+        if guest is None or guest.cold_growth is None:
+            continue
+        name = guest.full_name or guest.guest_id
+        if not guest.cold_growth:
+            plan.problem(
+                f"VM {vm}: guest OS {name} does not support growing an NVDIMM ({c.target})"
+            )
+            continue
+        step = guest.cold_growth_granularity_mb
+        growth = size - int(c.detail["size_mb_before"])
+        if step and growth % step:
+            plan.problem(
+                f"VM {vm}: guest OS {name} grows NVDIMMs in steps of {format_mb(step)} "
+                f"({step} MB); {c.target} would grow by {format_mb(growth)} ({growth} MB)"
+            )
+
+
 def _snapshot_gate(plan: _VmPlan, desired: tuple[int, ...]) -> None:
-    """NVDIMMs and snapshots do not mix; a VM left with none is fine."""
+    """Snapshots against NVDIMMs and vPMemDisks; a VM left with no NVDIMM is fine."""
     vm = plan.vm
     touched = any(c.action in _NVDIMM_ACTIONS for c in plan.reconfig)
     if vm.snapshots > 0 and touched and desired:
@@ -456,6 +580,15 @@ def _snapshot_gate(plan: _VmPlan, desired: tuple[int, ...]) -> None:
             f"VM {vm.name} has {vm.snapshots} snapshot(s); NVDIMMs cannot live with snapshots "
             "(vSphere fails snapshots of VMs with NVDIMMs unless pmem.snapshotMode is set) "
             "— delete the snapshots first"
+        )
+    onto_pmem = [c.target for c in plan.migrations if c.detail["to_pmem"]]
+    onto_pmem += [c.target for c in plan.reconfig
+                  if c.action is Action.CREATE_DISK and c.detail["pmem"]]
+    if vm.snapshots > 0 and onto_pmem:
+        # VirtualDiskLocalPMemBackingInfo has no parent: a disk on PMem has no delta chain.
+        plan.problem(
+            f"VM {vm.name} has {vm.snapshots} snapshot(s); a disk on PMem (vPMemDisk) cannot "
+            f"have snapshots ({', '.join(onto_pmem)}) — delete or consolidate the snapshots first"
         )
 
 
@@ -582,71 +715,160 @@ def _pmem_delta(change: Change) -> int:
 
 
 def _datastore_deltas(change: Change) -> list[tuple[str, int]]:
-    """MiB a change takes on regular (non-PMem) datastores, per datastore."""
+    """MiB a change takes on regular (non-PMem) datastores, per datastore moid."""
     d = change.detail
+
+    def moid(key: str) -> str:
+        return str(d.get(f"{key}_moid") or "")
+
     if change.action is Action.CREATE_DISK and not d["pmem"]:
-        return [(d["datastore"], int(d["size_mb"]))]
+        return [(moid("datastore"), int(d["size_mb"]))]
     if change.action is Action.MIGRATE_DISK:
         out: list[tuple[str, int]] = []
         if not d["to_pmem"]:
-            out.append((d["to_datastore"], int(d["size_mb"])))
+            out.append((moid("to_datastore"), int(d["size_mb"])))
         if not d["from_pmem"]:
-            out.append((d["from_datastore"], -int(d["size_mb"])))
+            out.append((moid("from_datastore"), -int(d["size_mb"])))
         return out
     return []
 
 
+def _estate_problems(
+    changes: list[Change], inventory: Inventory, options: Options
+) -> list[Problem]:
+    """Problems that are about the vCenter rather than one VM; each said once."""
+    problems: list[Problem] = []
+    about = inventory.about
+    onto_pmem = [c for c in changes if _takes_pmem(c)]
+    if about.api_type == HOST_AGENT and onto_pmem:
+        problems.append(Problem(
+            None,
+            f"pmemctl needs vCenter: PBM storage policies (the Host-local PMem Default Storage "
+            f"Policy that places NVDIMMs and PMem disks) exist only there, and this is a "
+            f"standalone ESXi host ({about.name or 'HostAgent'}); connect to the vCenter that "
+            f"manages this host ({len(onto_pmem)} change(s) put data on PMem)",
+        ))
+    adds = [c for c in changes if c.action is Action.ADD_NVDIMM]
+    api = _version(about.api_version)
+    if options.nvdimm_snapshot_mode and adds and api and api < SNAPSHOT_MODE_API:
+        problems.append(Problem(
+            None,
+            f"options.nvdimm_snapshot_mode needs vSphere API 7.0.3 or later "
+            f"(ConfigSpec.pmem); this one is {about.api_version}: remove the option",
+        ))
+    return problems
+
+
+def _snapshot_warnings(changes: list[Change], options: Options) -> list[str]:
+    """One warning for every VM given an NVDIMM while no snapshot mode is set."""
+    if options.nvdimm_snapshot_mode:
+        return []
+    vms = sorted({c.vm for c in changes if c.action is Action.ADD_NVDIMM})
+    if not vms:
+        return []
+    return [
+        f"VM{'s' if len(vms) > 1 else ''} {', '.join(vms)}: once a VM has an NVDIMM, its "
+        "snapshots fail, and so do snapshot-based backups, unless the PMem snapshot mode is "
+        "set (options.nvdimm_snapshot_mode, vSphere 7.0 U3+)"
+    ]
+
+
+def _takes_pmem(change: Change) -> bool:
+    d = change.detail
+    return (change.action in _NVDIMM_GROWTH
+            or (change.action is Action.CREATE_DISK and bool(d["pmem"]))
+            or (change.action is Action.MIGRATE_DISK and bool(d["to_pmem"])))
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts: list[int] = []
+    for part in text.split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
 def _capacity(
     changes: list[Change], inventory: Inventory, vm_hosts: set[str]
-) -> tuple[tuple[HostPmem, ...], list[Problem]]:
+) -> tuple[tuple[HostPmem, ...], list[Problem], list[str]]:
     """Walk the changes in plan order; report pools that would run dry.
 
     "Needs" is the peak of net use in plan order, so PMem given back by an
-    earlier change (a remove, a move off PMem) counts for later ones.
+    earlier change (a remove, a move off PMem) counts for later ones. PMem
+    that HA admission control reserves is not free: the host ledger starts
+    at :attr:`Host.pmem_usable_mb`. Hosts and datastores are keyed by moid.
     """
     hosts: dict[str, _Ledger] = {}
     datastores: dict[str, _Ledger] = {}
     for change in changes:
-        host = inventory.hosts.get(str(change.detail.get("host")))
+        host = _change_host(change, inventory)
         delta = _pmem_delta(change)
         # A host without PMem already has its own problem; a capacity one would only repeat it.
         if host is not None and delta and _has_pmem(host):
-            hosts.setdefault(host.name, _Ledger(host.pmem_free_mb)).take(delta, change.vm)
-        for name, mb in _datastore_deltas(change):
-            ds = inventory.datastores.get(name)
+            hosts.setdefault(host.moid, _Ledger(host.pmem_usable_mb)).take(delta, change.vm)
+        for moid, mb in _datastore_deltas(change):
+            ds = inventory.datastores.get(moid)
             if ds is not None:
-                datastores.setdefault(name, _Ledger(ds.free_mb)).take(mb, change.vm)
+                datastores.setdefault(moid, _Ledger(ds.free_mb)).take(mb, change.vm)
     # The problem is attributed to the VM whose change overran the pool, so
     # `problems[].vm` says whom to drop from the spec; the message names all takers.
     problems = [
-        Problem(led.first_over, f"host {name}: not enough PMem: {_need(led)}")
-        for name, led in sorted(hosts.items())
+        Problem(led.first_over,
+                f"host {inventory.hosts[moid].name}: not enough PMem: "
+                f"{_need(led, inventory.hosts[moid])}")
+        for moid, led in sorted(hosts.items(), key=lambda kv: inventory.hosts[kv[0]].name)
         if led.peak > led.free
     ]
     problems += [
-        Problem(led.first_over, f"datastore {name}: not enough space: {_need(led)}")
-        for name, led in sorted(datastores.items())
+        Problem(led.first_over,
+                f"datastore {inventory.datastores[moid].name}: not enough space: {_need(led)}")
+        for moid, led in sorted(datastores.items(),
+                                key=lambda kv: inventory.datastores[kv[0]].name)
         if led.peak > led.free
+    ]
+    warnings = [
+        f"host {inventory.hosts[moid].name}: {_reserved(inventory.hosts[moid])} is not free "
+        f"for this plan: {inventory.hosts[moid].ha_pmem_reason}"
+        for moid, led in sorted(hosts.items(), key=lambda kv: inventory.hosts[kv[0]].name)
+        if inventory.hosts[moid].ha_pmem_reserved_mb and led.peak > 0
     ]
     shown = {h for h in vm_hosts if h in inventory.hosts and _has_pmem(inventory.hosts[h])}
     rows = []
-    for name in sorted(shown | set(hosts)):
-        host = inventory.hosts[name]
-        used = hosts[name].net if name in hosts else 0
+    for moid in sorted(shown | set(hosts), key=lambda m: (inventory.hosts[m].name, m)):
+        host = inventory.hosts[moid]
+        used = hosts[moid].net if moid in hosts else 0
         rows.append(
-            HostPmem(name, host.pmem_capacity_mb, host.pmem_free_mb, host.pmem_free_mb - used)
+            HostPmem(host.name, host.pmem_capacity_mb, host.pmem_free_mb,
+                     host.pmem_free_mb - used)
         )
-    return tuple(rows), problems
+    return tuple(rows), problems, warnings
+
+
+def _change_host(change: Change, inventory: Inventory) -> Host | None:
+    moid = str(change.detail.get("host_moid") or "")
+    if moid:
+        return inventory.hosts.get(moid)
+    return inventory.host_named(str(change.detail.get("host")))
+
+
+def _reserved(host: Host) -> str:
+    mb = host.ha_pmem_reserved_mb
+    return f"{format_mb(mb)} ({mb} MB, {host.ha_pmem_reserved_pct}%) of its PMem"
 
 
 def _has_pmem(host: Host) -> bool:
     return host.pmem_capacity_mb > 0 or host.pmem_datastore is not None
 
 
-def _need(ledger: _Ledger) -> str:
+def _need(ledger: _Ledger, host: Host | None = None) -> str:
+    held = ""
+    if host is not None and host.ha_pmem_reserved_mb:
+        held = (f" after {_reserved(host)} held back by vSphere HA admission control "
+                f"(PMem reservation)")
     return (
         f"the plan needs {format_mb(ledger.peak)} ({ledger.peak} MB), "
-        f"{format_mb(ledger.free)} ({ledger.free} MB) free "
+        f"{format_mb(ledger.free)} ({ledger.free} MB) free{held} "
         f"(for VM{'s' if len(ledger.takers) > 1 else ''} {', '.join(ledger.takers)})"
     )
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from pmemctl.inventory.model import VM, Inventory
+from pmemctl.inventory.model import VM, Inventory, Scope
 from pmemctl.plan.model import Problem
 from pmemctl.spec.model import DiskTarget, Location, Match, Spec, VmEntry
 from pmemctl.units import format_mb
@@ -95,6 +95,36 @@ def select_vms(spec: Spec, inventory: Inventory) -> Selection:
         desired[name] = merged
         problems.extend(conflicts)
     return Selection(vms=desired, problems=tuple(problems))
+
+
+def spec_scope(spec: Spec) -> Scope | None:
+    """Where the spec's VMs can be, so the snapshot reads only there; None for everywhere.
+
+    Only when every entry is a ``match`` narrowed by a host, cluster or
+    folder: a bare ``name`` (or a ``match`` on the name alone) can be any VM.
+    Each entry contributes its narrowest field (host, then cluster, then
+    folder); the scope is a superset of the selection, which still applies
+    every field.
+    """
+    clusters: list[str] = []
+    hosts: list[str] = []
+    folders: list[str] = []
+    for entry in spec.vms:
+        m = entry.match
+        if entry.name is not None or m is None:
+            return None
+        if m.host is not None:
+            hosts.append(m.host)
+        elif m.cluster is not None:
+            clusters.append(m.cluster)
+        elif m.folder is not None:
+            folders.append(m.folder)
+        else:
+            return None
+    if not (clusters or hosts or folders):
+        return None
+    return Scope(clusters=tuple(sorted(set(clusters))), hosts=tuple(sorted(set(hosts))),
+                 folders=tuple(sorted(set(folders))))
 
 
 def _resolve(entry: VmEntry, inventory: Inventory) -> list[str]:

@@ -25,7 +25,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from pmemctl.errors import Diagnostic, SpecError
 from pmemctl.spec.model import (
     API_VERSION,
+    NVDIMM_SNAPSHOT_MODES,
     PMEM,
+    PMEM_MIGRATION_SHAPES,
     DiskTarget,
     Location,
     Match,
@@ -55,7 +57,7 @@ _MERGE = "tag:yaml.org,2002:merge"
 _TOP_KEYS = ("apiVersion", "vcenter", "options", "vms")
 _OPTION_KEYS = (
     "power_off", "upgrade_hardware", "allow_data_loss", "parallel", "on_failure",
-    "shutdown_timeout_s",
+    "shutdown_timeout_s", "nvdimm_snapshot_mode", "pmem_migration_shape",
 )
 _PARALLEL_KEYS = ("total", "per_host", "per_datastore")
 _ENTRY_KEYS = ("name", "match", "nvdimms", "disks")
@@ -288,8 +290,25 @@ class _Reader:
         parallel = defaults.parallel
         if "parallel" in pairs:
             parallel = self.parallel(pairs["parallel"].value) or parallel
+        snapshot_mode = defaults.nvdimm_snapshot_mode
+        if "nvdimm_snapshot_mode" in pairs:
+            snapshot_mode = self.choice(pairs["nvdimm_snapshot_mode"].value,
+                                        "options.nvdimm_snapshot_mode", NVDIMM_SNAPSHOT_MODES)
+        shape = defaults.pmem_migration_shape
+        if "pmem_migration_shape" in pairs:
+            shape = self.choice(pairs["pmem_migration_shape"].value,
+                                "options.pmem_migration_shape", PMEM_MIGRATION_SHAPES) or shape
         return Options(parallel=parallel, on_failure=on_failure, shutdown_timeout_s=timeout,
-                       **flags)
+                       nvdimm_snapshot_mode=snapshot_mode, pmem_migration_shape=shape, **flags)
+
+    def choice(self, node: Node, path: str, allowed: tuple[str, ...]) -> str | None:
+        """One of ``allowed`` (a string), else an error naming them."""
+        expected = " or ".join(repr(a) for a in allowed)
+        value = self.string(node, path, expected)
+        if value is None or value in allowed:
+            return value
+        self.error(node, f"{path}: expected {expected}, got {value!r}")
+        return None
 
     def on_failure(self, node: Node) -> str | None:
         """``stop`` (the default) or ``continue``."""

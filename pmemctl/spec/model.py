@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 API_VERSION = "pmemctl/v1"
+# ConfigSpec.pmem.snapshotMode values (vSphere 7.0 U3+, VirtualMachineVirtualPMemSnapshotMode).
+NVDIMM_SNAPSHOT_MODES = ("independent_persistent", "independent_eraseonrevert")
+# How apply moves a disk onto PMem: auto = what `pmemctl probe` found for the
+# vCenter, else device_change (RelocateSpec.deviceChange with the PMem policy);
+# locator = a DiskLocator naming the PMem datastore.
+PMEM_MIGRATION_SHAPES = ("auto", "device_change", "locator")
 PMEM = "pmem"  # the storage keyword: the PMem datastore of the VM's host
 
 
@@ -44,6 +50,8 @@ class Options:
     parallel: Parallel = field(default_factory=Parallel)
     on_failure: str = "stop"  # stop | continue
     shutdown_timeout_s: int = 300  # guest shutdown before a hard power off
+    nvdimm_snapshot_mode: str | None = None  # one of NVDIMM_SNAPSHOT_MODES; None: leave unset
+    pmem_migration_shape: str = "auto"  # one of PMEM_MIGRATION_SHAPES (the executor reads it)
 
 
 @dataclass(frozen=True)

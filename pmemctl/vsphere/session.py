@@ -333,6 +333,7 @@ class Connection:
             api_version=str(ab.apiVersion or ""),
             version=str(ab.version or ""),
             instance_uuid=str(ab.instanceUuid or ""),
+            api_type=str(ab.apiType or ""),
         )
         self.settings = settings
         self.warnings: list[str] = []

@@ -131,7 +131,7 @@ def test_create_vpmemdisk(make_sim: MakeSim, tmp_path: Path) -> None:
     disks = {d.label: d for d in inv.vms["cache-01"].disks}
     assert disks["Hard disk 3"].size_mb == 32 * GiB
     assert disks["Hard disk 3"].pmem
-    assert disks["Hard disk 3"].datastore == inv.hosts["esx-10"].pmem_datastore
+    assert disks["Hard disk 3"].datastore == inv.host_named("esx-10").pmem_datastore
     r2 = k.run(sim, "apply", str(spec), "--yes")
     assert "No changes." in r2.output and r2.exit_code == 0
 
@@ -150,7 +150,7 @@ def test_migrate_onto_pmem_and_back_off(make_sim: MakeSim, tmp_path: Path) -> No
     assert k.delta(before, sim.stats()).get("RelocateVM_Task") == 1
     inv = k.estate(sim)
     vm = inv.vms["legacy-sql-01"]
-    pmem_ds = inv.hosts["esx-01"].pmem_datastore
+    pmem_ds = inv.host_named("esx-01").pmem_datastore
     assert {d.datastore for d in vm.disks} == {pmem_ds}
     assert all(d.pmem for d in vm.disks)
     assert vm.power_state == "poweredOn"
@@ -207,7 +207,7 @@ def test_nvdimm_and_new_disks_in_one_reconfigure(make_sim: MakeSim, tmp_path: Pa
     assert [n.size_mb for n in vm.nvdimms] == [8 * GiB]
     disks = {d.label: d for d in vm.disks}
     assert (disks["Hard disk 2"].size_mb, disks["Hard disk 2"].pmem) == (4 * GiB, True)
-    assert disks["Hard disk 2"].datastore == inv.hosts["esx-01"].pmem_datastore
+    assert disks["Hard disk 2"].datastore == inv.host_named("esx-01").pmem_datastore
     again = k.run(sim, "apply", str(spec), "--yes")
     assert again.output.strip().endswith("No changes. The estate matches the spec.")
 

@@ -80,11 +80,11 @@ def test_task_unknown_to_the_journal_is_waited_for(make_sim: MakeSim, tmp_path: 
     sim = make_sim(*SLOW)
     inv = k.estate(sim)
     vm = inv.vms["legacy-sql-01"]
-    pmem = inv.hosts["esx-01"].pmem_datastore
+    pmem = inv.host_named("esx-01").pmem_datastore
     assert pmem
     with connect(k.settings_for(sim)) as conn:
         stub = conn.content.propertyCollector._stub
-        ds: dict[str, str] = {n: d.moid for n, d in inv.datastores.items()}
+        ds: dict[str, str] = {d.name: d.moid for d in inv.datastores.values()}
         changes = [Change(vm.name, Action.MIGRATE_DISK, d.label, None, None, False, "",
                           {"key": d.key, "to_datastore": pmem, "to_pmem": True})
                    for d in vm.disks]

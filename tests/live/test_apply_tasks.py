@@ -20,11 +20,11 @@ MakeSim = Callable[..., simproc.PmemSim]
 def _relocate_all(conn: Any, sim: simproc.PmemSim) -> list[Any]:
     inv = k.estate(sim)
     stub = conn.content.propertyCollector._stub
-    ds = {n: d.moid for n, d in inv.datastores.items()}
+    ds = {d.name: d.moid for d in inv.datastores.values()}
     tasks = []
     for name in ("legacy-sql-01", "legacy-sql-02", "legacy-sql-03"):
         vm = inv.vms[name]
-        pmem = inv.hosts[vm.host].pmem_datastore
+        pmem = inv.host_of(vm).pmem_datastore
         changes = [Change(name, Action.MIGRATE_DISK, d.label, None, None, False, "",
                           {"key": d.key, "to_datastore": pmem, "to_pmem": True})
                    for d in vm.disks]

@@ -38,7 +38,7 @@ def demo_inventory(demo_sim: simproc.PmemSim) -> Iterator[Inventory]:
 
 
 def test_hosts_and_clusters(demo_inventory: Inventory) -> None:
-    hosts = demo_inventory.hosts
+    hosts = {h.name: h for h in demo_inventory.hosts.values()}
     assert sorted(hosts) == ["esx-01", "esx-02", "esx-03", "esx-10"]
     assert {n: h.cluster for n, h in hosts.items()} == {
         "esx-01": "Prod", "esx-02": "Prod", "esx-03": "Prod", "esx-10": None}
@@ -58,7 +58,7 @@ def test_hosts_and_clusters(demo_inventory: Inventory) -> None:
 
 
 def test_datastores(demo_inventory: Inventory) -> None:
-    ds = demo_inventory.datastores
+    ds = {d.name: d for d in demo_inventory.datastores.values()}
     pmem = {n: d for n, d in ds.items() if d.is_pmem}
     assert len(pmem) == 3
     for d in pmem.values():
@@ -88,7 +88,7 @@ def test_vms_folders_and_light_fields(demo_inventory: Inventory) -> None:
 
 def test_cache_01_devices(demo_inventory: Inventory) -> None:
     vm = demo_inventory.vms["cache-01"]
-    host = demo_inventory.hosts["esx-10"]
+    host = demo_inventory.host_named("esx-10")
     assert vm.devices_loaded
     assert [(n.label, n.size_mb) for n in vm.nvdimms] == [("NVDIMM 1", 8 * GiB)]
     assert vm.nvdimm_controller_key is not None
@@ -209,3 +209,31 @@ def test_paging_gives_the_same_inventory(
     calls = delta(before, demo_sim.stats())
     assert calls["ContinueRetrievePropertiesEx"] >= 5
     assert inv == demo_inventory
+
+
+def test_scoped_snapshot_reads_only_the_clusters_vms(demo_sim: simproc.PmemSim) -> None:
+    """A spec about cluster Prod: the VM pass starts at the cluster, not the root folder."""
+    from pmemctl.inventory.model import Scope
+
+    before = demo_sim.stats()
+    with connect(settings_for(demo_sim)) as conn:
+        inv = take_snapshot(conn, lambda light: ["redis-01"], scope=Scope(clusters=("Prod",)))
+    calls = delta(before, demo_sim.stats())
+    assert "cache-01" not in inv.vms  # on standalone esx-10
+    assert {"redis-01", "legacy-sql-01", "web-01"} <= set(inv.vms)
+    assert len(inv.hosts) == 4  # hosts, datastores, folders: still all of them
+    assert inv.vms["redis-01"].devices_loaded and inv.vms["redis-01"].power_state
+    assert calls["CreateContainerView"] == 2 and calls["DestroyView"] == 2
+    assert calls["RetrievePropertiesEx"] == 3  # skeleton, the cluster's VMs, redis-01
+
+
+def test_light_pass_reads_selection_fields_only(demo_sim: simproc.PmemSim) -> None:
+    """VMs outside the selection carry only what selection needs."""
+    with connect(settings_for(demo_sim)) as conn:
+        inv = take_snapshot(conn, lambda light: ["redis-01"])
+    web = inv.vms["web-01"]
+    assert (web.host, web.cluster, web.folder, web.datacenter) == ("esx-02", "Prod", "Apps", "DC0")
+    assert (web.power_state, web.hardware_version, web.snapshots, web.datastores) == ("", 0, 0, ())
+    r1 = inv.vms["redis-01"]
+    assert (r1.power_state, r1.hardware_version, r1.home_datastore) == (
+        "poweredOff", 14, "san-01")

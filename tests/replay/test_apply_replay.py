@@ -42,5 +42,5 @@ def test_migrate_onto_pmem(replay_conn: Connection, tmp_path: Path) -> None:
                           'vms:\n  - {name: legacy-sql-01, disks: {"*": pmem}}\n', tmp_path)
     assert (done, failed) == (2, 0)
     inv = take_snapshot(replay_conn, want_devices=lambda light: ["legacy-sql-01"])
-    pmem = inv.hosts["esx-01"].pmem_datastore
+    pmem = inv.host_named("esx-01").pmem_datastore
     assert {d.datastore for d in inv.vms["legacy-sql-01"].disks} == {pmem}

@@ -10,12 +10,12 @@ GiB = 1024
 
 def test_snapshot_demo_estate(replay_conn: Connection) -> None:
     inv = take_snapshot(replay_conn, all_devices=True)
-    assert sorted(inv.hosts) == ["esx-01", "esx-02", "esx-03", "esx-10"]
-    assert {n: h.pmem_capacity_mb for n, h in inv.hosts.items()} == {
+    assert sorted(h.name for h in inv.hosts.values()) == ["esx-01", "esx-02", "esx-03", "esx-10"]
+    assert {h.name: h.pmem_capacity_mb for h in inv.hosts.values()} == {
         "esx-01": 512 * GiB, "esx-02": 512 * GiB, "esx-03": 0, "esx-10": 128 * GiB}
-    assert inv.hosts["esx-10"].cluster is None
-    assert inv.hosts["esx-01"].cluster == "Prod"
-    pmem_ds = inv.hosts["esx-10"].pmem_datastore
+    assert inv.host_named("esx-10").cluster is None
+    assert inv.host_named("esx-01").cluster == "Prod"
+    pmem_ds = inv.host_named("esx-10").pmem_datastore
     assert pmem_ds is not None and pmem_ds.startswith("PMemDS-")
     assert len(inv.vms) == 8
     assert inv.vms["legacy-sql-01"].folder == "Legacy"

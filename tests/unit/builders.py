@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from pmemctl.inventory.model import VM, Datastore, Disk, GuestSupport, Host, Inventory, Nvdimm
+from pmemctl.inventory.model import (
+    VM,
+    About,
+    Datastore,
+    Disk,
+    GuestSupport,
+    Host,
+    Inventory,
+    Nvdimm,
+    NvdimmOption,
+)
 from pmemctl.spec.model import DiskTarget, Location, Match, Options, Spec, VmEntry
 
 GIB = 1024
@@ -29,11 +39,19 @@ def host(
     datastores: Iterable[str] = ("san-01",),
     connected: bool = True,
     maintenance: bool = False,
+    datacenter: str = "",
+    ha_pct: int = 0,
 ) -> Host:
     """A host; ``pmem_gb=0`` makes one without PMem (no PMem datastore)."""
     pmem_ds = pmem_ds_name(name) if pmem_gb else None
     mounts = tuple(datastores) + ((pmem_ds,) if pmem_ds else ())
     return Host(
+        datacenter=datacenter,
+        pmem_datastore_moid=f"ds-{pmem_ds}" if pmem_ds else None,
+        datastore_moids=tuple(f"ds-{d}" for d in mounts),
+        ha_pmem_reserved_pct=ha_pct,
+        ha_pmem_reason=(f"vSphere HA on cluster {cluster} reserves {ha_pct}% of each host's "
+                        "PMem for failover (PMem admission control)") if ha_pct else "",
         name=name,
         moid=f"host-{name}",
         cluster=cluster,
@@ -53,15 +71,20 @@ def datastore(
     hosts: Iterable[str] = ("esx-01",),
     free_gb: int = 8192,
     type: str = "VMFS",
+    datacenter: str = "",
+    moid: str | None = None,
 ) -> Datastore:
-    """A datastore mounted by ``hosts``."""
+    """A datastore mounted by ``hosts`` (host moids follow :func:`host`'s ``host-<name>``)."""
+    hosts = tuple(hosts)
     return Datastore(
+        datacenter=datacenter,
+        host_moids=tuple(f"host-{h}" for h in hosts),
         name=name,
-        moid=f"ds-{name}",
+        moid=f"ds-{name}" if moid is None else moid,
         type=type,
         capacity_mb=max(free_gb, 8192) * GIB,
         free_mb=free_gb * GIB,
-        hosts=tuple(hosts),
+        hosts=hosts,
     )
 
 
@@ -82,6 +105,7 @@ def disk(
         datastore=datastore,
         pmem=on_pmem,
         backing="pmem" if on_pmem else "flat",
+        datastore_moid=f"ds-{datastore}",
     )
 
 
@@ -110,6 +134,7 @@ def vm(
     disks: Iterable[Disk] = (),
     nvdimms: Iterable[Nvdimm] = (),
     devices_loaded: bool = True,
+    datacenter: str = "",
 ) -> VM:
     """A VM with its devices loaded (the planner's view); controller present iff NVDIMMs."""
     dimms = tuple(nvdimms)
@@ -128,6 +153,8 @@ def vm(
         disks=tuple(disks),
         nvdimms=dimms,
         nvdimm_controller_key=27000 if dimms else None,
+        datacenter=datacenter,
+        host_moid=f"host-{host}",
     )
 
 
@@ -143,26 +170,34 @@ def guest(
     )
 
 
-def inventory(
+def inventory(  # noqa: PLR0917 -- keyword use in tests; positional kept for old calls
     hosts: Iterable[Host] = (),
     vms: Iterable[VM] = (),
     datastores: Iterable[Datastore] | None = None,
     guests: Iterable[GuestSupport] | None = None,
+    about: About | None = None,
+    nvdimm_option: NvdimmOption | None = None,
 ) -> Inventory:
-    """An inventory; by default san-01 is mounted by every host and rhel8 supports PMem."""
+    """An inventory; by default san-01 is mounted by every host and rhel8 supports PMem.
+
+    Hosts and datastores are keyed by moid, as the snapshot keys them.
+    """
     host_list = list(hosts) or [host()]
     if datastores is None:
         datastores = [datastore("san-01", hosts=[h.name for h in host_list])]
     pmem = [
-        datastore(h.pmem_datastore, hosts=[h.name], free_gb=h.pmem_free_mb // GIB, type="PMEM")
+        datastore(h.pmem_datastore, hosts=[h.name], free_gb=h.pmem_free_mb // GIB, type="PMEM",
+                  datacenter=h.datacenter)
         for h in host_list
         if h.pmem_datastore
     ]
     return Inventory(
-        hosts={h.name: h for h in host_list},
-        datastores={d.name: d for d in [*datastores, *pmem]},
+        about=about if about is not None else About(),
+        hosts={h.moid: h for h in host_list},
+        datastores={d.moid: d for d in [*datastores, *pmem]},
         vms={v.name: v for v in vms},
         guests={g.guest_id: g for g in (guests if guests is not None else [guest()])},
+        nvdimm_option=nvdimm_option,
     )
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from pmemctl.inventory.model import VM, Host, Inventory
+from pmemctl.inventory.model import VM, About, GuestSupport, Host, Inventory, Nvdimm, NvdimmOption
 from pmemctl.plan.model import ACTION_ORDER, Action, Change, HostPmem, Plan
 from pmemctl.plan.planner import make_plan
-from pmemctl.spec.model import VmEntry
+from pmemctl.spec.model import Options, Spec, VmEntry
 from tests.unit.builders import (
     GIB,
     datastore,
@@ -21,6 +21,11 @@ from tests.unit.builders import (
     nvdimm,
     spec,
     vm,
+)
+
+BACKUP_WARNING = (
+    "VM db-01: once a VM has an NVDIMM, its snapshots fail, and so do snapshot-based backups, "
+    "unless the PMem snapshot mode is set (options.nvdimm_snapshot_mode, vSphere 7.0 U3+)"
 )
 
 
@@ -101,6 +106,7 @@ def test_add_nvdimms_adds_the_controller_once() -> None:
             "index": 1,
             "controller_key": None,
             "host": "esx-01",
+            "host_moid": "host-esx-01",
         },
     )
     assert second.target == "NVDIMM 2"
@@ -118,6 +124,7 @@ def test_add_next_to_existing_nvdimm_reuses_the_controller() -> None:
         "index": 2,
         "controller_key": 27000,
         "host": "esx-01",
+        "host_moid": "host-esx-01",
     }
 
 
@@ -135,6 +142,7 @@ def test_grow_nvdimm() -> None:
         "size_mb_before": 16384,
         "size_mb": 32768,
         "host": "esx-01",
+        "host_moid": "host-esx-01",
     }
     assert grow.reason == "spec wants NVDIMM 1 at 32 GiB"
 
@@ -154,7 +162,8 @@ def test_shrink_recreates_and_needs_allow_data_loss() -> None:
     allowed = plan_for(s, vms=[db], allow_data_loss=True)
     assert allowed.problems == ()
     remove, add = allowed.changes
-    assert remove.detail == {"key": 8001, "size_mb": 16384, "destructive": True, "host": "esx-01"}
+    assert remove.detail == {"key": 8001, "size_mb": 16384, "destructive": True, "host": "esx-01",
+                             "host_moid": "host-esx-01"}
     assert "destroyed" in remove.reason
     assert add.detail["add_controller"] is False
 
@@ -225,7 +234,7 @@ def test_old_hardware_is_upgraded_when_allowed() -> None:
         after="vmx-14",
         disruptive=False,
         reason="NVDIMMs need vmx-14 or later",
-        detail={"from": 13, "to": 14, "host": "esx-01"},
+        detail={"from": 13, "to": 14, "host": "esx-01", "host_moid": "host-esx-01"},
     )
     assert plan.problems == ()
 
@@ -267,10 +276,11 @@ def test_power_cycle_wraps_the_changes() -> None:
         ("power_on", True),
     ]
     off, on = plan.changes[0], plan.changes[-1]
-    assert off.detail == {"graceful": True, "timeout_s": 120, "host": "esx-01"}
+    assert off.detail == {"graceful": True, "timeout_s": 120, "host": "esx-01",
+                          "host_moid": "host-esx-01"}
     assert (off.before, off.after) == ("poweredOn", "poweredOff")
     assert off.reason == "needs power off for NVDIMM changes and the hardware upgrade"
-    assert on.detail == {"host": "esx-01"}
+    assert on.detail == {"host": "esx-01", "host_moid": "host-esx-01"}
     assert (on.before, on.after) == ("poweredOff", "poweredOn")
 
 
@@ -361,6 +371,7 @@ def test_unknown_guest_is_only_a_warning() -> None:
     assert plan.problems == ()
     assert plan.warnings == (
         "VM db-01: guest OS plan9Guest is unknown here; cannot check that it supports NVDIMMs",
+        BACKUP_WARNING,
     )
 
 
@@ -373,10 +384,32 @@ def test_snapshots_block_nvdimms() -> None:
     ]
 
 
-def test_snapshots_do_not_block_disk_migration() -> None:
+def test_snapshots_block_moving_a_disk_onto_pmem() -> None:
+    """A vPMemDisk has no snapshot chain (LocalPMemBackingInfo has no parent)."""
     plan = plan_for(entry(name="db-01", disks={"*": "pmem"}), vms=[vm(snapshots=3, disks=[disk()])])
+    assert messages(plan) == [
+        "VM db-01 has 3 snapshot(s); a disk on PMem (vPMemDisk) cannot have snapshots "
+        "(Hard disk 1) — delete or consolidate the snapshots first"
+    ]
+    assert len(plan.changes) == 1  # still shown, so the user sees the whole picture
+
+
+def test_snapshots_block_creating_a_vpmemdisk() -> None:
+    plan = plan_for(entry(name="db-01", disks={"Hard disk 2": ("pmem", 10)}),
+                    vms=[vm(snapshots=1, disks=[disk()])])
+    assert messages(plan) == [
+        "VM db-01 has 1 snapshot(s); a disk on PMem (vPMemDisk) cannot have snapshots "
+        "(Hard disk 2) — delete or consolidate the snapshots first"
+    ]
+
+
+def test_snapshots_do_not_block_moves_off_pmem_or_between_datastores() -> None:
+    db = vm(snapshots=3, disks=[disk("Hard disk 1", 40, "PMemDS-esx-01"), disk("Hard disk 2")])
+    inv = inventory(vms=[db], datastores=[datastore("san-01"), datastore("san-02")])
+    plan = plan_for(entry(name="db-01", disks={"Hard disk 1": "san-01", "Hard disk 2": "san-02"}),
+                    vms=[], inv=inv)
     assert plan.problems == ()
-    assert len(plan.changes) == 1
+    assert len(plan.changes) == 2
 
 
 # --------------------------------------------------------------------------- disks
@@ -400,7 +433,10 @@ def test_migrate_detail_shape() -> None:
                 "to_datastore": "PMemDS-esx-01",
                 "to_pmem": True,
                 "from_pmem": False,
+                "to_datastore_moid": "ds-PMemDS-esx-01",
+                "from_datastore_moid": "ds-san-01",
                 "host": "esx-01",
+                "host_moid": "host-esx-01",
             },
         ),
     )
@@ -447,7 +483,9 @@ def test_create_vpmemdisk() -> None:
             "pmem": True,
             "datastore": "PMemDS-esx-01",
             "label": "Hard disk 2",
+            "datastore_moid": "ds-PMemDS-esx-01",
             "host": "esx-01",
+            "host_moid": "host-esx-01",
         },
     )
     assert plan.problems == ()
@@ -477,7 +515,9 @@ def test_creating_a_regular_disk_is_live() -> None:
         "pmem": False,
         "datastore": "san-01",
         "label": "Hard disk 2",
+        "datastore_moid": "ds-san-01",
         "host": "esx-01",
+        "host_moid": "host-esx-01",
     }
     assert plan.problems == ()
 
@@ -707,3 +747,217 @@ def test_plan_from_json_is_strict(mutate: Any, error: str) -> None:
     mutate(data)
     with pytest.raises(ValueError, match=error.replace("[", r"\[").replace("]", r"\]")):
         Plan.from_json(data)
+
+
+# --------------------------------------------------------------------------- HA PMem reservation
+
+
+def test_ha_reservation_is_not_free() -> None:
+    """512 GiB, 400 GiB free, HA holds back 25% (128 GiB): 272 GiB usable."""
+    h = host(pmem_gb=512, free_gb=400, ha_pct=25)
+    fits = plan_for(entry(name="db-01", nvdimms_gb=[272]), vms=[vm()], hosts=[h])
+    assert fits.problems == ()
+    assert "host esx-01: 128 GiB (131072 MB, 25%) of its PMem is not free for this plan: " \
+        "vSphere HA on cluster Prod reserves 25% of each host's PMem for failover " \
+        "(PMem admission control)" in fits.warnings
+    over = plan_for(entry(name="db-01", nvdimms_gb=[300]), vms=[vm()], hosts=[h])
+    assert messages(over) == [
+        "host esx-01: not enough PMem: the plan needs 300 GiB (307200 MB), 272 GiB "
+        "(278528 MB) free after 128 GiB (131072 MB, 25%) of its PMem held back by vSphere HA "
+        "admission control (PMem reservation) (for VM db-01)"
+    ]
+    # The contract rows keep the host's own free figure.
+    assert over.hosts == (HostPmem("esx-01", 512 * GIB, 400 * GIB, 100 * GIB),)
+
+
+def test_no_reservation_no_warning() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[vm()],
+                    nvdimm_snapshot_mode="independent_persistent")
+    assert plan.warnings == ()
+
+
+# --------------------------------------------------------------------------- datacenters
+
+
+def two_datacenters(vm_dc: str = "DC2") -> Inventory:
+    hosts = [host("esx-01", datacenter="DC1"), host("esx-02", datacenter="DC2")]
+    stores = [datastore("datastore1", hosts=["esx-01"], datacenter="DC1", moid="datastore-11"),
+              datastore("datastore1", hosts=["esx-02"], datacenter="DC2", moid="datastore-12"),
+              datastore("san-01", hosts=["esx-02"], datacenter="DC2")]
+    db = vm(host="esx-02", datacenter=vm_dc, disks=[disk(datastore="san-01")])
+    return inventory(hosts=hosts, vms=[db], datastores=stores)
+
+
+def test_datastore_name_resolves_in_the_vms_datacenter() -> None:
+    plan = plan_for(entry(name="db-01", disks={"*": "datastore1"}), vms=[],
+                    inv=two_datacenters())
+    (move,) = plan.changes
+    assert plan.problems == ()
+    assert (move.detail["to_datastore"], move.detail["to_datastore_moid"]) == (
+        "datastore1", "datastore-12")
+    assert move.detail["from_datastore_moid"] == "ds-san-01"
+    assert move.detail["host_moid"] == "host-esx-02"
+
+
+def test_datastore_name_in_two_datacenters_is_ambiguous_without_one() -> None:
+    plan = plan_for(entry(name="db-01", disks={"*": "datastore1"}), vms=[],
+                    inv=two_datacenters(vm_dc=""))
+    assert messages(plan) == [
+        "datastore name datastore1 is ambiguous (VM db-01, Hard disk 1): datastore-11 in DC1, "
+        "datastore-12 in DC2"
+    ]
+    assert plan.changes == ()
+
+
+def test_unknown_datastore_says_did_you_mean() -> None:
+    plan = plan_for(entry(name="db-01", disks={"*": "datastor1"}), vms=[],
+                    inv=two_datacenters())
+    assert messages(plan) == [
+        "datastore datastor1 does not exist in datacenter DC2 (VM db-01, Hard disk 1); "
+        "did you mean datastore1?"
+    ]
+
+
+def test_create_disk_carries_the_datastore_moid() -> None:
+    plan = plan_for(entry(name="db-01", disks={"Hard disk 2": ("datastore1", 10)}), vms=[],
+                    inv=two_datacenters())
+    (create,) = plan.changes
+    assert (create.detail["datastore"], create.detail["datastore_moid"]) == (
+        "datastore1", "datastore-12")
+
+
+def test_unchanged_estate_keeps_its_fingerprint() -> None:
+    assert two_datacenters().fingerprint(["db-01"]) == two_datacenters().fingerprint(["db-01"])
+
+
+# --------------------------------------------------------------------------- NVDIMM sizes
+
+
+def test_nvdimm_reading_0_mb_is_a_problem_never_a_grow() -> None:
+    dead = Nvdimm(label="NVDIMM 1", key=8001, size_mb=0, controller_key=27000, accessible=False)
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[vm(nvdimms=[dead])])
+    assert plan.changes == ()
+    assert messages(plan) == [
+        "VM db-01: NVDIMM 1 reads 0 MB, which vSphere reports when the NVDIMM's backing is "
+        "inaccessible; pmemctl plans no NVDIMM change for this VM until vSphere reports its "
+        "size (check the host's PMem)"
+    ]
+
+
+def test_inaccessible_nvdimm_with_a_configured_size_is_a_problem_too() -> None:
+    dead = Nvdimm(label="NVDIMM 1", key=8001, size_mb=16 * GIB, controller_key=27000,
+                  accessible=False)
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[32]), vms=[vm(nvdimms=[dead])])
+    assert plan.changes == () and len(plan.problems) == 1
+
+
+OPTION = NvdimmOption(min_mb=4, max_mb=6 * 1024 * GIB, granularity_mb=4, growable=True)
+
+
+def nvdimm_plan(have: list[Nvdimm], want_mb: list[int], option: NvdimmOption | None = OPTION,
+                g: GuestSupport | None = None) -> Plan:
+    inv = inventory(vms=[vm(nvdimms=have)], nvdimm_option=option,
+                    guests=[g or guest()])
+    s = Spec(vms=(VmEntry(name="db-01", nvdimms=tuple(want_mb)),), path="spec.yaml",
+             options=Options(nvdimm_snapshot_mode="independent_persistent"))
+    return make_plan(s, inv)
+
+
+def test_nvdimm_size_must_be_a_multiple_of_the_granularity() -> None:
+    assert messages(nvdimm_plan([], [16 * GIB + 1])) == [
+        "VM db-01: NVDIMM 1 of 16.0 GiB (16385 MB): NVDIMM sizes must be multiples of "
+        "4 MiB (4 MB) on this hardware"
+    ]
+    assert nvdimm_plan([], [16 * GIB]).problems == ()
+
+
+def test_nvdimm_size_within_the_option_bounds() -> None:
+    small = NvdimmOption(min_mb=1024, max_mb=64 * GIB, granularity_mb=4)
+    assert messages(nvdimm_plan([], [512], small)) == [
+        "VM db-01: NVDIMM 1 of 512 MiB is below the smallest NVDIMM this hardware allows "
+        "(1 GiB, 1024 MB)"
+    ]
+    assert messages(nvdimm_plan([], [128 * GIB], small)) == [
+        "VM db-01: NVDIMM 1 of 128 GiB is above the largest NVDIMM this hardware allows "
+        "(64 GiB, 65536 MB)"
+    ]
+
+
+def test_grow_needs_a_growable_option() -> None:
+    fixed = NvdimmOption(granularity_mb=4, growable=False)
+    assert messages(nvdimm_plan([nvdimm(size_gb=16)], [32 * GIB], fixed)) == [
+        "VM db-01: this hardware cannot grow NVDIMMs (NVDIMM 1); list a new NVDIMM instead, "
+        "or recreate it with options.allow_data_loss"
+    ]
+
+
+def test_grow_follows_the_guests_cold_growth_rules() -> None:
+    no = GuestSupport("rhel8_64Guest", True, 6144 * GIB, full_name="RHEL 8", cold_growth=False)
+    assert messages(nvdimm_plan([nvdimm(size_gb=16)], [32 * GIB], g=no)) == [
+        "VM db-01: guest OS RHEL 8 does not support growing an NVDIMM (NVDIMM 1)"
+    ]
+    steps = GuestSupport("rhel8_64Guest", True, 6144 * GIB, full_name="RHEL 8",
+                         cold_growth=True, cold_growth_granularity_mb=1024)
+    assert messages(nvdimm_plan([nvdimm(size_gb=16)], [16 * GIB + 512], g=steps)) == [
+        "VM db-01: guest OS RHEL 8 grows NVDIMMs in steps of 1 GiB (1024 MB); NVDIMM 1 "
+        "would grow by 512 MiB (512 MB)"
+    ]
+    assert nvdimm_plan([nvdimm(size_gb=16)], [17 * GIB], g=steps).problems == ()
+
+
+# --------------------------------------------------------------------------- snapshot mode
+
+
+def test_snapshot_mode_goes_on_every_add() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16, 16]), vms=[vm()],
+                    nvdimm_snapshot_mode="independent_eraseonrevert",
+                    inv=inventory(vms=[vm()], about=About(api_version="8.0.3.0")))
+    assert [c.detail["snapshot_mode"] for c in plan.changes] == [
+        "independent_eraseonrevert", "independent_eraseonrevert"]
+    assert plan.problems == () and plan.warnings == ()
+
+
+def test_snapshot_mode_needs_api_703() -> None:
+    inv = inventory(vms=[vm()], about=About(api_version="7.0.2.0"))
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[], inv=inv,
+                    nvdimm_snapshot_mode="independent_persistent")
+    assert messages(plan) == [
+        "options.nvdimm_snapshot_mode needs vSphere API 7.0.3 or later (ConfigSpec.pmem); "
+        "this one is 7.0.2.0: remove the option"
+    ]
+
+
+def test_without_snapshot_mode_adding_nvdimms_warns_about_backups() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[vm()])
+    assert plan.warnings == (BACKUP_WARNING,)
+    assert "snapshot_mode" not in plan.changes[0].detail
+
+
+# --------------------------------------------------------------------------- standalone ESXi
+
+
+def test_standalone_esxi_cannot_put_data_on_pmem() -> None:
+    esxi = About(name="VMware ESXi 8.0.3", api_version="8.0.3.0", api_type="HostAgent")
+    inv = inventory(vms=[vm(disks=[disk()])], about=esxi)
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16], disks={"*": "pmem"}), vms=[], inv=inv)
+    assert messages(plan) == [
+        "pmemctl needs vCenter: PBM storage policies (the Host-local PMem Default Storage "
+        "Policy that places NVDIMMs and PMem disks) exist only there, and this is a "
+        "standalone ESXi host (VMware ESXi 8.0.3); connect to the vCenter that manages this "
+        "host (2 change(s) put data on PMem)"
+    ]
+
+
+def test_standalone_esxi_may_move_disks_off_pmem() -> None:
+    esxi = About(api_version="8.0.3.0", api_type="HostAgent")
+    inv = inventory(vms=[vm(disks=[disk(datastore="PMemDS-esx-01")])], about=esxi)
+    plan = plan_for(entry(name="db-01", disks={"*": "san-01"}), vms=[], inv=inv)
+    assert plan.problems == () and len(plan.changes) == 1
+
+
+# --------------------------------------------------------------------------- options pass through
+
+
+def test_pmem_migration_shape_is_on_options() -> None:
+    assert Options().pmem_migration_shape == "auto"
+    assert Options().nvdimm_snapshot_mode is None

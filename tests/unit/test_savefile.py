@@ -79,7 +79,7 @@ def test_stale_plan_names_what_changed(tmp_path: Path) -> None:
     moved_on = replace(
         inv,
         vms={**inv.vms, "db-01": replace(inv.vms["db-01"], power_state="poweredOff")},
-        hosts={**inv.hosts, "esx-01": replace(inv.hosts["esx-01"], pmem_free_mb=100 * GIB)},
+        hosts={**inv.hosts, "host-esx-01": replace(inv.hosts["host-esx-01"], pmem_free_mb=100 * GIB)},
     )
     with pytest.raises(StalePlanError) as exc:
         check_fresh(saved, moved_on)
@@ -101,7 +101,7 @@ def test_changes_elsewhere_do_not_make_a_plan_stale(tmp_path: Path) -> None:
     elsewhere = replace(
         inv,
         vms={**inv.vms, "other-01": replace(inv.vms["other-01"], power_state="poweredOn")},
-        hosts={**inv.hosts, "esx-02": replace(inv.hosts["esx-02"], pmem_free_mb=1)},
+        hosts={**inv.hosts, "host-esx-02": replace(inv.hosts["host-esx-02"], pmem_free_mb=1)},
     )
     check_fresh(load_plan(path), elsewhere)
 

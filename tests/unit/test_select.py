@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from pmemctl.inventory.model import Scope
 from pmemctl.plan.model import Problem
-from pmemctl.plan.select import select_vms
-from pmemctl.spec.model import DiskTarget
+from pmemctl.plan.select import select_vms, spec_scope
+from pmemctl.spec.model import DiskTarget, VmEntry
 from tests.unit.builders import GIB, entry, host, inventory, spec, vm
 
 
@@ -129,3 +130,16 @@ def test_star_and_explicit_label_do_not_conflict() -> None:
         "*": DiskTarget("pmem"),
         "Hard disk 1": DiskTarget("san-01"),
     }
+
+
+@pytest.mark.parametrize(("entries", "scope"), [
+    ([entry(name="redis-01")], None),
+    ([entry(match="redis-*")], None),
+    ([entry(match="*", cluster="Prod")], Scope(clusters=("Prod",))),
+    ([entry(match="*", cluster="Prod", on_host="esx-01")], Scope(hosts=("esx-01",))),
+    ([entry(match="*", folder="Legacy"), entry(match="*", cluster="Prod*")],
+     Scope(clusters=("Prod*",), folders=("Legacy",))),
+    ([entry(match="*", cluster="Prod"), entry(name="cache-01")], None),
+])
+def test_spec_scope(entries: list[VmEntry], scope: Scope | None) -> None:
+    assert spec_scope(spec(*entries)) == scope

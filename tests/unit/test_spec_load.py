@@ -551,3 +551,29 @@ def test_globs_fnmatch_reads_as_written_are_accepted(pattern: str) -> None:
 def test_vcenter_without_password_is_accepted(vcenter: str) -> None:
     spec = load_spec_text(f"apiVersion: pmemctl/v1\nvcenter: '{vcenter}'\n" + VMS, "s.yaml")
     assert spec.vcenter == vcenter
+
+
+def test_snapshot_mode_and_migration_shape_options() -> None:
+    text = ("apiVersion: pmemctl/v1\noptions:\n  nvdimm_snapshot_mode: independent_persistent\n"
+            "  pmem_migration_shape: locator\nvms:\n  - name: a\n    nvdimms: [4GiB]\n")
+    options = load_spec_text(text, "s.yaml").options
+    assert (options.nvdimm_snapshot_mode, options.pmem_migration_shape) == (
+        "independent_persistent", "locator")
+    default = load_spec_text("apiVersion: pmemctl/v1\nvms:\n  - name: a\n    nvdimms: []\n",
+                             "s.yaml").options
+    assert (default.nvdimm_snapshot_mode, default.pmem_migration_shape) == (None, "auto")
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("nvdimm_snapshot_mode: persistent",
+     "s.yaml:3:25: options.nvdimm_snapshot_mode: expected 'independent_persistent' or "
+     "'independent_eraseonrevert', got 'persistent'"),
+    ("pmem_migration_shape: relocate",
+     "s.yaml:3:25: options.pmem_migration_shape: expected 'auto' or 'device_change' or "
+     "'locator', got 'relocate'"),
+])
+def test_bad_snapshot_mode_or_shape(line: str, message: str) -> None:
+    with pytest.raises(SpecError) as exc:
+        load_spec_text(f"apiVersion: pmemctl/v1\noptions:\n  {line}\n{VMS}",
+                       "s.yaml")
+    assert message in str(exc.value)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from rich.console import Console
 
@@ -16,7 +17,7 @@ PMEM_DS = "PMemDS-aaaa"
 
 def inventory() -> Inventory:
     hosts = {
-        "esx-01": Host(
+        "host-1": Host(
             name="esx-01",
             moid="host-1",
             cluster="Prod",
@@ -26,7 +27,7 @@ def inventory() -> Inventory:
             pmem_supported=True,
             datastores=("PMemDS-bbbb", "san-01"),
         ),
-        "esx-03": Host(
+        "host-3": Host(
             name="esx-03",
             moid="host-3",
             cluster="Prod",
@@ -36,7 +37,7 @@ def inventory() -> Inventory:
             pmem_supported=False,
             datastores=("san-01",),
         ),
-        "esx-10": Host(
+        "host-10": Host(
             name="esx-10",
             moid="host-10",
             cluster=None,
@@ -48,7 +49,7 @@ def inventory() -> Inventory:
         ),
     }
     datastores = {
-        PMEM_DS: Datastore(
+        "ds-1": Datastore(
             name=PMEM_DS,
             moid="ds-1",
             type="PMEM",
@@ -56,7 +57,7 @@ def inventory() -> Inventory:
             free_mb=106496,
             hosts=("esx-10",),
         ),
-        "san-01": Datastore(
+        "ds-2": Datastore(
             name="san-01",
             moid="ds-2",
             type="VMFS",
@@ -126,6 +127,8 @@ def test_build_status_exact() -> None:
                 "pmem_datastore": "PMemDS-bbbb",
                 "pmem_used_mb": 0,
                 "pmem_supported": True,
+                "esxi_pmem_support": True,
+                "datacenter": "",
                 "vms": [],
             },
             {
@@ -136,6 +139,8 @@ def test_build_status_exact() -> None:
                 "pmem_datastore": None,
                 "pmem_used_mb": 0,
                 "pmem_supported": False,
+                "esxi_pmem_support": False,
+                "datacenter": "",
                 "vms": [],
             },
             {
@@ -146,6 +151,8 @@ def test_build_status_exact() -> None:
                 "pmem_datastore": PMEM_DS,
                 "pmem_used_mb": 24576,
                 "pmem_supported": True,
+                "esxi_pmem_support": True,
+                "datacenter": "",
                 "vms": ["cache-01"],
             },
         ],
@@ -197,11 +204,11 @@ def test_render_exact() -> None:
     assert render(build_status(inventory())).splitlines() == [
         "PMem by host",
         "",
-        " Host     Cluster   Capacity     Used      Free   Usage               VMs",
-        " ─────────────────────────────────────────────────────────────────────────────",
-        " esx-01   Prod       512 GiB    0 MiB   512 GiB   [░░░░░░░░░░]   0%   -",
-        " esx-03   Prod       no PMem        -         -",
-        " esx-10   -          128 GiB   24 GiB   104 GiB   [██░░░░░░░░]  19%   cache-01",
+        " Host     Cluster      PMem     Used      Free   Usage                   VMs",
+        " ────────────────────────────────────────────────────────────────────────────────",
+        " esx-01   Prod      512 GiB    0 MiB   512 GiB   [░░░░░░░░░░]   0%       -",
+        " esx-03   Prod      no PMem        -         -   ESXi PMem support: no",
+        " esx-10   -         128 GiB   24 GiB   104 GiB   [██░░░░░░░░]  19%       cache-01",
         "",
         "PMem datastores",
         "  esx-01   PMemDS-bbbb",
@@ -219,3 +226,15 @@ def test_render_exact() -> None:
 def test_render_without_pmem_vms_says_so() -> None:
     text = render(build_status(Inventory()))
     assert text.splitlines()[-1] == "No VM uses PMem."
+
+
+def test_esxi_pmem_support_is_not_pmem() -> None:
+    """Real ESXi 8.0.3 says pMemSupported=true with no PMem (pyVmomi fixture host_explode)."""
+    inv = inventory()
+    bare = replace(inv.hosts["host-3"], pmem_supported=True)
+    status = build_status(replace(inv, hosts={**inv.hosts, "host-3": bare}))
+    row = next(h for h in status["hosts"] if h["name"] == "esx-03")
+    assert (row["pmem_capacity_mb"], row["esxi_pmem_support"]) == (0, True)
+    line = next(x for x in render(status).splitlines() if x.startswith(" esx-03"))
+    assert line.split() == ["esx-03", "Prod", "no", "PMem", "-", "-", "ESXi", "PMem", "support:",
+                            "yes"]
