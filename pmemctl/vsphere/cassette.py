@@ -133,7 +133,7 @@ class Anonymizer:
     Names are collected while the session runs (:meth:`add`) and applied
     when the cassette is saved, so names first seen in a late response are
     renamed in earlier interactions too. ``esx-01.corp`` always becomes the
-    same alias (``host-1``) everywhere, which keeps the recording replayable
+    same alias (``anon-host-1``) everywhere, which keeps the recording replayable
     with the aliases as arguments. Only whole names are replaced (not inside
     longer words), longest first.
     """
@@ -150,7 +150,7 @@ class Anonymizer:
         if name not in self.aliases:
             n = self._counts.get(kind, 0) + 1
             self._counts[kind] = n
-            self.aliases[name] = f"{kind}-{n}"
+            self.aliases[name] = f"anon-{kind}-{n}"
         return self.aliases[name]
 
     def add_all(self, names: Iterable[str], kind: str) -> None:
