@@ -52,7 +52,8 @@ _PASSWORD_RE = re.compile(rb"(<password[^>]*>)[^<]*(</password>)")
 _VC_COOKIE_RE = re.compile(rb"(<vcSessionCookie[^>]*>)[^<]*(</vcSessionCookie>)")
 _COOKIE_VALUE_RE = re.compile(r'(vmware_soap_session=)("?)[^";]*("?)')
 _URL_CREDS_RE = re.compile(r"(https?://)[^/@\s]+@")
-_USER_RE = re.compile(rb"(<userName[^>]*>)[^<]*(</userName>)")
+# The user shows up in Login, in the UserSession it returns and in task reasons.
+_USER_RE = re.compile(rb"(<(userName|fullName)\b[^>]*>)[^<]*(</\2>)")
 
 
 def _body(request: Any) -> bytes:
@@ -169,7 +170,7 @@ class Anonymizer:
     def apply_bytes(self, data: bytes) -> bytes:
         """``data`` with every registered name replaced by its alias."""
         pat = self._pattern()
-        data = _USER_RE.sub(rb"\1" + self.user_alias.encode() + rb"\2", data)
+        data = _USER_RE.sub(rb"\1" + self.user_alias.encode() + rb"\3", data)
         if pat is None:
             return data
         table = {k.encode(): v.encode() for k, v in self.aliases.items()}
