@@ -209,7 +209,9 @@ def off_pmem(lab: Lab, ctx: StepContext) -> list[ProbeStep]:
         note = ""
         if out.ok:
             moid = str(vm._moId)
-            policies = disk_policies(lab.conn, [(moid, int(disk.key))]).get((moid, int(disk.key)))
+            # None: PBM did not answer (a server without per-disk associations).
+            answer = disk_policies(lab.conn, [(moid, int(disk.key))])
+            policies = None if answer is None else answer.get((moid, int(disk.key)))
             if policies is None:
                 facts["pmem_policy_kept"] = None
                 note = f"disk now on {lab.datastore_of(disk)}; PBM did not report its policy"

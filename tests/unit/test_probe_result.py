@@ -136,3 +136,14 @@ def test_anonymizer_renames_whole_names_consistently() -> None:
     assert a.apply_bytes(body) == (
         b"<name>anon-host-1</name><name>anon-host-2</name><fileName>[anon-datastore-1] vm/vm.vmdk"
         b"</fileName><x>esx-010</x><userName>probe-user</userName>")
+
+
+def test_apply_reads_the_probe_result_through_its_shape_chooser() -> None:
+    from pmemctl.apply.shapes import choose
+
+    gone = {"pmem_policy_kept": False}
+    r = result(onto_pmem__device_change=False, off_pmem__default=(False, {}),
+               off_pmem__empty=(True, gone))
+    shapes = choose(probe=r)
+    assert (shapes.onto, shapes.off) == ("locator", "empty")
+    assert choose("device_change", probe=r).onto == "device_change"  # the spec still wins
