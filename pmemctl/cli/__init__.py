@@ -93,9 +93,16 @@ def cli(ctx: click.Context, quiet: bool) -> None:
 def _register() -> None:
     # Each command lives in its own module; import them here so that
     # `pmemctl --help` lists them all.
-    from pmemctl.cli import cmd_apply, cmd_plan, cmd_rollback, cmd_status, cmd_validate
+    from pmemctl.cli import (
+        cmd_apply,
+        cmd_plan,
+        cmd_probe,
+        cmd_rollback,
+        cmd_status,
+        cmd_validate,
+    )
 
-    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback):
+    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback, cmd_probe):
         cli.add_command(mod.command)
 
 
