@@ -50,6 +50,7 @@ from pmemctl.apply.journal import (
 from pmemctl.apply.resume import pending_power_ons, settle_journal, settle_vms
 from pmemctl.apply.rollback import RollbackPlan, journal_vms, rollback_plan
 from pmemctl.apply.scheduler import Limits
+from pmemctl.apply.shapes import for_vcenter
 from pmemctl.errors import PmemctlError, StalePlanError, UsageError
 from pmemctl.inventory.model import Inventory
 from pmemctl.plan.model import Action, Plan
@@ -223,6 +224,10 @@ class ApplyRun:
         self.options = options
         host = conn.settings.host
         self.journal_path = journal_path or default_journal_path(source.spec_path, host)
+        shapes, self._shape_notes = for_vcenter(host, conn.settings.port,
+                                                conn.about.instance_uuid,
+                                                source.options.pmem_migration_shape)
+        self.options = replace(options, onto_shape=shapes.onto, off_profile=shapes.off)
         self.plan: Plan | None = None
         self.inventory: Inventory | None = None
         self.ctx: ExecContext | None = None
@@ -233,7 +238,8 @@ class ApplyRun:
             "spec_sha256": _sha256(source.spec_path), "source": str(source.path),
             "vcenter": host,
             "options": {**asdict(source.options), "limits": asdict(options.limits),
-                        "on_failure": options.on_failure},
+                        "on_failure": options.on_failure,
+                        "call_shapes": asdict(shapes)},
         })
 
     def prepare(self, hook: Hook, status: Status = no_status) -> Plan:
@@ -260,7 +266,7 @@ class ApplyRun:
             # PBM look-ups now, not after the prompt: their fallbacks are warnings
             # the user should read with the plan.
             self.ctx = exec_context(self.conn, plan, inventory)
-        extra = tuple(self.ctx.warnings) if self.ctx else ()
+        extra = (*self._shape_notes, *(self.ctx.warnings if self.ctx else ()))
         self.plan = replace(plan, warnings=tuple(self.conn.warnings) + plan.warnings + extra)
         self.inventory = inventory
         self._planned_at = time.monotonic()
@@ -420,7 +426,9 @@ class RollbackRun:
         self.conn = conn
         self.source = source
         self.allow_data_loss = allow_data_loss
-        self.options = ExecOptions(limits=Limits(total=parallel or ROLLBACK_PARALLEL))
+        shapes, _ = for_vcenter(conn.settings.host, conn.settings.port, conn.about.instance_uuid)
+        self.options = ExecOptions(limits=Limits(total=parallel or ROLLBACK_PARALLEL),
+                                   onto_shape=shapes.onto, off_profile=shapes.off)
         self.journal_path: Path | None = None
         self.rollback: RollbackPlan | None = None
         self.inventory: Inventory | None = None

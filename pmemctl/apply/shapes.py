@@ -67,3 +67,42 @@ def choose(spec_shape: str = AUTO, probe: ShapeEvidence | None = None,
             if probe_label not in sources:
                 sources.append(probe_label)
     return CallShapes(onto=onto, off=off, source=" and ".join(sources) or "documented default")
+
+
+def for_vcenter(host: str, port: int, instance_uuid: str,
+                spec_shape: str = AUTO) -> tuple[CallShapes, list[str]]:
+    """The shapes for the vCenter at ``host:port``, and notes for the plan.
+
+    Reads the probe result saved for that vCenter (``pmemctl probe``). A
+    result recorded on another vCenter (a different ``instanceUuid`` behind
+    the same address) or a damaged file is ignored, with a note.
+
+    Side Effects:
+        Reads ``$XDG_STATE_HOME/pmemctl/probe/<host>_<port>.json`` if present.
+    """
+    from pmemctl.probe.result import ProbeResultError, default_result_path, find_result
+
+    notes: list[str] = []
+    probe = None
+    try:
+        probe = find_result(host, port)
+    except ProbeResultError as e:
+        notes.append(f"{e}; using the documented call shapes")
+    if probe is not None and probe.instance_uuid and instance_uuid \
+            and probe.instance_uuid != instance_uuid:
+        notes.append(f"the probe result {default_result_path(host, port)} was recorded on "
+                     f"another vCenter (instance {probe.instance_uuid}); ignored: run "
+                     "`pmemctl probe` again")
+        probe = None
+    shapes = choose(spec_shape, probe)
+    if shapes != CallShapes():
+        notes.append(f"call shapes from {shapes.source}: disks go onto PMem by "
+                     f"{_ONTO_WORDS[shapes.onto]} and leave it with {_OFF_WORDS[shapes.off]}")
+    return shapes, notes
+
+
+_ONTO_WORDS = {"device_change": "a deviceChange profile edit",
+               "locator": "a disk locator naming the PMem datastore"}
+_OFF_WORDS = {"default": "the target datastore's default policy (DefaultProfileSpec)",
+              "empty": "no policy (EmptyProfileSpec)",
+              "none": "no profile in the locator (the disk may keep the PMem policy)"}

@@ -160,7 +160,9 @@ def test_bad_input_is_a_usage_error_and_changes_nothing(
 
 def test_pmem_datastore_is_refused_as_the_shared_datastore(demo_sim: simproc.PmemSim) -> None:
     with connect(k.settings_for(demo_sim)) as conn:
-        pmem = k.estate(demo_sim).hosts["esx-01"].pmem_datastore
+        host = k.estate(demo_sim).host_named("esx-01")
+        assert host is not None
+        pmem = host.pmem_datastore
         assert pmem
         r = k.run(demo_sim, "probe", "--host", "esx-01", "--datastore", pmem, "--yes")
         del conn
