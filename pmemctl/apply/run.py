@@ -52,11 +52,11 @@ from pmemctl.apply.rollback import RollbackPlan, journal_vms, rollback_plan
 from pmemctl.apply.scheduler import Limits
 from pmemctl.apply.shapes import for_vcenter
 from pmemctl.errors import PmemctlError, StalePlanError, UsageError
-from pmemctl.inventory.model import Inventory
+from pmemctl.inventory.model import Inventory, Scope
 from pmemctl.plan.model import Action, Plan
 from pmemctl.plan.planner import make_plan
 from pmemctl.plan.savefile import SavedPlan, check_fresh, is_plan_file, load_plan
-from pmemctl.plan.select import select_vms
+from pmemctl.plan.select import select_vms, spec_scope
 from pmemctl.spec.load import load_spec
 from pmemctl.spec.model import Options, Spec
 from pmemctl.vsphere.session import Connection
@@ -127,7 +127,7 @@ class RunJournal:
 
 
 def read_settled(conn: Connection, want: Callable[[Inventory], list[str]], hook: Hook,
-                 status: Status = no_status) -> Inventory:
+                 status: Status = no_status, scope: Scope | None = None) -> Inventory:
     """Snapshot; wait for tasks already running on the wanted VMs; snapshot again if any.
 
     A run (apply or rollback) killed mid-task may have left tasks running on
@@ -140,9 +140,9 @@ def read_settled(conn: Connection, want: Callable[[Inventory], list[str]], hook:
         ``waiting`` events to ``hook``) when some are running.
     """
     with status("Reading inventory"):
-        inventory = take_snapshot(conn, want_devices=want)
+        inventory = take_snapshot(conn, want_devices=want, scope=scope)
     if settle_vms(conn.content, inventory, want(inventory), hook):
-        inventory = take_snapshot(conn, want_devices=want)
+        inventory = take_snapshot(conn, want_devices=want, scope=scope)
     return inventory
 
 
@@ -273,7 +273,9 @@ class ApplyRun:
         return self.plan
 
     def _read_and_plan(self, hook: Hook, status: Status) -> tuple[Inventory, Plan]:
-        inventory = read_settled(self.conn, self.source.want, hook, status)
+        # A spec narrowed to clusters, hosts or folders reads only there, as plan does.
+        scope = spec_scope(self.source.spec) if self.source.spec is not None else None
+        inventory = read_settled(self.conn, self.source.want, hook, status, scope)
         saved, spec = self.source.saved, self.source.spec
         if saved is not None:
             check_fresh(saved, inventory)
