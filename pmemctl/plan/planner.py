@@ -432,8 +432,7 @@ def _resolve_storage(
     if not found:
         names = sorted({d.name for d in plan.inventory.datastores.values()
                         if dc is None or d.datacenter == dc})
-        close = difflib.get_close_matches(target.storage, names, n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        hint = _did_you_mean(target.storage, names)
         plan.problem(
             f"datastore {target.storage} does not exist{where} (VM {vm.name}, {label}){hint}"
         )
@@ -894,3 +893,12 @@ def _unique(items: list[_T]) -> list[_T]:
 
 
 __all__ = ["make_plan"]
+
+
+def _did_you_mean(name: str, names: list[str]) -> str:
+    """"; did you mean X?" for the closest of ``names`` (case counts least), or ""."""
+    folded = {n.casefold(): n for n in names}
+    if name.casefold() in folded:
+        return f"; did you mean {folded[name.casefold()]}?"
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1)
+    return f"; did you mean {folded[close[0]]}?" if close else ""
