@@ -97,3 +97,20 @@ def test_documented_shapes_without_a_probe(make_sim: MakeSim, tmp_path: Path) ->
     assert isinstance(options, dict)
     assert options["call_shapes"] == {"onto": "device_change", "off": "default",
                                       "source": "documented default"}
+
+
+def test_pbm_that_does_not_answer_falls_back_with_a_warning(
+        make_sim: MakeSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PBM is a second endpoint; here it answers 404 (as on a vCenter whose
+    # storage-policy service is down). The run goes on with the fixed policy id.
+    monkeypatch.setattr("pmemctl.vsphere.session.PBM_PATH", "/no-pbm-here")
+    sim = make_sim()
+    r = k.run(sim, "apply", str(k.spec(tmp_path, """
+        vms:
+          - name: redis-01
+            nvdimms: [16GiB]
+    """)), "--yes")
+    assert r.exit_code == 0, r.output
+    assert "PBM (storage policies) did not answer" in r.output
+    assert "using the fixed PMem policy id c268da1b-b343-49f7-a468-b1deeb7078e0" in r.output
+    assert [n.size_mb for n in k.estate(sim).vms["redis-01"].nvdimms] == [16 * 1024]
