@@ -45,7 +45,8 @@ from pmemctl.apply.journal import Journal
 from pmemctl.apply.scheduler import Limits, Outcome, Scheduler, Step, StepKind
 from pmemctl.errors import PmemctlError
 from pmemctl.inventory.model import Inventory
-from pmemctl.plan.model import Action, Change, Plan
+from pmemctl.plan.model import Change, Plan
+from pmemctl.plan.payloads import AddNvdimm, CreateDisk, MigrateDisk, PowerOff
 from pmemctl.vsphere import actions
 from pmemctl.vsphere.actions import OffProfile, OntoShape
 from pmemctl.vsphere.faults import describe
@@ -203,19 +204,16 @@ def undo_state(step: Step, inventory: Inventory,
         disks = {d.key: d for d in vm.disks}
         undo["disks"] = []
         for c in step.changes:
-            key = int(c.detail["key"])
-            disk = disks.get(key)
-            src = str(c.detail.get("from_datastore") or (disk.datastore if disk else ""))
-            # Datastores are keyed by moid; plans carry the moid (older saved plans: by name).
-            ds = inventory.datastores.get(str(c.detail.get("from_datastore_moid") or "")) \
-                or inventory.datastore_named(src, vm.datacenter or None)
+            p = c.payload
+            assert isinstance(p, MigrateDisk)
+            disk = disks.get(p.disk_key)
             undo["disks"].append({
-                "key": key, "label": c.target, "datastore": src,
-                "datastore_moid": ds.moid if ds else None,
-                "pmem": bool(c.detail.get("from_pmem", disk.pmem if disk else False)),
+                "key": p.disk_key, "label": c.target, "datastore": p.source.name,
+                "datastore_moid": p.source.moid or None,
+                "pmem": p.source.pmem,
                 "file_name": disk.file_name if disk else "",
-                "policy_ids": (disk_policies or {}).get((vm.moid, key), []),
-                "to_datastore": c.detail.get("to_datastore"),
+                "policy_ids": (disk_policies or {}).get((vm.moid, p.disk_key), []),
+                "to_datastore": p.target.name,
             })
     elif step.kind is StepKind.RECONFIGURE:
         undo["nvdimm_keys_before"] = [n.key for n in vm.nvdimms]
@@ -382,7 +380,6 @@ class Executor:
 
     def _submit(self, run: _Run) -> Any:
         step, vm, ctx = run.step, run.vm, self.ctx
-        names = _datastore_moids(step.changes, ctx.inventory)
         if step.kind is StepKind.UPGRADE:
             return actions.submit_upgrade(vm, actions.upgrade_version(step.changes[0]))
         if step.kind is StepKind.POWER_ON:
@@ -391,11 +388,10 @@ class Executor:
             return self._power_off(run)
         if step.kind is StepKind.RECONFIGURE:
             devices = self._devices_of(vm._moId)
-            spec = actions.reconfigure_spec(step.changes, devices, ctx.pmem_policy_id, names,
-                                            ctx.stub)
+            spec = actions.reconfigure_spec(step.changes, devices, ctx.pmem_policy_id, ctx.stub)
             return actions.submit_reconfigure(vm, spec)
         devices = self._devices_of(vm._moId) if self._needs_devices(step) else []
-        spec = actions.relocate_spec(step.changes, devices, ctx.pmem_policy_id, names,
+        spec = actions.relocate_spec(step.changes, devices, ctx.pmem_policy_id,
                                      onto=self.options.onto_shape, off=self.options.off_profile,
                                      stub=ctx.stub)
         return actions.submit_relocate(vm, spec)
@@ -406,23 +402,24 @@ class Executor:
         if step.kind is StepKind.RECONFIGURE:
             return True
         return (step.kind is StepKind.MIGRATE and self.options.onto_shape == "device_change"
-                and any(c.detail.get("to_pmem") for c in step.changes))
+                and any(isinstance(c.payload, MigrateDisk) and c.payload.to_pmem
+                        for c in step.changes))
 
     def _devices_of(self, moid: str) -> list[Any]:
         if self._devices is None:
             # One RetrievePropertiesEx for every VM whose devices this run edits.
-            moids = sorted({self.ctx.inventory.vms[s.vm].moid for s in self.sched.steps
-                            if self._needs_devices(s) and s.vm in self.ctx.inventory.vms})
+            moids = sorted({s.changes[0].vm_moid for s in self.sched.steps
+                            if self._needs_devices(s) and s.changes[0].vm_moid})
             self._devices = actions.fetch_devices(self.ctx.content, moids)
         return self._devices.get(moid, [])
 
     def _power_off(self, run: _Run) -> Any:
-        c = run.step.changes[0]
-        vm_inv = self.ctx.inventory.vms[run.step.vm]
-        graceful = bool(c.detail.get("graceful", True)) and vm_inv.tools_running
-        if graceful and actions.request_guest_shutdown(run.vm) is None:
+        p = run.step.changes[0].payload
+        assert isinstance(p, PowerOff)
+        # The planner chose the method: a guest shutdown needs running VMware Tools.
+        if p.method == "guest" and actions.request_guest_shutdown(run.vm) is None:
             assert self.watcher is not None
-            timeout = int(c.detail.get("timeout_s", self.options.shutdown_timeout_s))
+            timeout = p.timeout_s
             run.shutdown_deadline = time.monotonic() + timeout
             self._runs[str(run.vm._moId)] = run
             self.watcher.add(run.vm)
@@ -547,9 +544,9 @@ def _sigint(callback: Callable[[], None]) -> Iterator[None]:
 def needs_pmem_policy(plan: Plan) -> bool:
     """True when some change attaches the PMem policy (NVDIMM add, vPMemDisk, onto PMem)."""
     return any(
-        c.action is Action.ADD_NVDIMM
-        or (c.action is Action.CREATE_DISK and c.detail.get("pmem"))
-        or (c.action is Action.MIGRATE_DISK and c.detail.get("to_pmem"))
+        isinstance(c.payload, AddNvdimm)
+        or (isinstance(c.payload, CreateDisk) and c.payload.pmem)
+        or (isinstance(c.payload, MigrateDisk) and c.payload.to_pmem)
         for c in plan.changes
     )
 
@@ -577,9 +574,9 @@ def exec_context(conn: Any, plan: Plan, inventory: Inventory) -> ExecContext:
             warnings.append(f"PBM (storage policies) did not answer ({_short(e)}); using the "
                             f"fixed PMem policy id {policy}")
     # The disks' current policies, for the journal's undo state (rollback restores them).
-    pairs = sorted({(inventory.vms[c.vm].moid, int(c.detail["key"])) for c in plan.changes
-                    if c.action is Action.MIGRATE_DISK and c.vm in inventory.vms
-                    and not c.detail.get("rollback")})
+    pairs = sorted({(c.vm_moid, c.payload.disk_key) for c in plan.changes
+                    if isinstance(c.payload, MigrateDisk) and c.vm_moid
+                    and not c.payload.rollback})
     policies = actions.disk_policies(conn, pairs) if pairs else {}
     if policies is None:
         warnings.append("PBM did not report the disks' current storage policies; a rollback "
@@ -610,23 +607,3 @@ def apply_plan(conn: Any, plan: Plan, inventory: Inventory, options: ExecOptions
     if ctx is None:
         ctx = exec_context(conn, plan, inventory)
     return Executor(ctx, plan, options, journal, hook).run()
-
-
-def _datastore_moids(changes: list[Change] | tuple[Change, ...],
-                     inventory: Inventory) -> dict[str, str]:
-    """Datastore name -> moid for the changes: the planner's resolved moids.
-
-    The planner resolves names within each VM's datacenter and puts the
-    moids in ``detail``; names that are unique in the inventory stand in for
-    saved plans written before it did.
-    """
-    counts: dict[str, list[str]] = {}
-    for d in inventory.datastores.values():
-        counts.setdefault(d.name, []).append(d.moid)
-    out = {n: m[0] for n, m in counts.items() if len(m) == 1}
-    for c in changes:
-        for key in ("to_datastore", "from_datastore", "datastore"):
-            moid = c.detail.get(f"{key}_moid")
-            if moid and c.detail.get(key):
-                out[str(c.detail[key])] = str(moid)
-    return out

@@ -30,6 +30,7 @@ from pmemctl.apply.executor import Event, Hook, NullHook
 from pmemctl.apply.journal import Journal, JournalState
 from pmemctl.inventory.model import Inventory
 from pmemctl.plan.model import Action, Change, Plan
+from pmemctl.plan.payloads import PowerOn
 from pmemctl.vsphere.tasks import (
     TaskState,
     TaskWatcher,
@@ -141,7 +142,8 @@ def pending_power_ons(state: JournalState, plan: Plan, inventory: Inventory) -> 
             vm=vm_name, action=Action.POWER_ON, target=vm_name, before=POWERED_OFF,
             after="poweredOn", disruptive=False,
             reason="pmemctl powered it off in an earlier run that did not power it back on",
-            detail={"host": vm.host, "resumed": True}))
+            payload=PowerOn(owed=True), vm_moid=vm.moid, host=vm.host,
+            host_moid=vm.host_moid))
     if not extra:
         return plan
     return Plan(changes=plan.changes + tuple(extra), problems=plan.problems, hosts=plan.hosts,

@@ -34,6 +34,13 @@ from typing import Any
 from pmemctl.apply.journal import JournalState, StepRecord
 from pmemctl.inventory.model import VM, Datastore, Inventory
 from pmemctl.plan.model import Action, Change, Plan
+from pmemctl.plan.payloads import (
+    DatastoreRef,
+    MigrateDisk,
+    PolicyRef,
+    RemoveDisk,
+    RemoveNvdimm,
+)
 from pmemctl.units import format_mb
 
 POWERED_OFF = "poweredOff"
@@ -115,16 +122,21 @@ def _migrations(steps: list[StepRecord], inventory: Inventory, acc: _Acc) -> Non
         if problem:
             acc.notes.append(f"{vm_name}: {label}: {problem}; left on {disk.datastore}")
             continue
-        policies = [] if target.get("pmem") else list(target.get("policy_ids", []))
+        original = _original(vm, target, inventory)
+        back_to_pmem = bool(target.get("pmem"))
+        policies = tuple(str(p) for p in target.get("policy_ids", []))
         acc.changes.append(Change(
             vm=vm_name, action=Action.MIGRATE_DISK, target=label, before=disk.datastore,
             after=where, disruptive=False, reason="rollback: back to where apply found it",
-            detail={"key": key, "size_mb": disk.size_mb, "from_datastore": disk.datastore,
-                    "to_datastore": where, "to_pmem": bool(target.get("pmem")),
-                    "from_pmem": disk.pmem, "host": vm.host, "rollback": True,
-                    "policy_ids": policies, "host_moid": vm.host_moid,
-                    "from_datastore_moid": disk.datastore_moid,
-                    "to_datastore_moid": _original(vm, target, inventory).moid}))
+            payload=MigrateDisk(
+                disk_key=key, size_mb=disk.size_mb,
+                source=DatastoreRef(disk.datastore, disk.datastore_moid, disk.pmem),
+                target=DatastoreRef(where, original.moid, back_to_pmem),
+                # Back onto PMem: its policy; elsewhere the disk's own earlier policy,
+                # else the target's default (PBM did not say what it had).
+                policy=PolicyRef("pmem") if back_to_pmem else PolicyRef("defined", policies),
+                rollback=True),
+            vm_moid=vm.moid, host=vm.host, host_moid=vm.host_moid))
 
 
 def _original(vm: VM, undo: dict[str, Any], inventory: Inventory) -> Datastore:
@@ -182,12 +194,12 @@ def _created(steps: list[StepRecord], inventory: Inventory, allow_data_loss: boo
                 acc.notes.append(f"{vm.name}: kept {what}: removing it needs the VM powered "
                                  "off; power it off and run rollback again")
                 continue
+            payload = (RemoveDisk(key=key, size_mb=size) if kind == "disk"
+                       else RemoveNvdimm(key=key, size_mb=size))
             acc.changes.append(Change(
-                vm=vm.name, action=Action.REMOVE_DISK if kind == "disk" else Action.REMOVE_NVDIMM,
-                target=label, before=format_mb(size),
+                vm=vm.name, action=payload.ACTION, target=label, before=format_mb(size),
                 after=None, disruptive=False, reason="rollback: created by apply",
-                detail={"key": key, "size_mb": size, "device": kind, "host": vm.host,
-                        "rollback": True}))
+                payload=payload, vm_moid=vm.moid, host=vm.host, host_moid=vm.host_moid))
 
 
 def _irreversible(steps: list[StepRecord], acc: _Acc) -> None:

@@ -53,7 +53,8 @@ from pmemctl.apply.scheduler import Limits
 from pmemctl.apply.shapes import for_vcenter
 from pmemctl.errors import PmemctlError, StalePlanError, UsageError
 from pmemctl.inventory.model import Inventory, Scope
-from pmemctl.plan.model import Action, Plan
+from pmemctl.plan.model import Plan
+from pmemctl.plan.payloads import MigrateDisk
 from pmemctl.plan.planner import make_plan
 from pmemctl.plan.savefile import SavedPlan, check_fresh, is_plan_file, load_plan
 from pmemctl.plan.select import select_vms, spec_scope
@@ -82,8 +83,7 @@ def no_status(message: str) -> AbstractContextManager[Any]:
 
 def migration_mb(plan: Plan) -> int:
     """MiB the plan's disk migrations move (the live display's "moved" total)."""
-    return sum(int(c.detail.get("size_mb", 0)) for c in plan.changes
-               if c.action is Action.MIGRATE_DISK)
+    return sum(c.payload.size_mb for c in plan.changes if isinstance(c.payload, MigrateDisk))
 
 
 # -- shared by apply and rollback ---------------------------------------------

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from pmemctl.plan.model import ACTION_ORDER, Action, Change, Plan
+from pmemctl.plan.payloads import MigrateDisk
 
 
 class StepKind(str, Enum):
@@ -103,23 +104,26 @@ class Step:
 
     @property
     def datastores(self) -> tuple[str, ...]:
-        """Datastores a migration reads from or writes to (empty for other kinds)."""
+        """Datastores a migration reads from or writes to, by moid (empty for other kinds).
+
+        By moid: two datastores of one name in two datacenters are two
+        datastores to vCenter's limits.
+        """
         if self.kind is not StepKind.MIGRATE:
             return ()
-        names: set[str] = set()
+        keys: set[str] = set()
         for c in self.changes:
-            for key in ("from_datastore", "to_datastore"):
-                value = c.detail.get(key)
-                if value:
-                    names.add(str(value))
-        return tuple(sorted(names))
+            if isinstance(c.payload, MigrateDisk):
+                for ref in (c.payload.source, c.payload.target):
+                    keys.add(ref.moid or ref.name)
+        return tuple(sorted(k for k in keys if k))
 
     @property
     def size_mb(self) -> int:
         """MiB a migration copies (0 for other kinds)."""
         if self.kind is not StepKind.MIGRATE:
             return 0
-        return sum(int(c.detail.get("size_mb", 0)) for c in self.changes)
+        return sum(c.payload.size_mb for c in self.changes if isinstance(c.payload, MigrateDisk))
 
     @property
     def label(self) -> str:
@@ -171,7 +175,7 @@ def build_jobs(plan: Plan) -> list[Job]:
             group = tuple(c for c in changes if _KIND_OF[c.action] is kind)
             if not group:
                 continue
-            host = str(group[0].detail.get("host", ""))
+            host = group[0].host_moid or group[0].host
             steps.append(Step(vm=vm, kind=kind, changes=group, host=host))
         jobs.append(Job(vm=vm, steps=steps, order=order))
     jobs.sort(key=lambda j: (-j.migrate_mb, j.order))

@@ -7,10 +7,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from typing import Any
 
+from pmemctl.plan.actions import ACTION_ORDER, Action
+from pmemctl.plan.payloads import Payload, payload_from_json, payload_to_json
+
+__all__ = ["ACTION_ORDER", "FORMAT_VERSION", "Action", "Change", "HostPmem", "Payload", "Plan",
+           "Problem"]
+
+# The plan JSON contract's version. Its keys never change; extensions are added
+# (``payload``, ``vm_moid``, ``host``, ``host_moid`` replaced the ``detail``
+# extension). Saved plan files carry their own version (savefile.py), which did
+# change, so an old file is refused before this shape is read.
 FORMAT_VERSION = 1
 
 
@@ -39,52 +48,6 @@ def _typed(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
     return value
 
 
-class Action(str, Enum):
-    """What one change does. The value is the JSON action name."""
-
-    UPGRADE_HARDWARE = "upgrade_hardware"
-    POWER_OFF = "power_off"
-    ADD_NVDIMM = "add_nvdimm"
-    GROW_NVDIMM = "grow_nvdimm"
-    REMOVE_NVDIMM = "remove_nvdimm"
-    CREATE_DISK = "create_disk"
-    REMOVE_DISK = "remove_disk"  # only rollback emits it: a disk that apply created
-    MIGRATE_DISK = "migrate_disk"
-    POWER_ON = "power_on"
-
-    @property
-    def symbol(self) -> str:
-        """A one-character marker for tables, terraform style."""
-        return _SYMBOLS[self]
-
-
-_SYMBOLS = {
-    Action.UPGRADE_HARDWARE: "~",
-    Action.POWER_OFF: "⏻",
-    Action.ADD_NVDIMM: "+",
-    Action.GROW_NVDIMM: "~",
-    Action.REMOVE_NVDIMM: "-",
-    Action.CREATE_DISK: "+",
-    Action.REMOVE_DISK: "-",
-    Action.MIGRATE_DISK: "→",
-    Action.POWER_ON: "⏻",
-}
-
-# Execution order inside one VM; apply relies on it. Power off comes before
-# the hardware upgrade because UpgradeVM_Task refuses a powered-on VM.
-ACTION_ORDER = {
-    Action.POWER_OFF: 0,
-    Action.UPGRADE_HARDWARE: 1,
-    Action.REMOVE_NVDIMM: 2,
-    Action.GROW_NVDIMM: 2,
-    Action.ADD_NVDIMM: 2,
-    Action.CREATE_DISK: 2,
-    Action.REMOVE_DISK: 2,
-    Action.MIGRATE_DISK: 3,
-    Action.POWER_ON: 4,
-}
-
-
 @dataclass(frozen=True)
 class Change:
     """One step for one VM.
@@ -92,8 +55,9 @@ class Change:
     ``target`` names the device or disk ("NVDIMM 2", "Hard disk 1") or the VM
     itself for power and hardware changes. ``before``/``after`` are short
     human strings (``"san-01"`` → ``"PMemDS-…"``, ``"16 GiB"``, ``"vmx-13"``).
-    ``detail`` carries the machine-readable facts apply needs (device keys,
-    sizes in MiB, datastore names, host) so apply never has to re-decide.
+    ``payload`` is everything apply needs, decided by the planner (see
+    :mod:`pmemctl.plan.payloads`); ``vm_moid`` and ``host_moid`` are resolved
+    so that apply never looks a name up.
     """
 
     vm: str
@@ -103,10 +67,18 @@ class Change:
     after: str | None
     disruptive: bool
     reason: str
-    detail: dict[str, Any] = field(default_factory=dict)
+    payload: Payload
+    vm_moid: str = ""
+    host: str = ""
+    host_moid: str = ""
+
+    def __post_init__(self) -> None:
+        if self.payload.ACTION is not self.action:
+            raise ValueError(f"{self.action.value} change with a "
+                             f"{self.payload.ACTION.value} payload")
 
     def to_json(self) -> dict[str, Any]:
-        """The contract shape of one change (``detail`` is an extension)."""
+        """The contract shape of one change; ``payload`` and the moids are extensions."""
         return {
             "vm": self.vm,
             "action": self.action.value,
@@ -115,7 +87,10 @@ class Change:
             "after": self.after,
             "disruptive": self.disruptive,
             "reason": self.reason,
-            "detail": self.detail,
+            "vm_moid": self.vm_moid,
+            "host": self.host,
+            "host_moid": self.host_moid,
+            "payload": payload_to_json(self.payload),
         }
 
     @classmethod
@@ -124,12 +99,17 @@ class Change:
         d = _fields(
             data,
             where,
-            ("vm", "action", "target", "before", "after", "disruptive", "reason", "detail"),
+            ("vm", "action", "target", "before", "after", "disruptive", "reason", "vm_moid",
+             "host", "host_moid", "payload"),
         )
         try:
             action = Action(d["action"])
         except ValueError:
             raise ValueError(f"{where}: unknown action {d['action']!r}") from None
+        payload = payload_from_json(d["payload"], f"{where}.payload")
+        if payload.ACTION is not action:
+            raise ValueError(f"{where}.payload: a {payload.ACTION.value} payload on a "
+                             f"{action.value} change")
         opt_str = (str, type(None))
         return cls(
             vm=_typed(d["vm"], str, f"{where}.vm"),
@@ -139,7 +119,10 @@ class Change:
             after=_typed(d["after"], opt_str, f"{where}.after"),
             disruptive=_typed(d["disruptive"], bool, f"{where}.disruptive"),
             reason=_typed(d["reason"], str, f"{where}.reason"),
-            detail=dict(_typed(d["detail"], dict, f"{where}.detail")),
+            payload=payload,
+            vm_moid=_typed(d["vm_moid"], str, f"{where}.vm_moid"),
+            host=_typed(d["host"], str, f"{where}.host"),
+            host_moid=_typed(d["host_moid"], str, f"{where}.host_moid"),
         )
 
 
@@ -236,7 +219,8 @@ class Plan:
         d = _fields(data, "plan", ("format_version", "changes", "problems", "hosts", "warnings"))
         version = d["format_version"]
         if version != FORMAT_VERSION or isinstance(version, bool):
-            raise ValueError(f"plan: format_version {version!r} is not {FORMAT_VERSION}")
+            raise ValueError(f"plan: format_version {version!r} is not {FORMAT_VERSION} (a plan "
+                             "from another pmemctl version: make it again with this one)")
         lists = {
             k: _typed(d[k], list, f"plan.{k}") for k in ("changes", "problems", "hosts", "warnings")
         }

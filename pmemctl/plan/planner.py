@@ -11,9 +11,10 @@ Python values. The rules come from the PMem reference (sections B-D):
   powered off; Storage vMotion (``migrate_disk``) runs live.
 * PMem is host-local: a disk goes to the PMem datastore of the VM's own host.
 * A datastore name means the datastore of that name in the VM's datacenter
-  (names are unique only there); changes carry the resolved moids in
-  ``detail`` (``to_datastore_moid``, ``from_datastore_moid``,
-  ``datastore_moid``, ``host_moid``), so apply never resolves a name.
+  (names are unique only there); changes carry typed payloads
+  (:mod:`pmemctl.plan.payloads`) with the resolved moids, the storage
+  policy, the power-off method and the NVDIMM controller decided, so apply
+  never resolves a name nor decides anything again.
 * PMem that vSphere HA admission control reserves for failover is not free.
 * A vPMemDisk has no snapshot chain: nothing goes onto PMem while the VM has
   snapshots. NVDIMMs must fit the hardware's ``VirtualNVDIMMOption`` and the
@@ -29,8 +30,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from pmemctl.inventory.model import (
     HOST_AGENT,
@@ -43,6 +44,19 @@ from pmemctl.inventory.model import (
     Nvdimm,
 )
 from pmemctl.plan.model import Action, Change, HostPmem, Plan, Problem
+from pmemctl.plan.payloads import (
+    AddNvdimm,
+    CreateDisk,
+    DatastoreRef,
+    GrowNvdimm,
+    MigrateDisk,
+    Payload,
+    PolicyRef,
+    PowerOff,
+    PowerOn,
+    RemoveNvdimm,
+    UpgradeHardware,
+)
 from pmemctl.plan.select import ALL_DISKS, Desired, select_vms
 from pmemctl.spec.model import DiskTarget, Options, Spec
 from pmemctl.units import format_mb
@@ -111,16 +125,16 @@ class _VmPlan:
         """True unless the VM is powered off (a suspended VM is not off)."""
         return self.vm.power_state != POWERED_OFF
 
-    def change(
+    def change(  # noqa: PLR0917 -- the five strings of a change, as Change has them
         self,
         action: Action,
         target: str,
         before: str | None,
         after: str | None,
         reason: str,
+        payload: Payload,
         *,
         needs_off: bool = False,
-        **detail: Any,
     ) -> Change:
         """Build a change; ``needs_off`` marks it disruptive when the VM runs."""
         return Change(
@@ -131,7 +145,10 @@ class _VmPlan:
             after=after,
             disruptive=needs_off and self.running,
             reason=reason,
-            detail={**detail, "host": self.vm.host, "host_moid": self.vm.host_moid},
+            payload=payload,
+            vm_moid=self.vm.moid,
+            host=self.vm.host,
+            host_moid=self.vm.host_moid or (self.host.moid if self.host else ""),
         )
 
     def problem(self, message: str) -> None:
@@ -206,7 +223,9 @@ def _diff_nvdimms(plan: _VmPlan, desired: tuple[int, ...]) -> None:
             adds.append(_add(plan, i + 1, want))
     if adds and vm.nvdimm_controller_key is None and not vm.nvdimms:
         # The first NVDIMM brings its controller; vSphere allows one per VM.
-        adds[0] = _with_detail(adds[0], add_controller=True)
+        first = adds[0].payload
+        assert isinstance(first, AddNvdimm)
+        adds[0] = replace(adds[0], payload=replace(first, add_controller=True))
     plan.reconfig.extend(removes + grows + adds)
     if adds or grows:
         _require_host_pmem(plan)
@@ -219,10 +238,8 @@ def _grow(plan: _VmPlan, have: Nvdimm, want: int) -> Change:
         format_mb(have.size_mb),
         format_mb(want),
         f"spec wants {have.label} at {format_mb(want)}",
+        GrowNvdimm(key=have.key, size_mb_before=have.size_mb, size_mb=want),
         needs_off=True,
-        key=have.key,
-        size_mb_before=have.size_mb,
-        size_mb=want,
     )
 
 
@@ -248,10 +265,8 @@ def _remove(plan: _VmPlan, have: Nvdimm, shrink_to: int | None = None) -> Change
         size,
         None,
         reason,
+        RemoveNvdimm(key=have.key, size_mb=have.size_mb),
         needs_off=True,
-        key=have.key,
-        size_mb=have.size_mb,
-        destructive=True,
     )
 
 
@@ -270,26 +285,9 @@ def _add(plan: _VmPlan, index: int, size_mb: int, shrink_from: int | None = None
         None,
         format_mb(size_mb),
         reason,
+        AddNvdimm(index=index, size_mb=size_mb, controller_key=controller,
+                  snapshot_mode=plan.options.nvdimm_snapshot_mode or None),
         needs_off=True,
-        size_mb=size_mb,
-        add_controller=False,
-        index=index,
-        controller_key=controller,
-        **({"snapshot_mode": plan.options.nvdimm_snapshot_mode}
-           if plan.options.nvdimm_snapshot_mode else {}),
-    )
-
-
-def _with_detail(change: Change, **extra: Any) -> Change:
-    return Change(
-        vm=change.vm,
-        action=change.action,
-        target=change.target,
-        before=change.before,
-        after=change.after,
-        disruptive=change.disruptive,
-        reason=change.reason,
-        detail={**change.detail, **extra},
     )
 
 
@@ -347,6 +345,8 @@ def _place_disk(plan: _VmPlan, disk: Disk, target: DiskTarget) -> None:
     if storage is None:
         return
     to_ds, to_moid, to_pmem = storage
+    source = DatastoreRef(disk.datastore, disk.datastore_moid or _moid_named(plan, disk.datastore),
+                          disk.pmem)
     plan.migrations.append(
         plan.change(
             Action.MIGRATE_DISK,
@@ -354,16 +354,26 @@ def _place_disk(plan: _VmPlan, disk: Disk, target: DiskTarget) -> None:
             disk.datastore,
             to_ds,
             f"spec wants {disk.label} on {target.storage}",
-            key=disk.key,
-            size_mb=disk.size_mb,
-            from_datastore=disk.datastore,
-            to_datastore=to_ds,
-            to_pmem=to_pmem,
-            from_pmem=disk.pmem,
-            to_datastore_moid=to_moid,
-            from_datastore_moid=disk.datastore_moid or _moid_named(plan, disk.datastore),
+            MigrateDisk(disk_key=disk.key, size_mb=disk.size_mb, source=source,
+                        target=DatastoreRef(to_ds, to_moid, to_pmem),
+                        policy=migration_policy(source.pmem, to_pmem)),
         )
     )
+
+
+def migration_policy(from_pmem: bool, to_pmem: bool) -> PolicyRef:
+    """The storage policy a disk gets: PMem's onto PMem, the target's default off it.
+
+    Off PMem the PMem policy must be replaced (it "is not editable"; "to change
+    the policy, migrate or clone the VM", vSphere docs), so the disk takes the
+    target datastore's default. Between regular datastores it is left alone,
+    as a plain Storage vMotion does.
+    """
+    if to_pmem:
+        return PolicyRef("pmem")
+    if from_pmem:
+        return PolicyRef("target_default")
+    return PolicyRef("keep")
 
 
 def _create_disk(plan: _VmPlan, label: str, target: DiskTarget, offset: int) -> None:
@@ -386,12 +396,9 @@ def _create_disk(plan: _VmPlan, label: str, target: DiskTarget, offset: int) -> 
             f"spec wants {label} ({size}) on {target.storage}",
             # Guess, kept conservative: the reference only shows a tool guard
             # (community.vmware) against hot-adding vPMemDisks, not a vSphere rule.
+            CreateDisk(label=label, size_mb=target.size_mb,
+                       datastore=DatastoreRef(datastore, moid, pmem)),
             needs_off=pmem,
-            size_mb=target.size_mb,
-            pmem=pmem,
-            datastore=datastore,
-            label=label,
-            datastore_moid=moid,
         )
     )
 
@@ -489,8 +496,8 @@ def _hardware_gate(plan: _VmPlan) -> None:
         f"vmx-{vm.hardware_version}",
         f"vmx-{to}",
         f"NVDIMMs need vmx-{to} or later",
+        UpgradeHardware(from_version=vm.hardware_version, to_version=to),
         needs_off=True,
-        **{"from": vm.hardware_version, "to": to},
     )
 
 
@@ -528,7 +535,8 @@ def _nvdimm_option_gate(plan: _VmPlan) -> None:
     for c in plan.reconfig:
         if c.action not in _NVDIMM_GROWTH:
             continue
-        size = int(c.detail["size_mb"])
+        assert isinstance(c.payload, (AddNvdimm, GrowNvdimm))
+        size = c.payload.size_mb
         if option is not None:
             step = option.granularity_mb
             if step and size % step:
@@ -562,7 +570,8 @@ def _nvdimm_option_gate(plan: _VmPlan) -> None:
             )
             continue
         step = guest.cold_growth_granularity_mb
-        growth = size - int(c.detail["size_mb_before"])
+        assert isinstance(c.payload, GrowNvdimm)
+        growth = size - c.payload.size_mb_before
         if step and growth % step:
             plan.problem(
                 f"VM {vm}: guest OS {name} grows NVDIMMs in steps of {format_mb(step)} "
@@ -580,9 +589,8 @@ def _snapshot_gate(plan: _VmPlan, desired: tuple[int, ...]) -> None:
             "(vSphere fails snapshots of VMs with NVDIMMs unless pmem.snapshotMode is set) "
             "— delete the snapshots first"
         )
-    onto_pmem = [c.target for c in plan.migrations if c.detail["to_pmem"]]
-    onto_pmem += [c.target for c in plan.reconfig
-                  if c.action is Action.CREATE_DISK and c.detail["pmem"]]
+    onto_pmem = [c.target for c in plan.migrations + plan.reconfig if _takes_pmem(c)
+                 and c.action is not Action.ADD_NVDIMM and c.action is not Action.GROW_NVDIMM]
     if vm.snapshots > 0 and onto_pmem:
         # VirtualDiskLocalPMemBackingInfo has no parent: a disk on PMem has no delta chain.
         plan.problem(
@@ -616,9 +624,9 @@ def _power_gate(plan: _VmPlan) -> None:
         POWERED_ON,
         POWERED_OFF,
         f"needs power off for {_power_causes(plan)}",
+        PowerOff(method="guest" if vm.tools_running else "hard",
+                 timeout_s=plan.options.shutdown_timeout_s),
         needs_off=True,
-        graceful=vm.tools_running,
-        timeout_s=plan.options.shutdown_timeout_s,
     )
     on = plan.change(
         Action.POWER_ON,
@@ -626,6 +634,7 @@ def _power_gate(plan: _VmPlan) -> None:
         POWERED_OFF,
         POWERED_ON,
         "was powered on before pmemctl powered it off",
+        PowerOn(),
         needs_off=True,
     )
     plan.power = (off, on)
@@ -646,7 +655,7 @@ def _needs_off(plan: _VmPlan) -> list[str]:
     for c in plan.reconfig:
         if c.action in verbs:
             out.append(f"{verbs[c.action]} {c.target}")
-        elif c.action is Action.CREATE_DISK and c.detail["pmem"]:
+        elif isinstance(c.payload, CreateDisk) and c.payload.pmem:
             out.append(f"creating {c.target} on PMem")
     if plan.upgrade is not None:
         out.append(f"upgrading to {plan.upgrade.after}")
@@ -659,7 +668,7 @@ def _power_causes(plan: _VmPlan) -> str:
         causes.append("NVDIMM changes")
     if plan.upgrade is not None:
         causes.append("the hardware upgrade")
-    if any(c.action is Action.CREATE_DISK and c.detail["pmem"] for c in plan.reconfig):
+    if any(isinstance(c.payload, CreateDisk) and c.payload.pmem for c in plan.reconfig):
         causes.append("creating a vPMemDisk")
     return " and ".join(causes)
 
@@ -699,35 +708,31 @@ class _Ledger:
 
 def _pmem_delta(change: Change) -> int:
     """MiB of host PMem a change takes (negative when it gives PMem back)."""
-    d = change.detail
-    if change.action is Action.ADD_NVDIMM:
-        return int(d["size_mb"])
-    if change.action is Action.GROW_NVDIMM:
-        return int(d["size_mb"]) - int(d["size_mb_before"])
-    if change.action is Action.REMOVE_NVDIMM:
-        return -int(d["size_mb"])
-    if change.action is Action.CREATE_DISK and d["pmem"]:
-        return int(d["size_mb"])
-    if change.action is Action.MIGRATE_DISK:
-        return int(d["size_mb"]) * (int(bool(d["to_pmem"])) - int(bool(d["from_pmem"])))
+    p = change.payload
+    if isinstance(p, AddNvdimm):
+        return p.size_mb
+    if isinstance(p, GrowNvdimm):
+        return p.size_mb - p.size_mb_before
+    if isinstance(p, RemoveNvdimm):
+        return -p.size_mb
+    if isinstance(p, CreateDisk) and p.pmem:
+        return p.size_mb
+    if isinstance(p, MigrateDisk):
+        return p.size_mb * (int(p.to_pmem) - int(p.from_pmem))
     return 0
 
 
 def _datastore_deltas(change: Change) -> list[tuple[str, int]]:
     """MiB a change takes on regular (non-PMem) datastores, per datastore moid."""
-    d = change.detail
-
-    def moid(key: str) -> str:
-        return str(d.get(f"{key}_moid") or "")
-
-    if change.action is Action.CREATE_DISK and not d["pmem"]:
-        return [(moid("datastore"), int(d["size_mb"]))]
-    if change.action is Action.MIGRATE_DISK:
+    p = change.payload
+    if isinstance(p, CreateDisk) and not p.pmem:
+        return [(p.datastore.moid, p.size_mb)]
+    if isinstance(p, MigrateDisk):
         out: list[tuple[str, int]] = []
-        if not d["to_pmem"]:
-            out.append((moid("to_datastore"), int(d["size_mb"])))
-        if not d["from_pmem"]:
-            out.append((moid("from_datastore"), -int(d["size_mb"])))
+        if not p.to_pmem:
+            out.append((p.target.moid, p.size_mb))
+        if not p.from_pmem:
+            out.append((p.source.moid, -p.size_mb))
         return out
     return []
 
@@ -773,10 +778,10 @@ def _snapshot_warnings(changes: list[Change], options: Options) -> list[str]:
 
 
 def _takes_pmem(change: Change) -> bool:
-    d = change.detail
+    p = change.payload
     return (change.action in _NVDIMM_GROWTH
-            or (change.action is Action.CREATE_DISK and bool(d["pmem"]))
-            or (change.action is Action.MIGRATE_DISK and bool(d["to_pmem"])))
+            or (isinstance(p, CreateDisk) and p.pmem)
+            or (isinstance(p, MigrateDisk) and p.to_pmem))
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -845,10 +850,9 @@ def _capacity(
 
 
 def _change_host(change: Change, inventory: Inventory) -> Host | None:
-    moid = str(change.detail.get("host_moid") or "")
-    if moid:
-        return inventory.hosts.get(moid)
-    return inventory.host_named(str(change.detail.get("host")))
+    if change.host_moid:
+        return inventory.hosts.get(change.host_moid)
+    return inventory.host_named(change.host)
 
 
 def _reserved(host: Host) -> str:

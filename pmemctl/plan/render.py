@@ -29,7 +29,7 @@ def render_plan(plan: Plan, console: Console) -> None:
         Writes to ``console``.
     """
     for vm, changes in _by_vm(plan.changes):
-        heading = f"VM {vm} (host {changes[0].detail.get('host', '?')})"
+        heading = f"VM {vm} (host {changes[0].host or '?'})"
         console.print(Text(heading, style="bold"), soft_wrap=True)
         console.print(_changes_table(changes))
         console.print()

@@ -2,7 +2,7 @@
 
 The file is JSON::
 
-    {"format_version": 1, "kind": "pmemctl-plan", "created": "2024-05-01T12:00:00+00:00",
+    {"format_version": 2, "kind": "pmemctl-plan", "created": "2024-05-01T12:00:00+00:00",
      "spec_path": "spec.yaml", "options": {...}, "vm_names": [...],
      "fingerprint": "sha256:...", "objects": {"VM redis-01": "sha256:...", ...},
      "plan": {...Plan.to_json()...}}
@@ -29,7 +29,8 @@ from pmemctl.inventory.model import Inventory
 from pmemctl.plan.model import Plan
 from pmemctl.spec.model import Options, Parallel
 
-SAVE_FORMAT_VERSION = 1
+# 2: the plan inside carries typed payloads (plan format 2); a version-1 file is refused.
+SAVE_FORMAT_VERSION = 2
 KIND = "pmemctl-plan"
 _KEYS = (
     "format_version",

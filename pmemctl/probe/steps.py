@@ -14,6 +14,7 @@ from pyVmomi import vim as _vim
 from pyVmomi import vmodl as _vmodl
 
 from pmemctl.plan.model import Action, Change
+from pmemctl.plan.payloads import AddNvdimm
 from pmemctl.probe.lab import DISK_MB, Lab, Outcome, fault_keys
 from pmemctl.probe.result import (
     NEW_PMEM_DISK,
@@ -273,8 +274,8 @@ def nvdimm_snapshot(lab: Lab, ctx: StepContext) -> list[ProbeStep]:
         return _setup_failed(NVDIMM_SNAPSHOT, shapes, "creating the VM", vm)
     add = Change(vm=f"{lab.prefix}-nvdimm", action=Action.ADD_NVDIMM, target="NVDIMM 1",
                  before=None, after=f"{NVDIMM_MB} MiB", disruptive=False, reason="probe",
-                 detail={"size_mb": NVDIMM_MB})
-    spec = reconfigure_spec([add], lab.devices(vm), ctx.pmem_policy_id, {}, stub=lab.stub)
+                 payload=AddNvdimm(index=1, size_mb=NVDIMM_MB, add_controller=True))
+    spec = reconfigure_spec([add], lab.devices(vm), ctx.pmem_policy_id, stub=lab.stub)
     out = lab.attempt(lambda: vm.ReconfigVM_Task(spec=spec))
     if not out.ok:
         return _setup_failed(NVDIMM_SNAPSHOT, shapes, f"adding a {NVDIMM_MB} MiB NVDIMM", out)

@@ -52,6 +52,16 @@ from pyVmomi import vmodl as _vmodl
 
 from pmemctl.errors import InventoryError
 from pmemctl.plan.model import Action, Change
+from pmemctl.plan.payloads import (
+    AddNvdimm,
+    CreateDisk,
+    GrowNvdimm,
+    MigrateDisk,
+    PolicyRef,
+    RemoveDisk,
+    RemoveNvdimm,
+    UpgradeHardware,
+)
 from pmemctl.vsphere.collector import retrieve
 from pmemctl.vsphere.tasks import fault_name
 
@@ -104,8 +114,11 @@ def _pmem_profile(policy_id: str) -> list[Any]:
 
 
 def upgrade_version(change: Change) -> str:
-    """The ``vmx-N`` an upgrade change asks for (``detail["to"]``)."""
-    return hw_version(change.detail["to"])
+    """The ``vmx-N`` an upgrade change asks for."""
+    p = change.payload
+    if not isinstance(p, UpgradeHardware):
+        raise ValueError(f"{change.action.value} is not a hardware upgrade")
+    return hw_version(p.to_version)
 
 
 def submit_upgrade(vm: Any, version: str) -> Any:
@@ -118,54 +131,56 @@ def submit_upgrade(vm: Any, version: str) -> Any:
 
 
 def reconfigure_spec(changes: Sequence[Change], devices: Sequence[Any],
-                     pmem_policy_id: str, datastores: Mapping[str, str],
-                     stub: Any = None) -> Any:
+                     pmem_policy_id: str, stub: Any = None) -> Any:
     """ONE ConfigSpec for every NVDIMM add/grow/remove and new disk of a VM.
 
-    ``devices`` is the VM's current ``config.hardware.device``;
-    ``datastores`` maps datastore names to moids (for new non-PMem disks).
+    ``devices`` is the VM's current ``config.hardware.device``: edits and
+    removals send the live device, new disks take a free SCSI unit. What to
+    do, including whether the NVDIMM controller comes first, is the
+    planner's decision in each payload.
 
     Raises:
-        InventoryError: a device named by the plan is gone, or no SCSI
-            controller has a free unit for a new disk.
+        InventoryError: a device named by the plan is gone, the plan names no
+            NVDIMM controller, or no SCSI controller has a free unit.
     """
     by_key = {d.key: d for d in devices}
     dev_changes: list[Any] = []
-    nvdimm_ctl = next((d for d in devices if isinstance(d, vim.vm.device.VirtualNVDIMMController)),
-                      None)
-    ctl_key = nvdimm_ctl.key if nvdimm_ctl is not None else None
+    ctl_key: int | None = None
     next_key = -28001
     used_units = _used_units(devices)
     for c in sorted(changes, key=_reconfig_order):
-        d = c.detail
-        if c.action in (Action.REMOVE_NVDIMM, Action.REMOVE_DISK):
+        p = c.payload
+        if isinstance(p, (RemoveNvdimm, RemoveDisk)):
             dev_changes.append(vim.vm.device.VirtualDeviceSpec(
-                operation="remove", fileOperation="destroy", device=_existing(by_key, d, c)))
-        elif c.action is Action.GROW_NVDIMM:
-            dev = copy.deepcopy(_existing(by_key, d, c))
-            dev.capacityInMB = int(d["size_mb"])
+                operation="remove", fileOperation="destroy", device=_existing(by_key, p.key, c)))
+        elif isinstance(p, GrowNvdimm):
+            dev = copy.deepcopy(_existing(by_key, p.key, c))
+            dev.capacityInMB = p.size_mb
             dev_changes.append(vim.vm.device.VirtualDeviceSpec(operation="edit", device=dev))
-        elif c.action is Action.ADD_NVDIMM:
-            if ctl_key is None:
+        elif isinstance(p, AddNvdimm):
+            if p.add_controller:
                 ctl_key = NVDIMM_CONTROLLER_KEY
                 dev_changes.append(vim.vm.device.VirtualDeviceSpec(
                     operation="add",
                     device=vim.vm.device.VirtualNVDIMMController(
                         key=ctl_key, deviceInfo=vim.Description(label="NVDIMM controller",
                                                                 summary="NVDIMM controller"))))
+            ctl = ctl_key if ctl_key is not None else p.controller_key
+            if ctl is None:
+                raise InventoryError(f"{c.vm}: the plan names no NVDIMM controller for "
+                                     f"{c.target}; run plan again")
             dev_changes.append(vim.vm.device.VirtualDeviceSpec(
                 operation="add", fileOperation="create",
                 device=vim.vm.device.VirtualNVDIMM(
-                    key=next_key, controllerKey=ctl_key, capacityInMB=int(d["size_mb"]),
+                    key=next_key, controllerKey=ctl, capacityInMB=p.size_mb,
                     deviceInfo=vim.Description(label=c.target, summary=c.target),
                     backing=vim.vm.device.VirtualNVDIMM.BackingInfo(fileName="")),
                 profile=_pmem_profile(pmem_policy_id)))
             next_key -= 1
-        elif c.action is Action.CREATE_DISK:
+        elif isinstance(p, CreateDisk):
             ctl, unit = _free_scsi_unit(devices, used_units)
             used_units.setdefault(ctl, set()).add(unit)
-            dev_changes.append(_new_disk(c, ctl, unit, next_key, datastores=datastores,
-                                         stub=stub))
+            dev_changes.append(_new_disk(c, p, ctl, unit, next_key, stub=stub))
             next_key -= 1
         else:
             raise ValueError(f"{c.action.value} is not a reconfigure change")
@@ -179,10 +194,10 @@ def reconfigure_spec(changes: Sequence[Change], devices: Sequence[Any],
 
 
 def snapshot_mode(changes: Sequence[Change]) -> str | None:
-    """The NVDIMM snapshot mode the plan asks for (``detail["snapshot_mode"]``), if any."""
+    """The NVDIMM snapshot mode the plan asks for, if any."""
     for c in changes:
-        if c.action is Action.ADD_NVDIMM and c.detail.get("snapshot_mode"):
-            return str(c.detail["snapshot_mode"])
+        if isinstance(c.payload, AddNvdimm) and c.payload.snapshot_mode:
+            return c.payload.snapshot_mode
     return None
 
 
@@ -191,8 +206,7 @@ def _reconfig_order(c: Change) -> int:
     return {Action.REMOVE_NVDIMM: 0, Action.REMOVE_DISK: 0, Action.GROW_NVDIMM: 1}.get(c.action, 2)
 
 
-def _existing(by_key: Mapping[int, Any], detail: Mapping[str, Any], c: Change) -> Any:
-    key = int(detail["key"])
+def _existing(by_key: Mapping[int, Any], key: int, c: Change) -> Any:
     if key not in by_key:
         raise InventoryError(f"{c.vm}: {c.target} (device key {key}) is gone; run plan again")
     return by_key[key]
@@ -217,24 +231,20 @@ def _free_scsi_unit(devices: Sequence[Any], used: Mapping[int, set[int]]) -> tup
     raise InventoryError("no SCSI controller with a free unit number for the new disk")
 
 
-def _new_disk(c: Change, ctl: int, unit: int, key: int, *, datastores: Mapping[str, str],
-              stub: Any) -> Any:
-    d = c.detail
+def _new_disk(c: Change, p: CreateDisk, ctl: int, unit: int, key: int, *, stub: Any) -> Any:
     backing: Any
-    if d.get("pmem"):
+    if p.pmem:
         # community.vmware's shape: the LocalPMem backing alone places the disk on
         # the host's PMem datastore; naming that datastore would be refused.
         backing = vim.vm.device.VirtualDisk.LocalPMemBackingInfo(diskMode="persistent",
                                                                  fileName="")
     else:
-        name = str(d["datastore"])
-        backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(diskMode="persistent",
-                                                                fileName=f"[{name}]")
-        moid = d.get("datastore_moid") or datastores.get(name)
-        if moid:
-            backing.datastore = ds_ref(stub, str(moid))
+        backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+            diskMode="persistent", fileName=f"[{p.datastore.name}]")
+        if p.datastore.moid:
+            backing.datastore = ds_ref(stub, p.datastore.moid)
     disk = vim.vm.device.VirtualDisk(
-        key=key, controllerKey=ctl, unitNumber=unit, capacityInKB=int(d["size_mb"]) * 1024,
+        key=key, controllerKey=ctl, unitNumber=unit, capacityInKB=p.size_mb * 1024,
         backing=backing, deviceInfo=vim.Description(label=c.target, summary=c.target))
     return vim.vm.device.VirtualDeviceSpec(operation="add", fileOperation="create", device=disk)
 
@@ -245,42 +255,39 @@ ONTO_SHAPES: tuple[OntoShape, ...] = ("device_change", "locator")
 OFF_PROFILES: tuple[OffProfile, ...] = ("default", "empty", "none")
 
 
-def relocate_spec(changes: Sequence[Change], devices: Sequence[Any], pmem_policy_id: str,
-                  datastores: Mapping[str, str], *, onto: OntoShape = "device_change",
-                  off: OffProfile = "default", stub: Any = None) -> Any:
+def relocate_spec(changes: Sequence[Change], devices: Sequence[Any], pmem_policy_id: str, *,
+                  onto: OntoShape = "device_change", off: OffProfile = "default",
+                  stub: Any = None) -> Any:
     """ONE RelocateSpec moving every listed disk; the VM home stays where it is.
 
     ``devices`` is the VM's current ``config.hardware.device`` (the
-    ``device_change`` shape edits the live disk); ``datastores`` maps
-    datastore names to moids, for changes whose detail has no moid.
-    ``onto`` picks the shape for disks going onto PMem and ``off`` the
-    profile for disks leaving it (see the module docstring).
+    ``device_change`` shape edits the live disk). Each payload names the
+    target by moid and the policy the disk gets; ``onto`` picks the shape for
+    disks going onto PMem and ``off`` how "the target's default policy" is
+    said (see the module docstring).
 
     Raises:
-        InventoryError: a disk or datastore named by the plan is gone.
+        InventoryError: a disk named by the plan is gone, or a target has no moid.
     """
     by_key = {d.key: d for d in devices}
     locators: list[Any] = []
     edits: list[Any] = []
     for c in changes:
-        d = c.detail
-        if d.get("to_pmem") and onto == "device_change":
-            dev = copy.deepcopy(_existing(by_key, d, c))
+        p = c.payload
+        if not isinstance(p, MigrateDisk):
+            raise ValueError(f"{c.action.value} is not a disk migration")
+        if p.to_pmem and onto == "device_change":
+            dev = copy.deepcopy(_existing(by_key, p.disk_key, c))
             edits.append(vim.vm.device.VirtualDeviceSpec(
                 operation="edit", device=dev, profile=_pmem_profile(pmem_policy_id)))
             continue
-        to = str(d["to_datastore"])
-        moid = d.get("to_datastore_moid") or datastores.get(to)
-        if not moid:
-            raise InventoryError(f"{c.vm}: datastore {to!r} is gone; run plan again")
-        loc = vim.vm.RelocateSpec.DiskLocator(diskId=int(d["key"]),
-                                              datastore=ds_ref(stub, str(moid)))
-        if d.get("to_pmem"):  # the locator shape, chosen explicitly
-            loc.profile = _pmem_profile(pmem_policy_id)
-        elif d.get("policy_ids"):  # a rollback restoring the disk's own policy
-            loc.profile = [vim.vm.DefinedProfileSpec(profileId=str(p)) for p in d["policy_ids"]]
-        elif d.get("from_pmem") or d.get("rollback"):
-            loc.profile = _off_pmem_profile(off)
+        if not p.target.moid:
+            raise InventoryError(f"{c.vm}: datastore {p.target.name!r} is unknown; run plan again")
+        loc = vim.vm.RelocateSpec.DiskLocator(diskId=p.disk_key,
+                                              datastore=ds_ref(stub, p.target.moid))
+        profile = _profile(p.policy, pmem_policy_id, off)
+        if profile is not None:
+            loc.profile = profile
         locators.append(loc)
     spec = vim.vm.RelocateSpec()
     if locators:
@@ -290,11 +297,16 @@ def relocate_spec(changes: Sequence[Change], devices: Sequence[Any], pmem_policy
     return spec
 
 
-def _off_pmem_profile(off: OffProfile) -> list[Any] | None:
-    if off == "default":
-        return [vim.vm.DefaultProfileSpec()]
-    if off == "empty":
-        return [vim.vm.EmptyProfileSpec()]
+def _profile(policy: PolicyRef, pmem_policy_id: str, off: OffProfile) -> list[Any] | None:
+    if policy.kind == "pmem":  # the locator shape, chosen explicitly
+        return _pmem_profile(pmem_policy_id)
+    if policy.kind == "defined" and policy.ids:  # a rollback restoring the disk's own policy
+        return [vim.vm.DefinedProfileSpec(profileId=i) for i in policy.ids]
+    if policy.kind in ("target_default", "defined"):
+        if off == "default":
+            return [vim.vm.DefaultProfileSpec()]
+        if off == "empty":
+            return [vim.vm.EmptyProfileSpec()]
     return None
 
 

@@ -218,14 +218,16 @@ def test_already_upgraded_counts_as_done(make_sim: MakeSim, tmp_path: Path) -> N
     from pmemctl.apply.executor import ExecOptions, apply_plan
     from pmemctl.apply.journal import Journal
     from pmemctl.plan.model import Action, Change, Plan
+    from pmemctl.plan.payloads import UpgradeHardware
     from pmemctl.vsphere.session import connect
 
     sim = make_sim()
-    change = Change("redis-01", Action.UPGRADE_HARDWARE, "redis-01", "vmx-13", "vmx-14", True,
-                    "", {"from": 13, "to": 14, "host": "esx-01"})
     path = tmp_path / "j.jsonl"
     with connect(k.settings_for(sim)) as conn:
         inv = k.estate(sim)
+        change = Change("redis-01", Action.UPGRADE_HARDWARE, "redis-01", "vmx-13", "vmx-14",
+                        True, "", UpgradeHardware(13, 14), vm_moid=inv.vms["redis-01"].moid,
+                        host="esx-01")
         assert inv.vms["redis-01"].hardware_version == 14
         journal = Journal(path)
         journal.write("run_start", command="apply")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pmemctl.plan.model import Action, Change
+from pmemctl.plan.payloads import DatastoreRef, MigrateDisk, PolicyRef
 from pmemctl.vsphere import actions
 from pmemctl.vsphere.session import connect
 from tests import simproc
@@ -84,12 +85,12 @@ def test_task_unknown_to_the_journal_is_waited_for(make_sim: MakeSim, tmp_path: 
     assert pmem
     with connect(k.settings_for(sim)) as conn:
         stub = conn.content.propertyCollector._stub
-        ds: dict[str, str] = {d.name: d.moid for d in inv.datastores.values()}
         changes = [Change(vm.name, Action.MIGRATE_DISK, d.label, None, None, False, "",
-                          {"key": d.key, "to_datastore": pmem, "to_pmem": True})
+                          MigrateDisk(d.key, d.size_mb, DatastoreRef(d.datastore, d.datastore_moid),
+                                      DatastoreRef(pmem, pmem=True), PolicyRef("pmem")))
                    for d in vm.disks]
         devices = actions.fetch_devices(conn.content, [vm.moid])[vm.moid]
-        spec_obj: Any = actions.relocate_spec(changes, devices, inv.pmem_policy_id, ds,
+        spec_obj: Any = actions.relocate_spec(changes, devices, inv.pmem_policy_id,
                                               stub=stub)
         actions.submit_relocate(actions.vm_ref(stub, vm.moid), spec_obj)
     spec = k.spec(tmp_path, LEGACY)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pmemctl.plan.model import Action, Change
+from pmemctl.plan.payloads import DatastoreRef, MigrateDisk, PolicyRef
 from pmemctl.vsphere import actions
 from pmemctl.vsphere.session import connect
 from pmemctl.vsphere.tasks import TaskWatcher, task_states
@@ -20,16 +21,16 @@ MakeSim = Callable[..., simproc.PmemSim]
 def _relocate_all(conn: Any, sim: simproc.PmemSim) -> list[Any]:
     inv = k.estate(sim)
     stub = conn.content.propertyCollector._stub
-    ds = {d.name: d.moid for d in inv.datastores.values()}
     tasks = []
     for name in ("legacy-sql-01", "legacy-sql-02", "legacy-sql-03"):
         vm = inv.vms[name]
         pmem = inv.host_of(vm).pmem_datastore
         changes = [Change(name, Action.MIGRATE_DISK, d.label, None, None, False, "",
-                          {"key": d.key, "to_datastore": pmem, "to_pmem": True})
+                          MigrateDisk(d.key, d.size_mb, DatastoreRef(d.datastore, d.datastore_moid),
+                                      DatastoreRef(pmem or "", pmem=True), PolicyRef("pmem")))
                    for d in vm.disks]
         devices = actions.fetch_devices(conn.content, [vm.moid])[vm.moid]
-        spec = actions.relocate_spec(changes, devices, inv.pmem_policy_id, ds, stub=stub)
+        spec = actions.relocate_spec(changes, devices, inv.pmem_policy_id, stub=stub)
         tasks.append(actions.submit_relocate(actions.vm_ref(stub, vm.moid), spec))
     return tasks
 

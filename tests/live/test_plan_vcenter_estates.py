@@ -60,15 +60,15 @@ def test_same_datastore_name_resolves_in_the_vms_datacenter(make_sim: MakeSim,
     assert plan["problems"] == []
     moves = {c["vm"]: c for c in plan["changes"] if c["action"] == "migrate_disk"}
     assert set(moves) == {"web/01", "db-01"}  # the escaped name %2f reads back as "/"
-    east, west = moves["web/01"]["detail"], moves["db-01"]["detail"]
-    assert east["to_datastore"] == west["to_datastore"] == "datastore1"
-    assert east["to_datastore_moid"] != west["to_datastore_moid"]
+    east, west = moves["web/01"]["payload"]["target"], moves["db-01"]["payload"]["target"]
+    assert east["name"] == west["name"] == "datastore1"
+    assert east["moid"] != west["moid"]
     r = k.run(sim, "apply", str(spec), "--yes")
     assert r.exit_code == 0, r.output
     inv = k.estate(sim)
-    for name, detail in (("web/01", east), ("db-01", west)):
+    for name, target in (("web/01", east), ("db-01", west)):
         (disk,) = inv.vms[name].disks
-        assert disk.datastore_moid == detail["to_datastore_moid"] and not disk.pmem
+        assert disk.datastore_moid == target["moid"] and not disk.pmem
     # Converged: the second plan is empty.
     assert plan_json(sim, spec)["changes"] == []
 

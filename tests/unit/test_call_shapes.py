@@ -14,9 +14,20 @@ from pyVmomi import SoapAdapter, vim
 from pmemctl.errors import InventoryError
 from pmemctl.inventory.model import PMEM_POLICY_ID
 from pmemctl.plan.model import Action, Change
+from pmemctl.plan.payloads import (
+    AddNvdimm,
+    CreateDisk,
+    DatastoreRef,
+    MigrateDisk,
+    PolicyRef,
+    UpgradeHardware,
+)
+from pmemctl.plan.planner import migration_policy
 from pmemctl.vsphere import actions
 
-DS = {"san-01": "datastore-11", "nfs-01": "datastore-12", "PMemDS-esx-01": "datastore-99"}
+SAN = DatastoreRef("san-01", "datastore-11")
+NFS = DatastoreRef("nfs-01", "datastore-12")
+PMEM = DatastoreRef("PMemDS-esx-01", "datastore-99", pmem=True)
 
 
 def disk(key: int = 2000, unit: int = 0) -> Any:
@@ -31,9 +42,12 @@ def scsi() -> Any:
     return vim.vm.device.ParaVirtualSCSIController(key=1000, busNumber=0, sharedBus="noSharing")
 
 
-def migrate(key: int = 2000, **detail: Any) -> Change:
+def migrate(key: int = 2000, source: DatastoreRef = SAN, target: DatastoreRef = PMEM,
+            policy: PolicyRef | None = None, rollback: bool = False) -> Change:
+    if policy is None:
+        policy = migration_policy(source.pmem, target.pmem)
     return Change("vm-1", Action.MIGRATE_DISK, "Hard disk 1", None, None, False, "",
-                  {"key": key, **detail})
+                  MigrateDisk(key, 40 * 1024, source, target, policy, rollback))
 
 
 def wire(obj: Any) -> str:
@@ -43,8 +57,7 @@ def wire(obj: Any) -> str:
 
 def test_onto_pmem_default_is_a_device_change_edit_with_the_pmem_profile() -> None:
     spec = actions.relocate_spec(
-        [migrate(to_datastore="PMemDS-esx-01", to_pmem=True, from_pmem=False)],
-        [scsi(), disk()], PMEM_POLICY_ID, DS)
+        [migrate()], [scsi(), disk()], PMEM_POLICY_ID)
     assert not spec.disk  # no locator: it would name the PMem datastore
     assert spec.datastore is None  # the VM home stays
     (edit,) = spec.deviceChange
@@ -57,14 +70,12 @@ def test_onto_pmem_default_is_a_device_change_edit_with_the_pmem_profile() -> No
 
 def test_onto_pmem_edit_is_a_copy_of_the_live_device() -> None:
     live = disk()
-    spec = actions.relocate_spec([migrate(to_datastore="PMemDS-esx-01", to_pmem=True)],
-                                 [live], PMEM_POLICY_ID, DS)
+    spec = actions.relocate_spec([migrate()], [live], PMEM_POLICY_ID)
     assert spec.deviceChange[0].device is not live
 
 
 def test_onto_pmem_locator_shape_is_available_by_choice() -> None:
-    spec = actions.relocate_spec([migrate(to_datastore="PMemDS-esx-01", to_pmem=True)], [],
-                                 PMEM_POLICY_ID, DS, onto="locator")
+    spec = actions.relocate_spec([migrate()], [], PMEM_POLICY_ID, onto="locator")
     assert not spec.deviceChange
     (loc,) = spec.disk
     assert loc.diskId == 2000 and loc.datastore._moId == "datastore-99"
@@ -73,8 +84,7 @@ def test_onto_pmem_locator_shape_is_available_by_choice() -> None:
 
 def test_onto_pmem_device_change_needs_the_disk() -> None:
     with pytest.raises(InventoryError, match=r"device key 2000\) is gone"):
-        actions.relocate_spec([migrate(to_datastore="PMemDS-esx-01", to_pmem=True)], [scsi()],
-                              PMEM_POLICY_ID, DS)
+        actions.relocate_spec([migrate()], [scsi()], PMEM_POLICY_ID)
 
 
 @pytest.mark.parametrize(("off", "profile_type"), [
@@ -82,62 +92,66 @@ def test_onto_pmem_device_change_needs_the_disk() -> None:
     ("empty", vim.vm.EmptyProfileSpec),
 ])
 def test_off_pmem_replaces_the_pmem_policy(off: Any, profile_type: type) -> None:
-    spec = actions.relocate_spec([migrate(to_datastore="san-01", to_pmem=False, from_pmem=True)],
-                                 [], PMEM_POLICY_ID, DS, off=off)
+    spec = actions.relocate_spec([migrate(source=PMEM, target=SAN)], [], PMEM_POLICY_ID, off=off)
     (loc,) = spec.disk
     assert loc.datastore._moId == "datastore-11"
     assert [type(p) for p in loc.profile] == [profile_type]
 
 
 def test_off_pmem_without_profile_only_when_asked() -> None:
-    spec = actions.relocate_spec([migrate(to_datastore="san-01", from_pmem=True)], [],
-                                 PMEM_POLICY_ID, DS, off="none")
+    spec = actions.relocate_spec([migrate(source=PMEM, target=SAN)], [], PMEM_POLICY_ID,
+                                 off="none")
     assert not spec.disk[0].profile
 
 
 def test_rollback_restores_the_disks_own_policy() -> None:
     spec = actions.relocate_spec(
-        [migrate(to_datastore="nfs-01", from_pmem=True, rollback=True, policy_ids=["gold"])],
-        [], PMEM_POLICY_ID, DS)
+        [migrate(source=PMEM, target=NFS, policy=PolicyRef("defined", ("gold",)),
+                 rollback=True)], [], PMEM_POLICY_ID)
     assert [(type(p), p.profileId) for p in spec.disk[0].profile] == [
         (vim.vm.DefinedProfileSpec, "gold")]
 
 
 def test_between_regular_datastores_the_policy_is_left_alone() -> None:
-    spec = actions.relocate_spec([migrate(to_datastore="nfs-01", from_pmem=False)], [],
-                                 PMEM_POLICY_ID, DS)
+    spec = actions.relocate_spec([migrate(source=SAN, target=NFS)], [], PMEM_POLICY_ID)
     assert not spec.disk[0].profile
 
 
-def test_planned_moid_wins_over_the_name() -> None:
-    # Names are per datacenter: the planner resolves them and the executor never does.
+def test_rollback_without_a_known_policy_takes_the_targets_default() -> None:
     spec = actions.relocate_spec(
-        [migrate(to_datastore="san-01", to_datastore_moid="datastore-77", from_pmem=True)],
-        [], PMEM_POLICY_ID, DS)
+        [migrate(source=PMEM, target=NFS, policy=PolicyRef("defined"), rollback=True)], [],
+        PMEM_POLICY_ID)
+    assert [type(p) for p in spec.disk[0].profile] == [vim.vm.DefaultProfileSpec]
+
+
+def test_planned_moid_is_what_is_sent() -> None:
+    # Names are per datacenter: the planner resolves them and the executor never does.
+    other_san = DatastoreRef("san-01", "datastore-77")
+    spec = actions.relocate_spec([migrate(source=PMEM, target=other_san)], [], PMEM_POLICY_ID)
     assert spec.disk[0].datastore._moId == "datastore-77"
 
 
-def test_unknown_target_datastore_is_an_inventory_error() -> None:
-    with pytest.raises(InventoryError, match="'gone-01' is gone"):
-        actions.relocate_spec([migrate(to_datastore="gone-01")], [], PMEM_POLICY_ID, DS)
+def test_target_without_a_moid_is_an_inventory_error() -> None:
+    with pytest.raises(InventoryError, match="'gone-01' is unknown"):
+        actions.relocate_spec([migrate(source=SAN, target=DatastoreRef("gone-01"))], [],
+                              PMEM_POLICY_ID)
 
 
 def test_mixed_directions_in_one_relocate() -> None:
     spec = actions.relocate_spec(
-        [migrate(2000, to_datastore="PMemDS-esx-01", to_pmem=True),
-         migrate(2001, to_datastore="san-01", from_pmem=True)],
-        [disk(2000), disk(2001, unit=1)], PMEM_POLICY_ID, DS)
+        [migrate(2000), migrate(2001, source=PMEM, target=SAN)],
+        [disk(2000), disk(2001, unit=1)], PMEM_POLICY_ID)
     assert [e.device.key for e in spec.deviceChange] == [2000]
     assert [loc.diskId for loc in spec.disk] == [2001]
 
 
-def create(pmem: bool, **detail: Any) -> Change:
+def create(where: DatastoreRef) -> Change:
     return Change("vm-1", Action.CREATE_DISK, "Hard disk 2", None, None, True, "",
-                  {"size_mb": 1024, "pmem": pmem, **detail})
+                  CreateDisk("Hard disk 2", 1024, where))
 
 
 def test_new_vpmemdisk_is_community_vmwares_shape() -> None:
-    spec = actions.reconfigure_spec([create(True)], [scsi(), disk()], PMEM_POLICY_ID, DS)
+    spec = actions.reconfigure_spec([create(PMEM)], [scsi(), disk()], PMEM_POLICY_ID)
     (add,) = spec.deviceChange
     assert add.operation == "add" and add.fileOperation == "create"
     assert not add.profile  # the backing places it; vmware_guest_disk.py sends no profile
@@ -149,20 +163,20 @@ def test_new_vpmemdisk_is_community_vmwares_shape() -> None:
 
 
 def test_new_regular_disk_names_its_datastore() -> None:
-    spec = actions.reconfigure_spec([create(False, datastore="san-01")], [scsi()],
-                                    PMEM_POLICY_ID, DS)
+    spec = actions.reconfigure_spec([create(SAN)], [scsi()], PMEM_POLICY_ID)
     backing = spec.deviceChange[0].device.backing
     assert type(backing) is vim.vm.device.VirtualDisk.FlatVer2BackingInfo
     assert backing.fileName == "[san-01]" and backing.datastore._moId == "datastore-11"
 
 
-def add_nvdimm(**detail: Any) -> Change:
+def add_nvdimm(snapshot_mode: str | None = None, add_controller: bool = True,
+               controller_key: int | None = None) -> Change:
     return Change("vm-1", Action.ADD_NVDIMM, "NVDIMM 1", None, "16 GiB", True, "",
-                  {"size_mb": 16384, **detail})
+                  AddNvdimm(1, 16384, add_controller, controller_key, snapshot_mode))
 
 
 def test_nvdimm_add_carries_controller_profile_and_no_datastore() -> None:
-    spec = actions.reconfigure_spec([add_nvdimm()], [scsi()], PMEM_POLICY_ID, DS)
+    spec = actions.reconfigure_spec([add_nvdimm()], [scsi()], PMEM_POLICY_ID)
     ctl, dimm = spec.deviceChange
     assert type(ctl.device) is vim.vm.device.VirtualNVDIMMController and ctl.device.key < 0
     assert dimm.device.controllerKey == ctl.device.key
@@ -173,7 +187,7 @@ def test_nvdimm_add_carries_controller_profile_and_no_datastore() -> None:
 
 def test_snapshot_mode_goes_in_the_same_reconfigure() -> None:
     spec = actions.reconfigure_spec([add_nvdimm(snapshot_mode="independent_persistent")],
-                                    [scsi()], PMEM_POLICY_ID, DS)
+                                    [scsi()], PMEM_POLICY_ID)
     assert type(spec.pmem) is vim.vm.VirtualPMem
     assert spec.pmem.snapshotMode == "independent_persistent"
     assert "<snapshotMode>independent_persistent</snapshotMode>" in wire(spec)
@@ -181,6 +195,19 @@ def test_snapshot_mode_goes_in_the_same_reconfigure() -> None:
 
 def test_upgrade_goes_through_upgradevm_with_the_version() -> None:
     change = Change("vm-1", Action.UPGRADE_HARDWARE, "vm-1", "vmx-13", "vmx-14", True, "",
-                    {"to": 14})
+                    UpgradeHardware(13, 14))
     assert actions.upgrade_version(change) == "vmx-14"
     assert not hasattr(actions, "upgrade_spec")  # ReconfigVM(spec.version) is gone
+
+
+def test_existing_controller_from_the_plan_is_used() -> None:
+    # The planner decided there is a controller (key 13000): no second one is added.
+    spec = actions.reconfigure_spec([add_nvdimm(add_controller=False, controller_key=13000)],
+                                    [scsi()], PMEM_POLICY_ID)
+    (dimm,) = spec.deviceChange
+    assert dimm.device.controllerKey == 13000
+
+
+def test_a_plan_without_a_controller_is_refused() -> None:
+    with pytest.raises(InventoryError, match="names no NVDIMM controller"):
+        actions.reconfigure_spec([add_nvdimm(add_controller=False)], [scsi()], PMEM_POLICY_ID)

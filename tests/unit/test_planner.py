@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from pmemctl.inventory.model import VM, About, GuestSupport, Host, Inventory, Nvdimm, NvdimmOption
 from pmemctl.plan.model import ACTION_ORDER, Action, Change, HostPmem, Plan
+from pmemctl.plan.payloads import (
+    AddNvdimm,
+    CreateDisk,
+    DatastoreRef,
+    GrowNvdimm,
+    MigrateDisk,
+    PolicyRef,
+    PowerOff,
+    PowerOn,
+    RemoveNvdimm,
+    UpgradeHardware,
+)
 from pmemctl.plan.planner import make_plan
 from pmemctl.spec.model import Options, Spec, VmEntry
 from tests.unit.builders import (
@@ -100,32 +113,21 @@ def test_add_nvdimms_adds_the_controller_once() -> None:
         after="16 GiB",
         disruptive=False,  # the VM is already off
         reason="spec wants NVDIMM 1 of 16 GiB",
-        detail={
-            "size_mb": 16384,
-            "add_controller": True,
-            "index": 1,
-            "controller_key": None,
-            "host": "esx-01",
-            "host_moid": "host-esx-01",
-        },
+        payload=AddNvdimm(index=1, size_mb=16384, add_controller=True, controller_key=None),
+        vm_moid="vm-db-01",
+        host="esx-01",
+        host_moid="host-esx-01",
     )
     assert second.target == "NVDIMM 2"
-    assert second.detail["add_controller"] is False
-    assert second.detail["index"] == 2
+    assert second.payload == AddNvdimm(index=2, size_mb=8192)
     assert plan.problems == ()
 
 
 def test_add_next_to_existing_nvdimm_reuses_the_controller() -> None:
     plan = plan_for(entry(name="db-01", nvdimms_gb=[16, 8]), vms=[vm(nvdimms=[nvdimm(size_gb=16)])])
     (add,) = plan.changes
-    assert add.detail == {
-        "size_mb": 8192,
-        "add_controller": False,
-        "index": 2,
-        "controller_key": 27000,
-        "host": "esx-01",
-        "host_moid": "host-esx-01",
-    }
+    assert add.payload == AddNvdimm(index=2, size_mb=8192, controller_key=27000)
+    assert (add.vm_moid, add.host, add.host_moid) == ("vm-db-01", "esx-01", "host-esx-01")
 
 
 def test_grow_nvdimm() -> None:
@@ -137,13 +139,7 @@ def test_grow_nvdimm() -> None:
         "16 GiB",
         "32 GiB",
     )
-    assert grow.detail == {
-        "key": 8001,
-        "size_mb_before": 16384,
-        "size_mb": 32768,
-        "host": "esx-01",
-        "host_moid": "host-esx-01",
-    }
+    assert grow.payload == GrowNvdimm(key=8001, size_mb_before=16384, size_mb=32768)
     assert grow.reason == "spec wants NVDIMM 1 at 32 GiB"
 
 
@@ -162,10 +158,9 @@ def test_shrink_recreates_and_needs_allow_data_loss() -> None:
     allowed = plan_for(s, vms=[db], allow_data_loss=True)
     assert allowed.problems == ()
     remove, add = allowed.changes
-    assert remove.detail == {"key": 8001, "size_mb": 16384, "destructive": True, "host": "esx-01",
-                             "host_moid": "host-esx-01"}
+    assert remove.payload == RemoveNvdimm(key=8001, size_mb=16384)
     assert "destroyed" in remove.reason
-    assert add.detail["add_controller"] is False
+    assert isinstance(add.payload, AddNvdimm) and add.payload.add_controller is False
 
 
 def test_extra_nvdimm_is_removed_destructively() -> None:
@@ -234,7 +229,10 @@ def test_old_hardware_is_upgraded_when_allowed() -> None:
         after="vmx-14",
         disruptive=False,
         reason="NVDIMMs need vmx-14 or later",
-        detail={"from": 13, "to": 14, "host": "esx-01", "host_moid": "host-esx-01"},
+        payload=UpgradeHardware(from_version=13, to_version=14),
+        vm_moid="vm-db-01",
+        host="esx-01",
+        host_moid="host-esx-01",
     )
     assert plan.problems == ()
 
@@ -276,11 +274,10 @@ def test_power_cycle_wraps_the_changes() -> None:
         ("power_on", True),
     ]
     off, on = plan.changes[0], plan.changes[-1]
-    assert off.detail == {"graceful": True, "timeout_s": 120, "host": "esx-01",
-                          "host_moid": "host-esx-01"}
+    assert off.payload == PowerOff(method="guest", timeout_s=120)
     assert (off.before, off.after) == ("poweredOn", "poweredOff")
     assert off.reason == "needs power off for NVDIMM changes and the hardware upgrade"
-    assert on.detail == {"host": "esx-01", "host_moid": "host-esx-01"}
+    assert on.payload == PowerOn()
     assert (on.before, on.after) == ("poweredOff", "poweredOn")
 
 
@@ -288,8 +285,7 @@ def test_hard_power_off_without_tools() -> None:
     plan = plan_for(
         entry(name="db-01", nvdimms_gb=[16]), vms=[vm(power="poweredOn")], power_off=True
     )
-    assert plan.changes[0].detail["graceful"] is False
-    assert plan.changes[0].detail["timeout_s"] == 300
+    assert plan.changes[0].payload == PowerOff(method="hard", timeout_s=300)
 
 
 def test_powered_off_vm_is_not_power_cycled() -> None:
@@ -415,7 +411,7 @@ def test_snapshots_do_not_block_moves_off_pmem_or_between_datastores() -> None:
 # --------------------------------------------------------------------------- disks
 
 
-def test_migrate_detail_shape() -> None:
+def test_migrate_payload_shape() -> None:
     plan = plan_for(entry(name="db-01", disks={"Hard disk 1": "pmem"}), vms=[vm(disks=[disk()])])
     assert plan.changes == (
         Change(
@@ -426,18 +422,14 @@ def test_migrate_detail_shape() -> None:
             after="PMemDS-esx-01",
             disruptive=False,
             reason="spec wants Hard disk 1 on pmem",
-            detail={
-                "key": 2001,
-                "size_mb": 40960,
-                "from_datastore": "san-01",
-                "to_datastore": "PMemDS-esx-01",
-                "to_pmem": True,
-                "from_pmem": False,
-                "to_datastore_moid": "ds-PMemDS-esx-01",
-                "from_datastore_moid": "ds-san-01",
-                "host": "esx-01",
-                "host_moid": "host-esx-01",
-            },
+            payload=MigrateDisk(
+                disk_key=2001, size_mb=40960,
+                source=DatastoreRef("san-01", "ds-san-01", pmem=False),
+                target=DatastoreRef("PMemDS-esx-01", "ds-PMemDS-esx-01", pmem=True),
+                policy=PolicyRef("pmem")),
+    vm_moid="vm-db-01",
+            host="esx-01",
+            host_moid="host-esx-01",
         ),
     )
 
@@ -458,9 +450,11 @@ def test_pmem_disk_moves_off_pmem_without_data_loss() -> None:
     db = vm(nvdimms=[nvdimm()], disks=[disk("Hard disk 1", 40, "PMemDS-esx-01")])
     plan = plan_for(entry(name="db-01", disks={"*": "san-01"}), vms=[db])
     (move,) = plan.changes
-    assert move.detail["from_pmem"] is True
-    assert move.detail["to_pmem"] is False
-    assert move.detail["to_datastore"] == "san-01"
+    assert isinstance(move.payload, MigrateDisk)
+    assert move.payload.from_pmem and not move.payload.to_pmem
+    assert move.payload.target.name == "san-01"
+    # Off PMem the PMem policy is replaced by the target's default.
+    assert move.payload.policy == PolicyRef("target_default")
     assert plan.problems == ()
     assert plan.hosts == (HostPmem("esx-01", 512 * GIB, 512 * GIB, 552 * GIB),)
 
@@ -478,15 +472,11 @@ def test_create_vpmemdisk() -> None:
         after="10 GiB on PMemDS-esx-01",
         disruptive=False,
         reason="spec wants Hard disk 2 (10 GiB) on pmem",
-        detail={
-            "size_mb": 10240,
-            "pmem": True,
-            "datastore": "PMemDS-esx-01",
-            "label": "Hard disk 2",
-            "datastore_moid": "ds-PMemDS-esx-01",
-            "host": "esx-01",
-            "host_moid": "host-esx-01",
-        },
+        payload=CreateDisk(label="Hard disk 2", size_mb=10240,
+                           datastore=DatastoreRef("PMemDS-esx-01", "ds-PMemDS-esx-01", True)),
+        vm_moid="vm-db-01",
+        host="esx-01",
+        host_moid="host-esx-01",
     )
     assert plan.problems == ()
     assert plan.warnings == ()
@@ -510,15 +500,9 @@ def test_creating_a_regular_disk_is_live() -> None:
         vms=[vm(power="poweredOn", disks=[disk()])],
     )
     (create,) = plan.changes
-    assert create.detail == {
-        "size_mb": 10240,
-        "pmem": False,
-        "datastore": "san-01",
-        "label": "Hard disk 2",
-        "datastore_moid": "ds-san-01",
-        "host": "esx-01",
-        "host_moid": "host-esx-01",
-    }
+    assert create.payload == CreateDisk(label="Hard disk 2", size_mb=10240,
+                                        datastore=DatastoreRef("san-01", "ds-san-01"))
+    assert not create.disruptive
     assert plan.problems == ()
 
 
@@ -711,7 +695,8 @@ def test_every_change_carries_the_host() -> None:
         power_off=True,
         upgrade_hardware=True,
     )
-    assert {c.detail["host"] for c in plan.changes} == {"esx-01"}
+    assert {(c.host, c.host_moid, c.vm_moid) for c in plan.changes} == {
+        ("esx-01", "host-esx-01", "vm-db-01")}
     # remove_disk is emitted only by rollback, never by the planner.
     assert {c.action for c in plan.changes} == set(Action) - {Action.REMOVE_NVDIMM, Action.REMOVE_DISK}
 
@@ -732,20 +717,34 @@ def test_plan_json_round_trips() -> None:
 @pytest.mark.parametrize(
     ("mutate", "error"),
     [
-        (lambda d: d.update(format_version=2), "format_version 2"),
+        (lambda d: d.update(format_version=2), "format_version 2 is not 1 (a plan from another "
+                                               "pmemctl version"),
         (lambda d: d.pop("hosts"), "missing hosts"),
         (lambda d: d.update(extra=1), "unknown extra"),
         (lambda d: d["changes"][0].update(action="explode"), "changes[0]: unknown action"),
         (lambda d: d["changes"][0].update(disruptive="yes"), "changes[0].disruptive"),
         (lambda d: d["hosts"][0].update(pmem_free_mb_after=True), "hosts[0].pmem_free_mb_after"),
         (lambda d: d.update(warnings="none"), "plan.warnings"),
+        (lambda d: d["changes"][0]["payload"].update(type="grow_nvdimm"),
+         "changes[0].payload: unknown add_controller, controller_key, index, snapshot_mode"),
+        (lambda d: d["changes"][0]["payload"].pop("size_mb"),
+         "changes[0].payload: missing size_mb"),
+        (lambda d: d["changes"][0]["payload"].update(type="power_on"),
+         "changes[0].payload: unknown add_controller"),
+        (lambda d: d["changes"][0]["payload"].update(size_mb="8GiB"),
+         "changes[0].payload.size_mb: unexpected value '8GiB'"),
+        (lambda d: d["changes"][0]["payload"].update(add_controller=1),
+         "changes[0].payload.add_controller: unexpected value 1"),
+        (lambda d: d["changes"][0]["payload"].update(type="bogus"),
+         "changes[0].payload.type: unknown payload type 'bogus'"),
+        (lambda d: d["changes"][0].pop("payload"), "changes[0]: missing payload"),
     ],
 )
 def test_plan_from_json_is_strict(mutate: Any, error: str) -> None:
     plan = plan_for(entry(name="db-01", nvdimms_gb=[8]), vms=[vm()])
     data = plan.to_json()
     mutate(data)
-    with pytest.raises(ValueError, match=error.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ValueError, match=re.escape(error)):
         Plan.from_json(data)
 
 
@@ -793,10 +792,10 @@ def test_datastore_name_resolves_in_the_vms_datacenter() -> None:
                     inv=two_datacenters())
     (move,) = plan.changes
     assert plan.problems == ()
-    assert (move.detail["to_datastore"], move.detail["to_datastore_moid"]) == (
-        "datastore1", "datastore-12")
-    assert move.detail["from_datastore_moid"] == "ds-san-01"
-    assert move.detail["host_moid"] == "host-esx-02"
+    assert isinstance(move.payload, MigrateDisk)
+    assert move.payload.target == DatastoreRef("datastore1", "datastore-12")
+    assert move.payload.source.moid == "ds-san-01"
+    assert move.host_moid == "host-esx-02"
 
 
 def test_datastore_name_in_two_datacenters_is_ambiguous_without_one() -> None:
@@ -822,8 +821,8 @@ def test_create_disk_carries_the_datastore_moid() -> None:
     plan = plan_for(entry(name="db-01", disks={"Hard disk 2": ("datastore1", 10)}), vms=[],
                     inv=two_datacenters())
     (create,) = plan.changes
-    assert (create.detail["datastore"], create.detail["datastore_moid"]) == (
-        "datastore1", "datastore-12")
+    assert isinstance(create.payload, CreateDisk)
+    assert create.payload.datastore == DatastoreRef("datastore1", "datastore-12")
 
 
 def test_unchanged_estate_keeps_its_fingerprint() -> None:
@@ -912,7 +911,7 @@ def test_snapshot_mode_goes_on_every_add() -> None:
     plan = plan_for(entry(name="db-01", nvdimms_gb=[16, 16]), vms=[vm()],
                     nvdimm_snapshot_mode="independent_eraseonrevert",
                     inv=inventory(vms=[vm()], about=About(api_version="8.0.3.0")))
-    assert [c.detail["snapshot_mode"] for c in plan.changes] == [
+    assert [getattr(c.payload, "snapshot_mode", None) for c in plan.changes] == [
         "independent_eraseonrevert", "independent_eraseonrevert"]
     assert plan.problems == () and plan.warnings == ()
 
@@ -930,7 +929,8 @@ def test_snapshot_mode_needs_api_703() -> None:
 def test_without_snapshot_mode_adding_nvdimms_warns_about_backups() -> None:
     plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[vm()])
     assert plan.warnings == (BACKUP_WARNING,)
-    assert "snapshot_mode" not in plan.changes[0].detail
+    assert isinstance(plan.changes[0].payload, AddNvdimm)
+    assert plan.changes[0].payload.snapshot_mode is None
 
 
 # --------------------------------------------------------------------------- standalone ESXi

@@ -9,6 +9,7 @@ from pmemctl.apply.journal import Journal, JournalState, read_journal
 from pmemctl.apply.resume import pending_power_ons
 from pmemctl.apply.rollback import rollback_plan
 from pmemctl.plan.model import Action, Plan
+from pmemctl.plan.payloads import MigrateDisk, PolicyRef, RemoveDisk, RemoveNvdimm
 from tests.unit import builders as b
 
 
@@ -38,8 +39,12 @@ def test_migrated_disk_goes_back(tmp_path: Path) -> None:
     rb = rollback_plan(_journal(tmp_path, [MIGRATED]), inv)
     [c] = rb.plan.changes
     assert c.action is Action.MIGRATE_DISK
-    assert (c.detail["from_datastore"], c.detail["to_datastore"]) == ("PMemDS-esx-01", "san-01")
-    assert c.detail["to_pmem"] is False and c.detail["key"] == 2001
+    assert isinstance(c.payload, MigrateDisk)
+    assert (c.payload.source.name, c.payload.target.name) == ("PMemDS-esx-01", "san-01")
+    assert c.payload.target.moid == "ds-san-01" and c.payload.rollback
+    assert not c.payload.to_pmem and c.payload.disk_key == 2001
+    # The journal knew no policy for the disk: it gets the target's default.
+    assert c.payload.policy == PolicyRef("defined", ())
 
 
 def test_second_rollback_has_nothing_to_do(tmp_path: Path) -> None:
@@ -73,7 +78,7 @@ def test_two_moves_collapse_into_one(tmp_path: Path) -> None:
                       vms=[b.vm(disks=[b.disk(datastore="PMemDS-esx-01")])])
     rb = rollback_plan(_journal(tmp_path, [first, second]), inv)
     [c] = rb.plan.changes
-    assert c.detail["to_datastore"] == "san-01"
+    assert isinstance(c.payload, MigrateDisk) and c.payload.target.name == "san-01"
 
 
 ADDED = {"vm": "db-01", "kind": "reconfigure",
@@ -95,7 +100,7 @@ def test_created_nvdimm_is_removed_with_allow_data_loss(tmp_path: Path) -> None:
     inv = b.inventory(vms=[b.vm(disks=[b.disk()], nvdimms=[b.nvdimm(key=9001)])])
     rb = rollback_plan(_journal(tmp_path, [ADDED]), inv, allow_data_loss=True)
     [c] = rb.plan.changes
-    assert c.action is Action.REMOVE_NVDIMM and c.detail["key"] == 9001
+    assert c.action is Action.REMOVE_NVDIMM and c.payload == RemoveNvdimm(key=9001, size_mb=16384)
 
 
 def test_removal_needs_the_vm_off(tmp_path: Path) -> None:
@@ -114,8 +119,8 @@ def test_created_disk_is_removed_by_key(tmp_path: Path) -> None:
     [c] = rb.plan.changes
     assert c.action is Action.REMOVE_DISK
     assert (c.vm, c.target, c.before, c.after) == ("db-01", "Hard disk 2", "8 GiB", None)
-    assert c.detail == {"key": 2002, "size_mb": 8 * 1024, "device": "disk", "host": "esx-01",
-                        "rollback": True}
+    assert c.payload == RemoveDisk(key=2002, size_mb=8 * 1024)
+    assert (c.vm_moid, c.host) == ("vm-db-01", "esx-01")
 
 
 def test_upgrade_is_reported(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_file_shape_and_no_secrets(tmp_path: Path) -> None:
         "spec_path",
         "vm_names",
     ]
-    assert (data["format_version"], data["kind"]) == (1, "pmemctl-plan")
+    assert (data["format_version"], data["kind"]) == (2, "pmemctl-plan")
     assert data["fingerprint"].startswith("sha256:")
     assert data["plan"] == plan.to_json()
     assert data["options"]["parallel"] == {"total": 4, "per_host": 2, "per_datastore": 8}
@@ -114,11 +114,16 @@ def test_changes_elsewhere_do_not_make_a_plan_stale(tmp_path: Path) -> None:
         ('{"kind": "terraform"}', "not a pmemctl plan: kind is 'terraform', not 'pmemctl-plan'"),
         (
             '{"kind": "pmemctl-plan", "format_version": 9}',
-            "plan file format_version 9 is not supported (this pmemctl reads 1); "
+            "plan file format_version 9 is not supported (this pmemctl reads 2); "
+            "run plan again with this version",
+        ),
+        (  # a plan saved by the pmemctl before typed payloads
+            '{"kind": "pmemctl-plan", "format_version": 1}',
+            "plan file format_version 1 is not supported (this pmemctl reads 2); "
             "run plan again with this version",
         ),
         (
-            '{"kind": "pmemctl-plan", "format_version": 1}',
+            '{"kind": "pmemctl-plan", "format_version": 2}',
             "malformed plan file: missing created, spec_path, options, vm_names, fingerprint, plan",
         ),
     ],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from pmemctl.apply.scheduler import (
@@ -15,25 +13,51 @@ from pmemctl.apply.scheduler import (
     makespan_lower_bound,
 )
 from pmemctl.plan.model import Action, Change, Plan
+from pmemctl.plan.payloads import (
+    AddNvdimm,
+    CreateDisk,
+    DatastoreRef,
+    MigrateDisk,
+    Payload,
+    PolicyRef,
+    PowerOff,
+    PowerOn,
+    UpgradeHardware,
+)
 
 
-def ch(vm: str, action: Action, target: str = "", **detail: Any) -> Change:
-    detail.setdefault("host", "esx-01")
+def _payload(action: Action, size_mb: int) -> Payload:
+    if action is Action.POWER_OFF:
+        return PowerOff("guest", 300)
+    if action is Action.POWER_ON:
+        return PowerOn()
+    if action is Action.UPGRADE_HARDWARE:
+        return UpgradeHardware(13, 14)
+    if action is Action.ADD_NVDIMM:
+        return AddNvdimm(1, size_mb, add_controller=True)
+    if action is Action.CREATE_DISK:
+        return CreateDisk("Hard disk 2", size_mb, DatastoreRef("PMemDS-esx-01", pmem=True))
+    raise AssertionError(action)
+
+
+def ch(vm: str, action: Action, target: str = "", *, size_mb: int = 1024,
+       host: str = "esx-01", payload: Payload | None = None) -> Change:
     return Change(vm=vm, action=action, target=target or vm, before=None, after=None,
-                  disruptive=False, reason="test", detail=detail)
+                  disruptive=False, reason="test", payload=payload or _payload(action, size_mb),
+                  host=host)
 
 
 def mig(vm: str, key: int, size_mb: int, *, host: str = "esx-01", src: str = "san-01",
         dst: str = "PMemDS-esx-01") -> Change:
-    return ch(vm, Action.MIGRATE_DISK, f"Hard disk {key}", key=key, size_mb=size_mb,
-              from_datastore=src, to_datastore=dst, to_pmem=True, from_pmem=False, host=host)
+    return ch(vm, Action.MIGRATE_DISK, f"Hard disk {key}", host=host, payload=MigrateDisk(
+        key, size_mb, DatastoreRef(src), DatastoreRef(dst, pmem=True), PolicyRef("pmem")))
 
 
 def test_steps_follow_action_order_and_group_reconfigure_and_migrate() -> None:
     plan = Plan(changes=(
         ch("a", Action.POWER_OFF), ch("a", Action.UPGRADE_HARDWARE),
         ch("a", Action.ADD_NVDIMM, "NVDIMM 1", size_mb=1024),
-        ch("a", Action.CREATE_DISK, "Hard disk 2", size_mb=1024, pmem=True),
+        ch("a", Action.CREATE_DISK, "Hard disk 2", size_mb=1024),
         mig("a", 1, 100), mig("a", 3, 50), ch("a", Action.POWER_ON),
     ))
     [job] = build_jobs(plan)
