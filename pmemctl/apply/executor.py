@@ -42,6 +42,16 @@ from typing import Any, Protocol
 from pyVmomi import vim, vmodl
 
 from pmemctl.apply.journal import Journal
+from pmemctl.apply.records import (
+    CreatedDevice,
+    DiskUndo,
+    MigrateUndo,
+    PowerUndo,
+    ReconfigureUndo,
+    Undo,
+    UpgradeUndo,
+    undo_to_json,
+)
 from pmemctl.apply.scheduler import Limits, Outcome, Scheduler, Step, StepKind
 from pmemctl.errors import PmemctlError
 from pmemctl.inventory.model import Inventory
@@ -194,36 +204,50 @@ class _Run:
 
 
 def undo_state(step: Step, inventory: Inventory,
-               disk_policies: dict[tuple[str, int], list[str]] | None = None) -> dict[str, Any]:
-    """The state needed to undo a step, captured before it runs (journaled with the intent)."""
+               disk_policies: dict[tuple[str, int], list[str]] | None = None) -> Undo | None:
+    """The state needed to undo a step, captured before it runs (journaled with the intent).
+
+    It comes from the snapshot the plan was made from (and, for disks, the
+    policies PBM reported), so a rollback can put things back as they were.
+    """
     vm = inventory.vms.get(step.vm)
-    undo: dict[str, Any] = {"vm_moid": vm.moid if vm else None}
     if vm is None:
-        return undo
+        return None
     if step.kind is StepKind.MIGRATE:
-        disks = {d.key: d for d in vm.disks}
-        undo["disks"] = []
+        files = {d.key: d.file_name for d in vm.disks}
+        disks = []
         for c in step.changes:
             p = c.payload
             assert isinstance(p, MigrateDisk)
-            disk = disks.get(p.disk_key)
-            undo["disks"].append({
-                "key": p.disk_key, "label": c.target, "datastore": p.source.name,
-                "datastore_moid": p.source.moid or None,
-                "pmem": p.source.pmem,
-                "file_name": disk.file_name if disk else "",
-                "policy_ids": (disk_policies or {}).get((vm.moid, p.disk_key), []),
-                "to_datastore": p.target.name,
-            })
-    elif step.kind is StepKind.RECONFIGURE:
-        undo["nvdimm_keys_before"] = [n.key for n in vm.nvdimms]
-        undo["disk_keys_before"] = [d.key for d in vm.disks]
-        undo["nvdimm_sizes_before"] = {n.label: n.size_mb for n in vm.nvdimms}
-    elif step.kind is StepKind.UPGRADE:
-        undo["hardware_version_before"] = vm.hardware_version
-    elif step.kind in (StepKind.POWER_OFF, StepKind.POWER_ON):
-        undo["power_state_at_snapshot"] = vm.power_state  # before this run touched it
-    return undo
+            disks.append(DiskUndo(
+                key=p.disk_key, label=c.target, datastore=p.source.name,
+                datastore_moid=p.source.moid or None, pmem=p.source.pmem,
+                file_name=files.get(p.disk_key, ""),
+                policy_ids=tuple((disk_policies or {}).get((vm.moid, p.disk_key), [])),
+                to_datastore=p.target.name))
+        return MigrateUndo(disks=tuple(disks))
+    if step.kind is StepKind.RECONFIGURE:
+        return ReconfigureUndo(nvdimm_keys_before=tuple(n.key for n in vm.nvdimms),
+                               disk_keys_before=tuple(d.key for d in vm.disks))
+    if step.kind is StepKind.UPGRADE:
+        return UpgradeUndo(hardware_version_before=vm.hardware_version)
+    return PowerUndo(power_state_at_snapshot=vm.power_state)  # before this run touched it
+
+
+def created_devices(before: list[Any], after: list[Any]) -> tuple[CreatedDevice, ...]:
+    """The NVDIMMs and disks in ``after`` whose keys ``before`` did not have."""
+    known = {d.key for d in before}
+    out = []
+    for d in after:
+        if d.key in known:
+            continue
+        label = str(getattr(getattr(d, "deviceInfo", None), "label", "") or "")
+        if isinstance(d, actions.vim.vm.device.VirtualNVDIMM):
+            out.append(CreatedDevice("nvdimm", int(d.key), label, int(d.capacityInMB or 0)))
+        elif isinstance(d, actions.vim.vm.device.VirtualDisk):
+            out.append(CreatedDevice("disk", int(d.key), label,
+                                     int(d.capacityInKB or 0) // 1024))
+    return tuple(out)
 
 
 class Executor:
@@ -349,7 +373,9 @@ class Executor:
         step_id = self.journal.next_step_id()
         self.journal.write("intent", step=step_id, vm=step.vm, kind=step.kind.value,
                            changes=[c.to_json() for c in step.changes],
-                           undo=undo_state(step, self.ctx.inventory, self.ctx.disk_policies))
+                           undo=undo_to_json(step.changes[0].vm_moid or None,
+                                             undo_state(step, self.ctx.inventory,
+                                                        self.ctx.disk_policies)))
         run = _Run(step=step, step_id=step_id, started=time.monotonic(),
                    vm=actions.vm_ref(self.ctx.stub, vm_inv.moid) if vm_inv else None)
         self._by_step[id(step)] = run
@@ -474,12 +500,37 @@ class Executor:
 
     def _done(self, run: _Run) -> None:
         elapsed = time.monotonic() - run.started
+        extra: dict[str, Any] = {}
+        if run.step.kind is StepKind.RECONFIGURE:
+            created = self._read_created(run)
+            if created is not None:
+                extra["created"] = [c.to_json() for c in created]
         self.journal.write("done", step=run.step_id, task=run.task_id,
-                           elapsed_s=round(elapsed, 3))
+                           elapsed_s=round(elapsed, 3), **extra)
         self._moved_mb += run.step.size_mb
         self._by_step.pop(id(run.step), None)
         self.sched.finish(run.step, ok=True)
         self._emit_step("done", run, elapsed=elapsed)
+
+    def _read_created(self, run: _Run) -> tuple[CreatedDevice, ...] | None:
+        """The devices a reconfigure added, read back so rollback never has to guess.
+
+        One RetrievePropertiesEx. A failed read journals no list (rollback
+        then compares device keys with those before the step, as format 1
+        journals need), and never fails the step, which is done.
+        """
+        moid = run.step.changes[0].vm_moid
+        before = self._devices_of(moid) if moid else []
+        try:
+            after = self._with_session(
+                lambda: actions.fetch_devices(self.ctx.content, [moid]).get(moid))
+        except Exception:  # best effort: the step succeeded on vCenter either way
+            return None
+        if after is None:
+            return None
+        assert self._devices is not None
+        self._devices[moid] = after  # later steps of this VM edit the devices as they are now
+        return created_devices(before, after)
 
     def _fail(self, run: _Run, fault: str, message: str,
               fault_keys: tuple[str, ...] = ()) -> None:

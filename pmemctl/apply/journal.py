@@ -19,8 +19,10 @@ Every record is one line with ``v`` (format version), ``type``, ``time``
     intent       step, vm, kind, changes (Change JSON), undo (state to undo it)
     submitted    step, task ("task-123")
     shutdown_requested  step, timeout_s   (a guest shutdown has no task)
-    done         step, task, elapsed_s
-    failed       step, task, fault (vim fault class), message
+    done         step, task, elapsed_s, created (devices a reconfigure added: kind, key,
+                 label, size_mb; format 2)
+    failed       step, task, fault (vim fault class), message, fault_keys
+    relogin      (the vCenter session had ended and was renewed)
     unknown      step, task, message   (the task vanished from vCenter)
     run_end      summary {done, failed, skipped, not_started}
     interrupted  running (task ids left running on vCenter)
@@ -48,9 +50,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pmemctl.apply.records import (
+    ChangeRef,
+    CreatedDevice,
+    Undo,
+    created_from_json,
+    undo_from_json,
+)
 from pmemctl.errors import PmemctlError
 
-FORMAT_VERSION = 1
+# 2: done records of reconfigures list the devices they created. Format 1
+# journals (the previous pmemctl) read the same, with those lists unknown.
+FORMAT_VERSION = 2
 _STEP_TYPES = ("intent", "submitted", "shutdown_requested", "done", "failed", "unknown")
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "cookie", "credential")
 
@@ -176,12 +187,17 @@ class StepRecord:
     run: str
     vm: str
     kind: str
-    changes: list[dict[str, Any]]
-    undo: dict[str, Any]
+    changes: tuple[ChangeRef, ...]
+    undo: Undo | None
+    vm_moid: str | None = None
     task: str | None = None
     outcome: str | None = None  # done | failed | unknown; None = no outcome recorded
     fault: str | None = None
     message: str | None = None
+    fault_keys: tuple[str, ...] = ()
+    # Devices the step created (a reconfigure), read back from vCenter once it
+    # succeeded; None when not recorded (format 1 journals, a failed read).
+    created: tuple[CreatedDevice, ...] | None = None
 
     @property
     def pending(self) -> bool:
@@ -199,9 +215,20 @@ class RunRecord:
     """One run (apply or rollback) in a journal."""
 
     run: str
-    start: dict[str, Any]
+    start: dict[str, Any]  # the raw run_start record, for display
     end: dict[str, Any] | None = None
     interrupted: bool = False
+
+    @property
+    def command(self) -> str:
+        """``apply`` or ``rollback`` (format 1 journals of apply may omit it)."""
+        return str(self.start.get("command") or "apply")
+
+    @property
+    def vcenter(self) -> str | None:
+        """The vCenter host the run talked to."""
+        value = self.start.get("vcenter")
+        return str(value) if value else None
 
 
 @dataclass
@@ -317,9 +344,15 @@ def _apply(rec: dict[str, Any], runs: dict[str, RunRecord], steps: dict[str, Ste
         return  # run-level notes (plan, resumed, ...): nothing to track
     step_id = str(rec.get("step", ""))
     if kind == "intent":
-        s = StepRecord(step=step_id, run=run, vm=str(rec.get("vm", "")),
-                       kind=str(rec.get("kind", "")), changes=list(rec.get("changes", [])),
-                       undo=dict(rec.get("undo", {})))
+        kind_ = str(rec.get("kind", ""))
+        got = rec.get("undo")
+        raw_undo: dict[str, Any] = got if isinstance(got, dict) else {}
+        s = StepRecord(step=step_id, run=run, vm=str(rec.get("vm", "")), kind=kind_,
+                       changes=tuple(c for c in (ChangeRef.from_json(x)
+                                                 for x in rec.get("changes", []) or [])
+                                     if c is not None),
+                       undo=undo_from_json(kind_, raw_undo),
+                       vm_moid=str(raw_undo["vm_moid"]) if raw_undo.get("vm_moid") else None)
         steps[step_id] = s
         state.steps.append(s)
         return
@@ -334,3 +367,5 @@ def _apply(rec: dict[str, Any], runs: dict[str, RunRecord], steps: dict[str, Ste
         s.task = rec.get("task") or s.task
         s.fault = rec.get("fault")
         s.message = rec.get("message")
+        s.fault_keys = tuple(str(k) for k in rec.get("fault_keys", ()) or ())
+        s.created = created_from_json(rec.get("created"))

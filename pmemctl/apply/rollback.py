@@ -12,8 +12,8 @@ reverse changes plus notes for what is not (or cannot be) undone.
   Several journaled moves of one disk collapse into one move to the oldest
   original location.
 * **Created NVDIMMs and disks** are removed only with ``allow_data_loss``
-  (else listed as kept). They are the devices present now whose keys were
-  not there before the run's reconfigure. Removal needs the VM powered off;
+  (else listed as kept). They are the devices the journal says the run's
+  reconfigure created (apply reads them back once it succeeds). Removal needs the VM powered off;
   rollback never powers VMs off itself, so a running VM's removals are
   listed with a note instead.
 * **Grown NVDIMMs, removed NVDIMMs and hardware upgrades** cannot be undone
@@ -29,9 +29,9 @@ current estate, so a second rollback finds nothing left to do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from pmemctl.apply.journal import JournalState, StepRecord
+from pmemctl.apply.records import DiskUndo, MigrateUndo, ReconfigureUndo
 from pmemctl.inventory.model import VM, Datastore, Inventory
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.plan.payloads import (
@@ -72,7 +72,7 @@ def journal_vms(state: JournalState) -> list[str]:
 
 
 def _done_apply_steps(state: JournalState) -> list[StepRecord]:
-    apply_runs = {r.run for r in state.runs if r.start.get("command", "apply") == "apply"}
+    apply_runs = {r.run for r in state.runs if r.command == "apply"}
     return [s for s in state.done if s.run in apply_runs]
 
 
@@ -91,66 +91,64 @@ def rollback_plan(state: JournalState, inventory: Inventory,
 
 
 def _migrations(steps: list[StepRecord], inventory: Inventory, acc: _Acc) -> None:
-    chains: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    chains: dict[tuple[str, int], list[DiskUndo]] = {}
     for s in steps:
-        if s.kind != "migrate":
-            continue
-        for d in s.undo.get("disks", []):
-            chains.setdefault((s.vm, int(d["key"])), []).append(d)
+        if isinstance(s.undo, MigrateUndo):
+            for d in s.undo.disks:
+                chains.setdefault((s.vm, d.key), []).append(d)
     for (vm_name, key), undos in sorted(chains.items()):
         vm = inventory.vms.get(vm_name)
         disk = next((d for d in vm.disks if d.key == key), None) if vm else None
-        label = str(undos[0].get("label", f"disk {key}"))
+        label = undos[0].label
         if vm is None or disk is None:
             acc.notes.append(f"{vm_name}: {label} no longer exists; nothing to move back")
             continue
         where = disk.datastore
-        target: dict[str, Any] | None = None
+        target: DiskUndo | None = None
         for u in undos:  # newest first: walk the chain back while it still matches
-            if where != u.get("to_datastore"):
+            if where != u.to_datastore:
                 break
-            where, target = str(u["datastore"]), u
+            where, target = u.datastore, u
         if target is None:
-            if disk.datastore == undos[-1].get("datastore"):
+            if disk.datastore == undos[-1].datastore:
                 acc.notes.append(f"{vm_name}: {label} is already back on {disk.datastore}")
             else:
                 acc.notes.append(
                     f"{vm_name}: {label} is on {disk.datastore}, not where apply put it "
-                    f"({undos[0].get('to_datastore')}); left alone")
+                    f"({undos[0].to_datastore}); left alone")
             continue
         problem = _cannot_go_back(vm, target, inventory)
         if problem:
             acc.notes.append(f"{vm_name}: {label}: {problem}; left on {disk.datastore}")
             continue
         original = _original(vm, target, inventory)
-        back_to_pmem = bool(target.get("pmem"))
-        policies = tuple(str(p) for p in target.get("policy_ids", []))
         acc.changes.append(Change(
             vm=vm_name, action=Action.MIGRATE_DISK, target=label, before=disk.datastore,
             after=where, disruptive=False, reason="rollback: back to where apply found it",
             payload=MigrateDisk(
                 disk_key=key, size_mb=disk.size_mb,
                 source=DatastoreRef(disk.datastore, disk.datastore_moid, disk.pmem),
-                target=DatastoreRef(where, original.moid, back_to_pmem),
+                target=DatastoreRef(where, original.moid, target.pmem),
                 # Back onto PMem: its policy; elsewhere the disk's own earlier policy,
                 # else the target's default (PBM did not say what it had).
-                policy=PolicyRef("pmem") if back_to_pmem else PolicyRef("defined", policies),
+                policy=PolicyRef("pmem") if target.pmem else PolicyRef("defined",
+                                                                        target.policy_ids),
                 rollback=True),
             vm_moid=vm.moid, host=vm.host, host_moid=vm.host_moid))
 
 
-def _original(vm: VM, undo: dict[str, Any], inventory: Inventory) -> Datastore:
+def _original(vm: VM, undo: DiskUndo, inventory: Inventory) -> Datastore:
     """The disk's original datastore: by the journaled moid, else by name in the VM's datacenter."""
-    ds = inventory.datastores.get(str(undo.get("datastore_moid") or ""))
+    ds = inventory.datastores.get(undo.datastore_moid or "")
     if ds is None:
-        ds = inventory.datastore_named(str(undo["datastore"]), vm.datacenter or None)
+        ds = inventory.datastore_named(undo.datastore, vm.datacenter or None)
     assert ds is not None  # _cannot_go_back said it exists
     return ds
 
 
-def _cannot_go_back(vm: VM, undo: dict[str, Any], inventory: Inventory) -> str | None:
-    name = str(undo["datastore"])
-    ds = inventory.datastores.get(str(undo.get("datastore_moid") or ""))
+def _cannot_go_back(vm: VM, undo: DiskUndo, inventory: Inventory) -> str | None:
+    name = undo.datastore
+    ds = inventory.datastores.get(undo.datastore_moid or "")
     if ds is None:
         ds = inventory.datastore_named(name, vm.datacenter or None)
     if ds is None:
@@ -168,23 +166,13 @@ def _created(steps: list[StepRecord], inventory: Inventory, allow_data_loss: boo
         if s.kind != "reconfigure":
             continue
         vm = inventory.vms.get(s.vm)
-        adds = [c for c in s.changes if c.get("action") == "add_nvdimm"]
-        disks = [c for c in s.changes if c.get("action") == "create_disk"]
+        wanted = [c for c in s.changes
+                  if c.action in (Action.ADD_NVDIMM, Action.CREATE_DISK)]
         if vm is None:
-            if adds or disks:
+            if wanted:
                 acc.notes.append(f"{s.vm}: the VM no longer exists; nothing to remove")
             continue
-        before_n = set(s.undo.get("nvdimm_keys_before", []))
-        before_d = set(s.undo.get("disk_keys_before", []))
-        new_n = sorted((n for n in vm.nvdimms if n.key not in before_n
-                        and (vm.name, n.key) not in claimed), key=lambda n: -n.key)[:len(adds)]
-        new_d = [d for d in vm.disks if d.key not in before_d and (vm.name, d.key) not in claimed]
-        labels = {str(c.get("target")) for c in disks}
-        new_d = sorted(new_d, key=lambda d: (d.label not in labels, -d.key))[:len(disks)]
-        devices: list[tuple[str, int, int, str]] = (
-            [(n.label, n.key, n.size_mb, "nvdimm") for n in new_n]
-            + [(d.label, d.key, d.size_mb, "disk") for d in new_d])
-        for label, key, size, kind in devices:
+        for label, key, size, kind in _created_devices(s, vm, claimed):
             claimed.add((vm.name, key))
             what = f"{label} ({format_mb(size)}), created by apply"
             if not allow_data_loss:
@@ -202,16 +190,51 @@ def _created(steps: list[StepRecord], inventory: Inventory, allow_data_loss: boo
                 payload=payload, vm_moid=vm.moid, host=vm.host, host_moid=vm.host_moid))
 
 
+def _created_devices(s: StepRecord, vm: VM, claimed: set[tuple[str, int]],
+                     ) -> list[tuple[str, int, int, str]]:
+    """(label, key, size, kind) of the devices step ``s`` created that the VM still has.
+
+    The journal names them (apply reads the VM's devices back after a
+    reconfigure succeeds), so nothing is guessed. A journal of the previous
+    pmemctl (format 1) does not: there, the devices whose keys were not there
+    before the step stand in, as that version did.
+    """
+    nvdimms = {n.key: n for n in vm.nvdimms}
+    disks = {d.key: d for d in vm.disks}
+    if s.created is not None:
+        out: list[tuple[str, int, int, str]] = []
+        for c in s.created:
+            if (vm.name, c.key) in claimed:
+                continue
+            if c.kind == "nvdimm" and c.key in nvdimms:
+                n = nvdimms[c.key]
+                out.append((n.label, n.key, n.size_mb, "nvdimm"))
+            elif c.kind == "disk" and c.key in disks:
+                d = disks[c.key]
+                out.append((d.label, d.key, d.size_mb, "disk"))
+        return out
+    before = s.undo if isinstance(s.undo, ReconfigureUndo) else ReconfigureUndo()
+    adds = [c for c in s.changes if c.action is Action.ADD_NVDIMM]
+    made = [c for c in s.changes if c.action is Action.CREATE_DISK]
+    new_n = sorted((n for n in vm.nvdimms if n.key not in before.nvdimm_keys_before
+                    and (vm.name, n.key) not in claimed), key=lambda n: -n.key)[:len(adds)]
+    new_d = [d for d in vm.disks
+             if d.key not in before.disk_keys_before and (vm.name, d.key) not in claimed]
+    labels = {c.target for c in made}
+    new_d = sorted(new_d, key=lambda d: (d.label not in labels, -d.key))[:len(made)]
+    return ([(n.label, n.key, n.size_mb, "nvdimm") for n in new_n]
+            + [(d.label, d.key, d.size_mb, "disk") for d in new_d])
+
+
 def _irreversible(steps: list[StepRecord], acc: _Acc) -> None:
     for s in steps:
         for c in s.changes:
-            action, target = c.get("action"), c.get("target")
-            if action == "grow_nvdimm":
-                acc.notes.append(f"{s.vm}: {target} was grown from {c.get('before')} to "
-                                 f"{c.get('after')}; NVDIMMs cannot shrink, not undone")
-            elif action == "remove_nvdimm":
-                acc.notes.append(f"{s.vm}: {target} was removed and its data destroyed; "
+            if c.action is Action.GROW_NVDIMM:
+                acc.notes.append(f"{s.vm}: {c.target} was grown from {c.before} to "
+                                 f"{c.after}; NVDIMMs cannot shrink, not undone")
+            elif c.action is Action.REMOVE_NVDIMM:
+                acc.notes.append(f"{s.vm}: {c.target} was removed and its data destroyed; "
                                  "cannot be undone")
-            elif action == "upgrade_hardware":
-                acc.notes.append(f"{s.vm}: hardware was upgraded from {c.get('before')} to "
-                                 f"{c.get('after')}; vSphere cannot downgrade, not undone")
+            elif c.action is Action.UPGRADE_HARDWARE:
+                acc.notes.append(f"{s.vm}: hardware was upgraded from {c.before} to "
+                                 f"{c.after}; vSphere cannot downgrade, not undone")

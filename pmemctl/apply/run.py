@@ -409,8 +409,7 @@ def load_rollback(path: Path) -> RollbackSource:
     # no run in it is the wrong file, and "nothing to roll back" would mislead.
     if not state.runs and path.read_bytes().strip():
         raise JournalError(f"{path} is not a pmemctl journal (it has no run_start record)")
-    vcenter = next((str(r.start.get("vcenter")) for r in state.runs if r.start.get("vcenter")),
-                   None)
+    vcenter = next((r.vcenter for r in state.runs if r.vcenter), None)
     return RollbackSource(path=path, state=state, vms=tuple(journal_vms(state)), vcenter=vcenter)
 
 

@@ -36,6 +36,10 @@ def test_add_nvdimm_then_no_changes(make_sim: MakeSim, tmp_path: Path) -> None:
     vm = k.estate(sim).vms["redis-01"]
     assert [n.size_mb for n in vm.nvdimms] == [16 * GiB]
     assert vm.nvdimm_controller_key is not None
+    # The journal names the device the reconfigure created: rollback never guesses.
+    (done,) = [r for r in k.records(k.journal_file(tmp_path)) if r["type"] == "done"]
+    assert done["created"] == [{"kind": "nvdimm", "key": vm.nvdimms[0].key,
+                                "label": "NVDIMM 1", "size_mb": 16 * GiB}]
     # Idempotence: the second run plans nothing and touches nothing.
     before = sim.stats()
     r2 = k.run(sim, "apply", str(spec), "--yes")

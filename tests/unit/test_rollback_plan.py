@@ -23,7 +23,8 @@ def _journal(tmp_path: Path, steps: list[dict[str, Any]], *, finish: bool = True
                     undo=s.get("undo", {}))
             j.write("submitted", step=sid, task=f"task-{sid}")
             if finish:
-                j.write(s.get("outcome", "done"), step=sid, task=f"task-{sid}")
+                extra = {"created": s["created"]} if "created" in s else {}
+                j.write(s.get("outcome", "done"), step=sid, task=f"task-{sid}", **extra)
     return read_journal(p)
 
 
@@ -157,3 +158,46 @@ def test_power_on_owed_when_killed_during_the_power_off(tmp_path: Path) -> None:
 def test_no_power_on_when_the_power_off_failed(tmp_path: Path) -> None:
     state = _journal(tmp_path, [{**POWER_OFF, "outcome": "failed"}])
     assert pending_power_ons(state, Plan(), b.inventory(vms=[b.vm()])).empty
+
+
+def test_rollback_removes_the_devices_the_journal_names(tmp_path: Path) -> None:
+    # Someone else added NVDIMM 2 (key 9002) after the run: only the journaled
+    # device (9001) is the run's, whatever the keys before the step were.
+    step = {**ADDED, "changes": [{"action": "add_nvdimm", "target": "NVDIMM 1"}],
+            "undo": {"nvdimm_keys_before": [], "disk_keys_before": [2001]},
+            "created": [{"kind": "nvdimm", "key": 9001, "label": "NVDIMM 1", "size_mb": 16384}]}
+    inv = b.inventory(vms=[b.vm(disks=[b.disk()], nvdimms=[
+        b.nvdimm("NVDIMM 1", key=9001), b.nvdimm("NVDIMM 2", key=9002)])])
+    rb = rollback_plan(_journal(tmp_path, [step]), inv, allow_data_loss=True)
+    assert [(c.target, c.payload) for c in rb.plan.changes] == [
+        ("NVDIMM 1", RemoveNvdimm(key=9001, size_mb=16384))]
+
+
+def test_a_created_device_that_is_gone_is_not_removed(tmp_path: Path) -> None:
+    step = {**ADDED, "changes": [{"action": "add_nvdimm", "target": "NVDIMM 1"}],
+            "created": [{"kind": "nvdimm", "key": 9001, "label": "NVDIMM 1", "size_mb": 16384}]}
+    inv = b.inventory(vms=[b.vm(disks=[b.disk()], nvdimms=[b.nvdimm("NVDIMM 1", key=9005)])])
+    rb = rollback_plan(_journal(tmp_path, [step]), inv, allow_data_loss=True)
+    assert rb.plan.changes == ()
+
+
+def test_journal_of_the_previous_format_is_rolled_back(tmp_path: Path) -> None:
+    # Written by pmemctl before typed payloads: v 1, changes with "detail", no "created".
+    p = tmp_path / "old.jsonl"
+    p.write_text("\n".join([
+        '{"v": 1, "type": "run_start", "time": 1, "run": "r0", "command": "apply", '
+        '"vcenter": "vc"}',
+        '{"v": 1, "type": "intent", "time": 2, "run": "r0", "step": "r0/1", "vm": "db-01", '
+        '"kind": "migrate", "changes": [{"vm": "db-01", "action": "migrate_disk", "target": '
+        '"Hard disk 1", "before": "san-01", "after": "PMemDS-esx-01", "disruptive": false, '
+        '"reason": "", "detail": {"key": 2001, "to_pmem": true}}], "undo": {"vm_moid": '
+        '"vm-db-01", "disks": [{"key": 2001, "label": "Hard disk 1", "datastore": "san-01", '
+        '"datastore_moid": "ds-san-01", "pmem": false, "to_datastore": "PMemDS-esx-01"}]}}',
+        '{"v": 1, "type": "submitted", "time": 3, "run": "r0", "step": "r0/1", "task": "t-1"}',
+        '{"v": 1, "type": "done", "time": 4, "run": "r0", "step": "r0/1", "task": "t-1"}',
+    ]) + "\n")
+    inv = b.inventory(vms=[b.vm(disks=[b.disk(datastore="PMemDS-esx-01")])])
+    state = read_journal(p)
+    assert state.runs[0].vcenter == "vc" and state.steps[0].created is None
+    [c] = rollback_plan(state, inv).plan.changes
+    assert isinstance(c.payload, MigrateDisk) and c.payload.target.name == "san-01"
