@@ -9,6 +9,7 @@
     ├─ InventoryError         exit 1   object vanished or ambiguous between snapshot and apply
     ├─ StalePlanError         exit 1   a saved plan whose estate fingerprint no longer matches
     ├─ ApplyError             exit 1   one or more actions failed; the journal says what was done
+    ├─ JournalError           exit 1   a journal that cannot be read or written safely (or is locked)
     └─ Interrupted            exit 130 Ctrl-C: no new work was submitted after it
 """
 
@@ -74,6 +75,10 @@ class StalePlanError(PmemctlError):
 
 class ApplyError(PmemctlError):
     """At least one action failed during apply."""
+
+
+class JournalError(PmemctlError):
+    """A journal that cannot be read or written safely, or is in use by another run."""
 
 
 class Interrupted(PmemctlError):

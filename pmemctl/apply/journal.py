@@ -57,17 +57,17 @@ from pmemctl.apply.records import (
     created_from_json,
     undo_from_json,
 )
-from pmemctl.errors import PmemctlError
+from pmemctl.errors import JournalError
+
+__all__ = ["FORMAT_VERSION", "Journal", "JournalError", "JournalState", "RunRecord",
+           "StepRecord", "default_journal_dir", "default_journal_path", "new_run_id",
+           "read_journal"]
 
 # 2: done records of reconfigures list the devices they created. Format 1
 # journals (the previous pmemctl) read the same, with those lists unknown.
 FORMAT_VERSION = 2
 _STEP_TYPES = ("intent", "submitted", "shutdown_requested", "done", "failed", "unknown")
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "cookie", "credential")
-
-
-class JournalError(PmemctlError):
-    """A journal that cannot be read or written safely."""
 
 
 def default_journal_dir() -> Path:
