@@ -9,7 +9,7 @@
     ├─ InventoryError         exit 1   object vanished or ambiguous between snapshot and apply
     ├─ StalePlanError         exit 1   a saved plan whose estate fingerprint no longer matches
     ├─ ApplyError             exit 1   one or more actions failed; the journal says what was done
-    ├─ JournalError           exit 1   a journal that cannot be read or written safely (or is locked)
+    ├─ JournalError           exit 1   a journal unreadable, unwritable or locked by another run
     └─ Interrupted            exit 130 Ctrl-C: no new work was submitted after it
 """
 
