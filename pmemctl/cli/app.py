@@ -13,6 +13,7 @@ place that turns a return value or an exception into a message and
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -49,15 +50,30 @@ def _console(stderr: bool) -> Console:
                    width=width)
 
 
+def _unencodable(e: UnicodeError) -> tuple[str | bytes, int]:
+    # Surrogates U+DC80..U+DCFF are bytes a file name had that were not UTF-8
+    # (surrogateescape): write those bytes back, so the name prints as `ls`
+    # shows it. Anything else (a spec's lone "\ud800", a character the
+    # locale cannot encode) is written as a visible backslash escape.
+    if not isinstance(e, UnicodeEncodeError):
+        raise e
+    chunk = e.object[e.start:e.end]
+    if all(0xDC80 <= ord(c) <= 0xDCFF for c in chunk):
+        return bytes(ord(c) - 0xDC00 for c in chunk), e.end
+    return codecs.backslashreplace_errors(e)
+
+
+codecs.register_error("pmemctl.unencodable", _unencodable)
+
+
 def _safe_text_streams() -> None:
-    # A lone surrogate (a spec's "\ud800", a surrogateescape'd file name) cannot
-    # be encoded and would turn a table or an error message into a traceback;
-    # written as "\ud800" it is still visible. JSON does not take this path
-    # (App.emit_json writes bytes from the encoder, which escapes them itself).
+    # Text that cannot be encoded must not turn a table or an error message
+    # into a traceback. JSON does not take this path (App.emit_json writes
+    # bytes from the encoder, which escapes surrogates itself).
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
-            reconfigure(errors="backslashreplace")
+            reconfigure(errors="pmemctl.unencodable")
 
 
 class App:
