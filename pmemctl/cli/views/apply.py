@@ -11,6 +11,7 @@ journal and every change's result.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,7 @@ def run_exit_code(result: ApplyResult, *, verb: str, interrupted_hint: str = "")
     return ExitCode.OK if result.ok else ExitCode.ERROR
 
 
-class ApplyView(View):
+class ApplyView(View, ABC):
     """What ``apply`` and ``rollback`` show. ``verb`` is "Apply" or "Rollback"."""
 
     def __init__(self, app: App, verb: str = "Apply") -> None:
@@ -99,14 +100,15 @@ class ApplyView(View):
         """
         return self.events(), False
 
+    @abstractmethod
     def plan(self, plan: Plan) -> None:
         """Show the plan ``apply`` is about to run."""
-        raise NotImplementedError
 
+    @abstractmethod
     def rollback_plan(self, rb: RollbackPlan) -> None:
         """Show the reverse plan and its notes."""
-        raise NotImplementedError
 
+    @abstractmethod
     def summary(self, result: ApplyResult, *, journal_label: str, journal_path: Path,
                 extra: dict[str, Any] | None = None) -> None:
         """Show how the run ended.
@@ -115,7 +117,6 @@ class ApplyView(View):
             journal_label: how the journal is introduced in table mode.
             extra: more keys for the JSON summary, after the counts.
         """
-        raise NotImplementedError
 
 
 class ApplyTable(ApplyView):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,12 +27,12 @@ def render_plan_table(view: View, plan: Plan) -> None:
     view.warnings(plan.warnings)
 
 
-class PlanView(View):
+class PlanView(View, ABC):
     """What ``plan`` shows."""
 
+    @abstractmethod
     def plan(self, plan: Plan) -> None:
         """Show ``plan``."""
-        raise NotImplementedError
 
     def saved(self, path: Path) -> None:
         """Say where ``--out`` saved the plan (stderr, unless --quiet)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from pmemctl.probe.target import ProbeTarget
 
 
-class ProbeView(View):
+class ProbeView(View, ABC):
     """What ``probe`` shows."""
 
     def intro(self, target: ProbeTarget, *, prefix: str, max_vms: int) -> None:
@@ -31,9 +32,9 @@ class ProbeView(View):
         """``[i/n] title`` on stderr unless --quiet."""
         self.app.info(f"[{i}/{n}] {title}")
 
+    @abstractmethod
     def result(self, report: ProbeReport, *, saved: Path, cassette: Path | None) -> None:
         """Show the result, where it was saved, and what needs a person."""
-        raise NotImplementedError
 
     def _report_warnings(self, report: ProbeReport) -> None:
         for vm in report.left_behind:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from pmemctl.cli.views import View
@@ -10,12 +11,12 @@ if TYPE_CHECKING:
     from pmemctl.cli.app import App
 
 
-class StatusView(View):
+class StatusView(View, ABC):
     """What ``status`` shows."""
 
+    @abstractmethod
     def status(self, status: dict[str, Any]) -> None:
         """Show ``status`` (:func:`pmemctl.status.build_status`, the JSON contract)."""
-        raise NotImplementedError
 
 
 class StatusTable(StatusView):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,12 +14,12 @@ if TYPE_CHECKING:
 from pmemctl.errors import Diagnostic
 
 
-class ValidateView(View):
+class ValidateView(View, ABC):
     """What ``validate`` shows."""
 
+    @abstractmethod
     def result(self, specs: Sequence[Path], diagnostics: Sequence[Diagnostic]) -> None:
         """Show the outcome of validating ``specs`` (``diagnostics`` empty: all valid)."""
-        raise NotImplementedError
 
 
 class ValidateTable(ValidateView):
