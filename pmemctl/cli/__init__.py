@@ -1,15 +1,14 @@
 """The ``pmemctl`` command line: a thin Click shell over the library.
 
 Exit codes: 0 ok / no changes, 1 error, 2 changes pending (``plan
---detailed-exitcode`` only), 64 usage error, 130 interrupted. Click's own
-usage errors exit 2 by default; they are remapped to 64 so that a typo can
-never read as "changes pending" in a pipeline.
+--detailed-exitcode`` only), 64 usage error, 130 interrupted. Commands return
+their code or raise; :meth:`App.run <pmemctl.cli.app.App.run>` exits. Click's
+own usage errors exit 2 by default; they are remapped to 64 so that a typo
+can never read as "changes pending" in a pipeline.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,11 +17,10 @@ import click
 from pmemctl import __version__
 from pmemctl.cli.app import App
 from pmemctl.cli.options import connection_options
-from pmemctl.errors import ExitCode, PmemctlError, SpecError
 
 
 class PmemctlGroup(click.Group):
-    """A group whose ``main`` maps every failure to pmemctl's exit codes."""
+    """A group whose ``main`` hands the run to :meth:`App.run` for pmemctl's exit codes."""
 
     def main(
         self,
@@ -32,45 +30,12 @@ class PmemctlGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        """Run the CLI, translating errors into messages and exit codes."""
-        try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.NoArgsIsHelpError as e:
-            click.echo(e.ctx.get_help() if e.ctx else str(e))
-            sys.exit(ExitCode.USAGE)
-        except click.UsageError as e:
-            e.show()
-            sys.exit(ExitCode.USAGE)
-        except click.exceptions.Abort:
-            click.echo("Aborted.", err=True)
-            sys.exit(ExitCode.ERROR)
-        except click.ClickException as e:
-            e.show()
-            sys.exit(ExitCode.ERROR)
-        except SpecError as e:
-            # One diagnostic per line, FILE:LINE:COL first, so editors can jump to it.
-            for d in e.diagnostics:
-                click.echo(str(d), err=True)
-            sys.exit(e.exit_code)
-        except PmemctlError as e:
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(ExitCode.INTERRUPTED)
-        except Exception:
-            if os.environ.get("PMEMCTL_DEBUG"):
-                raise
-            import traceback
-
-            click.echo(
-                "Internal error (a bug in pmemctl; set PMEMCTL_DEBUG=1 for the traceback):\n"
-                + traceback.format_exc().splitlines()[-1],
-                err=True,
-            )
-            sys.exit(ExitCode.ERROR)
-        # With standalone_mode=False Click returns the exit code of ctx.exit(n).
-        sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
+        """Run the CLI; never returns (the App exits with the command's code)."""
+        # The App exists before Click parses anything, so that usage errors and
+        # --help go through the same exit path as the commands.
+        app = extra.pop("obj", None) or App()
+        app.run(lambda: super(PmemctlGroup, self).main(
+            args, prog_name, complete_var, standalone_mode=False, obj=app, **extra))
 
 
 @click.group(cls=PmemctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,7 +52,7 @@ def cli(ctx: click.Context, quiet: bool) -> None:
     variables PMEMCTL_URL, PMEMCTL_SERVER, PMEMCTL_USER, PMEMCTL_PASSWORD,
     PMEMCTL_CA_FILE and PMEMCTL_INSECURE are read too.
     """
-    ctx.obj = App(quiet=quiet)
+    ctx.ensure_object(App).quiet = quiet
 
 
 def _register() -> None:

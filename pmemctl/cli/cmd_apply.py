@@ -13,19 +13,13 @@ nothing was to do), 1 on any failure or a blocked plan, 130 on Ctrl-C.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from pmemctl.cli.app import App
 from pmemctl.cli.options import connection_options, output_option
-from pmemctl.cli.run_output import confirm, event_hook, finish, progress_hook
 from pmemctl.errors import ExitCode
-
-if TYPE_CHECKING:
-    from pmemctl.plan.model import Plan
 
 _LIMIT = click.IntRange(min=1)
 
@@ -50,7 +44,7 @@ _LIMIT = click.IntRange(min=1)
 @click.pass_obj
 def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: int | None,
             per_datastore: int | None, on_failure: str | None, journal_path: Path | None,
-            output: str) -> None:
+            output: str) -> int:
     """Make the estate match SPEC (or run a saved PLANFILE).
 
     Shows the plan and asks for confirmation on a terminal; without a
@@ -63,43 +57,30 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
     JOURNAL` undoes it. Flags override the spec's options.
     """
     from pmemctl.apply.run import ApplyRun, exec_options, load_source
+    from pmemctl.cli.views.apply import apply_view, run_exit_code
 
-    json_mode = output == "json"
+    view = apply_view(app, output)
     src = load_source(source)
     opts = exec_options(src.options, parallel=parallel, per_host=per_host,
                         per_datastore=per_datastore, on_failure=on_failure)
     with app.connect(src.vcenter) as conn, ApplyRun(conn, src, opts, journal_path) as run:
-        plan = run.prepare(event_hook(json_mode), app.status)
-        _show(app, plan, json_mode)
+        plan = run.prepare(view.events(), app.status)
+        view.plan(plan)
         if plan.blocked:
-            raise SystemExit(ExitCode.ERROR)
+            return ExitCode.ERROR
         if plan.empty:
-            raise SystemExit(ExitCode.OK)
+            return ExitCode.OK
         n = len(plan.changes)
         what = "this 1 change" if n == 1 else f"these {n} changes"
-        confirm(app, yes, question=f"Apply {what} to vcenter {conn.settings.host}?",
-                refusal="not applying: no terminal to confirm on. Review the plan above and "
-                        "run again with --yes to apply it.",
-                cancelled="Apply cancelled.")
-        hook, live = progress_hook(app, json_mode, plan)
+        app.confirm(yes, question=f"Apply {what} to vcenter {conn.settings.host}?",
+                    refusal="not applying: no terminal to confirm on. Review the plan above "
+                            "and run again with --yes to apply it.",
+                    cancelled="Apply cancelled.")
+        hook, live = view.progress(plan)
         with hook:
             result = run.execute(hook, live=live)
-    finish(app, json_mode, result, verb="Apply", journal_label="Journal",
-           journal_path=run.journal_path,
-           extra={"elapsed_s": round(result.elapsed_s, 3), "interrupted": result.interrupted,
-                  "left_running": result.left_running},
-           interrupted_hint=" The journal is intact; run apply again to resume.")
-
-
-def _show(app: App, plan: Plan, json_mode: bool) -> None:
-    from pmemctl.plan.render import render_plan, summary_line
-
-    if json_mode:
-        click.echo(json.dumps({"event": "plan", **plan.to_json()}))
-        return
-    if plan.empty and not plan.blocked:
-        for w in plan.warnings:
-            app.warn(w)
-        app.console.print(summary_line(plan))
-        return
-    render_plan(plan, app.console)
+    view.summary(result, journal_label="Journal", journal_path=run.journal_path,
+                 extra={"elapsed_s": round(result.elapsed_s, 3),
+                        "interrupted": result.interrupted, "left_running": result.left_running})
+    return run_exit_code(result, verb="Apply",
+                         interrupted_hint=" The journal is intact; run apply again to resume.")

@@ -9,6 +9,7 @@ import click
 
 from pmemctl.cli.app import App
 from pmemctl.cli.options import connection_options, output_option
+from pmemctl.cli.views.plan import plan_view
 from pmemctl.errors import ExitCode
 
 
@@ -31,7 +32,7 @@ from pmemctl.errors import ExitCode
 @click.pass_obj
 def command(
     app: App, spec_path: Path, output: str, out: Path | None, detailed_exitcode: bool
-) -> None:
+) -> int:
     """Show the difference between SPEC and the live estate.
 
     Lists the ordered changes per VM (action, before/after, whether the VM
@@ -39,12 +40,12 @@ def command(
     problem that blocks the plan. A blocked plan exits 1.
     """
     from pmemctl.plan.planner import make_plan
-    from pmemctl.plan.render import render_plan
     from pmemctl.plan.savefile import save_plan
     from pmemctl.plan.select import select_vms, spec_scope
     from pmemctl.spec.load import load_spec
     from pmemctl.vsphere.snapshot import take_snapshot
 
+    view = plan_view(app, output)
     spec = load_spec(spec_path)
     with app.connect(spec.vcenter) as conn:
         with app.status("Reading inventory"):
@@ -52,13 +53,12 @@ def command(
                 conn, want_devices=lambda light: select_vms(spec, light).names,
                 scope=spec_scope(spec),
             )
+        # The connection's warnings (a 9.0 deprecation) belong in the plan's
+        # JSON "warnings" too; the App has shown them already and shows them once.
         warnings = tuple(conn.warnings)
     plan = make_plan(spec, inventory)
     plan = replace(plan, warnings=warnings + plan.warnings)
-    if output == "json":
-        app.emit_json(plan.to_json())
-    else:
-        render_plan(plan, app.console)
+    view.plan(plan)
     if out is not None:
         save_plan(
             out,
@@ -68,9 +68,9 @@ def command(
             list(select_vms(spec, inventory).names),
             str(spec_path),
         )
-        app.info(f"Saved the plan to {out}; run `pmemctl apply {out}` to execute it.")
+        view.saved(out)
     if plan.blocked:
-        raise SystemExit(ExitCode.ERROR)
+        return ExitCode.ERROR
     if detailed_exitcode and not plan.empty:
-        raise SystemExit(ExitCode.CHANGES)
-    raise SystemExit(ExitCode.OK)
+        return ExitCode.CHANGES
+    return ExitCode.OK

@@ -19,8 +19,8 @@ import click
 
 from pmemctl.cli.app import App
 from pmemctl.cli.options import connection_options, output_option
-from pmemctl.cli.run_output import confirm
-from pmemctl.errors import ExitCode
+from pmemctl.cli.views.probe import probe_view
+from pmemctl.errors import ExitCode, PmemctlError
 
 _REFUSAL = ("not probing: no terminal to confirm on. The probe creates and deletes throw-away "
             "VMs; run again with --yes to let it.")
@@ -44,7 +44,7 @@ _REFUSAL = ("not probing: no terminal to confirm on. The probe creates and delet
 @connection_options
 @click.pass_obj
 def command(app: App, esx_host: str, datastore: str, record: Path | None, anonymize: bool,
-            out: Path | None, yes: bool, output: str) -> None:
+            out: Path | None, yes: bool, output: str) -> int:
     """Try the PMem call shapes on throw-away VMs and save which ones vCenter accepts.
 
     Run it once per vCenter before the first production apply. It creates its
@@ -57,7 +57,6 @@ def command(app: App, esx_host: str, datastore: str, record: Path | None, anonym
     pick the shapes this vCenter accepts.
     """
     from pmemctl.probe.record import recording
-    from pmemctl.probe.render import render_result
     from pmemctl.probe.result import default_result_path, save_result
     from pmemctl.probe.run import MAX_VMS, new_prefix, run_probe
     from pmemctl.probe.target import find_target
@@ -65,41 +64,19 @@ def command(app: App, esx_host: str, datastore: str, record: Path | None, anonym
     if anonymize and record is None:
         raise click.UsageError("--anonymize only applies to --record CASSETTE")
     if not yes and not app.interactive:
-        app.abort(_REFUSAL, ExitCode.ERROR)
+        raise PmemctlError(_REFUSAL)
+    view = probe_view(app, output)
     prefix = new_prefix()
-    json_mode = output == "json"
     with recording(record, anonymize) as anon, app.connect() as conn:
         if anon is not None:
             anon.add(conn.settings.host, "vcenter")
         with app.status("Checking host and datastore"):
             target = find_target(conn, esx_host, datastore, anon)
-        app.err.print(
-            f"pmemctl probe will create up to {MAX_VMS} throw-away VMs named {prefix}-* on host "
-            f"{target.host_name}, with their homes and 64 MiB thin disks on "
-            f"{target.datastore_name} and small vPMemDisks and a 16 MiB NVDIMM on "
-            f"{target.pmem_datastore_name}. It powers "
-            "one on, snapshots one, moves disks onto and off PMem, and deletes every VM it "
-            "created (Destroy_Task) when its step ends, also on failure or Ctrl-C. No other VM "
-            "is touched.", soft_wrap=True)
-        confirm(app, yes, question=f"Run the probe on vcenter {conn.settings.host}?",
-                refusal=_REFUSAL, cancelled="Probe cancelled; nothing was created.")
-        report = run_probe(conn, target, prefix=prefix,
-                           on_step=lambda i, n, title: app.info(f"[{i}/{n}] {title}"))
+        view.intro(target, prefix=prefix, max_vms=MAX_VMS)
+        app.confirm(yes, question=f"Run the probe on vcenter {conn.settings.host}?",
+                    refusal=_REFUSAL, cancelled="Probe cancelled; nothing was created.")
+        report = run_probe(conn, target, prefix=prefix, on_step=view.step)
         path = save_result(report.result, out or default_result_path(conn.settings.host,
                                                                     conn.settings.port))
-    if json_mode:
-        app.emit_json({"result": report.result.to_json(), "saved": str(path),
-                       "cassette": str(record) if record else None,
-                       "left_behind": report.left_behind})
-    else:
-        render_result(report.result, app.console)
-        app.info(f"Result saved to {path}")
-        if record is not None:
-            app.info(f"Cassette written to {record}")
-    for vm in report.left_behind:
-        app.warn(f"probe VM not deleted, delete it by hand: {vm}")
-    if not report.ok:
-        errored = [f"{s.name}/{s.shape}" for s in report.result.steps if s.errored]
-        if errored:
-            app.warn(f"no answer for {', '.join(errored)} (see the notes above)")
-        raise SystemExit(ExitCode.ERROR)
+    view.result(report, saved=path, cassette=record)
+    return ExitCode.OK if report.ok else ExitCode.ERROR

@@ -13,14 +13,12 @@ the second run finds nothing to undo.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from pmemctl.cli.app import App
 from pmemctl.cli.options import connection_options, output_option
-from pmemctl.cli.run_output import confirm, event_hook, finish, progress_hook
 from pmemctl.errors import ExitCode
 
 
@@ -35,7 +33,7 @@ from pmemctl.errors import ExitCode
 @connection_options
 @click.pass_obj
 def command(app: App, journal_path: Path, yes: bool, allow_data_loss: bool,
-            parallel: int | None, output: str) -> None:
+            parallel: int | None, output: str) -> int:
     """Move migrated disks back to their original datastores and policies.
 
     NVDIMMs and disks the run created are removed only with
@@ -43,32 +41,23 @@ def command(app: App, journal_path: Path, yes: bool, allow_data_loss: bool,
     hardware upgrades cannot be undone and are reported.
     """
     from pmemctl.apply.run import RollbackRun, load_rollback
-    from pmemctl.plan.render import render_plan
+    from pmemctl.cli.views.apply import apply_view, run_exit_code
 
-    json_mode = output == "json"
+    view = apply_view(app, output, verb="Rollback")
     src = load_rollback(journal_path)
     with app.connect(src.vcenter) as conn:
         run = RollbackRun(conn, src, allow_data_loss=allow_data_loss, parallel=parallel)
-        rb = run.prepare(event_hook(json_mode), app.status)
-        if json_mode:
-            click.echo(json.dumps({"event": "plan", **rb.plan.to_json(),
-                                   "notes": list(rb.notes)}))
-        else:
-            if not rb.empty:
-                render_plan(rb.plan, app.console)
-            for note in rb.notes:
-                app.console.print(f"Note: {note}", soft_wrap=True)
+        rb = run.prepare(view.events(), app.status)
+        view.rollback_plan(rb)
         if rb.empty:
-            if not json_mode:
-                app.console.print("Nothing to roll back.")
-            raise SystemExit(ExitCode.OK)
-        confirm(app, yes, question=f"Roll back these {len(rb.plan.changes)} changes on "
-                                   f"vcenter {conn.settings.host}?",
-                refusal="not rolling back: no terminal to confirm on. Run again with --yes.",
-                cancelled="Rollback cancelled.")
-        hook, live = progress_hook(app, json_mode, rb.plan)
+            return ExitCode.OK
+        app.confirm(yes, question=f"Roll back these {len(rb.plan.changes)} changes on "
+                                  f"vcenter {conn.settings.host}?",
+                    refusal="not rolling back: no terminal to confirm on. Run again with --yes.",
+                    cancelled="Rollback cancelled.")
+        hook, live = view.progress(rb.plan)
         with hook:
             result = run.execute(hook, live=live)
     assert run.journal_path is not None
-    finish(app, json_mode, result, verb="Rollback", journal_label="Rollback journal",
-           journal_path=run.journal_path)
+    view.summary(result, journal_label="Rollback journal", journal_path=run.journal_path)
+    return run_exit_code(result, verb="Rollback")

@@ -1,35 +1,42 @@
-"""Show apply progress: a rich Live table on a terminal, one line per event otherwise.
+"""Show apply and rollback progress: a rich Live table on a terminal, one line per event otherwise.
 
-* Terminal, ``--output table``: one row per running task (VM, action, %
-  from ``task.info.progress``, elapsed, ETA) above an overall bar (changes
-  completed / total, MiB moved).
-* No terminal, or ``--output json``: one line per event. Plain text such as
-  ``redis-01: add_nvdimm NVDIMM 1: started (task-12)``, or JSON Lines
-  ``{"event": "started", "vm": ..., "action": ..., "target": ..., "task": ...,
-  "time": ...}``.
+The core never prints: the executor emits :class:`~pmemctl.apply.executor.Event`
+values to a :class:`~pmemctl.apply.executor.Hook`. The two hooks here are the
+CLI's displays of them.
 
-Events go to stderr in table mode (stdout is for results) and to stdout in
-JSON mode, so ``apply -o json | jq`` sees every event and the summary.
+* Terminal, ``--output table``: :class:`LiveProgress`, on stderr: one row per
+  running task (VM, action, % from ``task.info.progress``, elapsed, ETA)
+  above an overall bar (changes completed / total, MiB moved).
+* No terminal, or ``--output json``: :class:`LineProgress`, on stdout: one
+  line per event, plain (``redis-01: add_nvdimm NVDIMM 1: started
+  (task-12)``) or JSON Lines (``{"event":"started","vm":…,"time":…}``), so
+  ``apply -o json | jq`` sees every event and the summary.
+
+Either way a ``warning`` event is shown once on stderr (the JSON stream
+keeps its ``warning`` record as well).
 """
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from pmemctl.apply.executor import ApplyResult, Event
-from pmemctl.apply.scheduler import Outcome
 from pmemctl.units import format_mb
 
+if TYPE_CHECKING:
+    from pmemctl.apply.executor import Event
+    from pmemctl.cli.app import App
 
-def _line(e: Event) -> str | None:
+
+def event_line(e: Event) -> str | None:
+    """The plain-text line for ``e``, or None for events too chatty for a log."""
     what = f"{e.vm}: {e.action} {e.target}".rstrip()
     task = f" ({e.task})" if e.task else ""
     if e.kind == "started":
@@ -55,23 +62,25 @@ def _line(e: Event) -> str | None:
 
 @dataclass
 class LineProgress:
-    """One line per event, plain or JSON; safe for CI logs and pipes."""
+    """One line per event on stdout, plain or JSON Lines; safe for CI logs and pipes."""
 
-    out: TextIO
+    app: App
     json_mode: bool = False
 
     def event(self, e: Event) -> None:
-        """Write the event as one line."""
+        """Write ``e`` as one line; a warning goes to stderr instead (and to JSON too)."""
+        if e.kind == "warning":
+            self.app.warn(e.message or "")
         if self.json_mode:
             if e.kind == "progress" and not e.message:
                 return
-            self.out.write(json.dumps(e.to_json()) + "\n")
-        else:
-            line = _line(e)
-            if line is None:
-                return
-            self.out.write(line + "\n")
-        self.out.flush()
+            self.app.emit_json_line(e.to_json())
+            return
+        if e.kind == "warning":
+            return
+        line = event_line(e)
+        if line is not None:
+            self.app.console.print(line, soft_wrap=True)
 
     def __enter__(self) -> LineProgress:
         return self
@@ -92,11 +101,17 @@ class _Row:
 
 @dataclass
 class LiveProgress:
-    """A rich Live display for terminals. Use as a context manager."""
+    """A rich Live display for terminals. Use as a context manager.
+
+    ``warn`` shows a ``warning`` event (the App's, so it is shown once);
+    the other lasting lines (failures, stopping, waiting) are printed above
+    the display on ``console``.
+    """
 
     console: Console
     total_changes: int
     total_mb: int
+    warn: Callable[[str], None] | None = None
     _rows: dict[tuple[str, str], _Row] = field(default_factory=dict)
     _done_changes: int = 0
     _moved_mb: int = 0
@@ -135,8 +150,10 @@ class LiveProgress:
             self._done_changes += e.changes
             if e.kind == "done":
                 self._moved_mb += e.size_mb
-        if e.kind in ("failed", "stopping", "waiting", "skipped", "warning"):
-            line = _line(e)
+        if e.kind == "warning" and self.warn is not None:
+            self.warn(e.message or "")
+        elif e.kind in ("failed", "stopping", "waiting", "skipped", "warning"):
+            line = event_line(e)
             if line and self._live is not None:
                 self._live.console.print(line)
         if self._live is not None:
@@ -161,38 +178,3 @@ class LiveProgress:
             self._bar.update(self._task_id, completed=self._done_changes, moved=moved)
             return Group(table, self._bar)
         return Group(table)
-
-
-def report_lines(result: ApplyResult, verb: str = "Apply") -> list[str]:
-    """The final summary and, on failure, what was done and what was not, per VM."""
-    counts = {o: result.count(o) for o in Outcome}
-    head = (f"{counts[Outcome.DONE]} done, {counts[Outcome.FAILED]} failed"
-            + (f", {counts[Outcome.SKIPPED]} skipped" if counts[Outcome.SKIPPED] else "")
-            + (f", {counts[Outcome.PENDING]} not started" if counts[Outcome.PENDING] else "")
-            + (f", {counts[Outcome.RUNNING]} still running" if counts[Outcome.RUNNING] else ""))
-    if result.interrupted:
-        lines = [f"{verb} interrupted: {head}."]
-    elif result.ok:
-        return [f"{verb} complete: {head}."]
-    else:
-        lines = [f"{verb} failed: {head}."]
-    for f in result.failures:
-        c = f.change
-        lines.append(f"  {c.vm}: {c.action.value} {c.target}: {f.fault}: {f.message}"
-                     + (f" ({f.task})" if f.task else ""))
-    by_vm: dict[str, list[Any]] = {}
-    for r in result.results:
-        by_vm.setdefault(r.change.vm, []).append(r)
-    for vm, rs in by_vm.items():
-        if all(r.outcome is Outcome.DONE for r in rs):
-            continue
-        done = [f"{r.change.action.value} {r.change.target}" for r in rs
-                if r.outcome is Outcome.DONE]
-        not_done = [f"{r.change.action.value} {r.change.target} ({r.outcome.text})"
-                    for r in rs if r.outcome is not Outcome.DONE]
-        lines.append(f"  {vm}: done: {', '.join(done) or 'nothing'}; "
-                     f"not done: {', '.join(not_done)}")
-    if result.left_running:
-        lines.append("  Still running on vCenter (not cancelled): "
-                     + ", ".join(result.left_running))
-    return lines
