@@ -25,6 +25,7 @@ from pmemctl.cli.views.status import status_view
 from pmemctl.cli.views.validate import validate_view
 from pmemctl.errors import Diagnostic, Interrupted, PmemctlError, SessionError, UsageError
 from pmemctl.plan.model import Action, Change, HostPmem, Plan, Problem
+from pmemctl.plan.payloads import AddNvdimm
 
 # --------------------------------------------------------------------------- the encoder
 
@@ -81,7 +82,8 @@ def trimmed(text: str) -> str:
 
 CHANGE = Change(vm="redis-01", action=Action.ADD_NVDIMM, target="NVDIMM 1", before=None,
                 after="16 GiB", disruptive=False, reason="spec asks for 1 NVDIMM",
-                detail={"host": "esx-01"})
+                payload=AddNvdimm(index=1, size_mb=16384, add_controller=True),
+                vm_moid="vm-1", host="esx-01", host_moid="host-1")
 PLAN = Plan(changes=(CHANGE,),
             hosts=(HostPmem(name="esx-01", capacity_mb=262144, free_mb_before=262144,
                             free_mb_after=245760),),
