@@ -146,6 +146,42 @@ def read_settled(conn: Connection, want: Callable[[Inventory], list[str]], hook:
     return inventory
 
 
+# -- the plan both plan and apply show -----------------------------------------
+
+
+def prepare(conn: Connection, source: ApplySource, journal: JournalState, hook: Hook,
+            status: Status = no_status, *, settle: bool = False) -> tuple[Inventory, Plan]:
+    """Read the estate and make the plan that ``apply`` would run: ``plan`` shows the same.
+
+    One path for both commands, so ``plan`` shows exactly what ``apply``
+    does, including the power-ons an earlier, killed run still owes (read
+    from ``journal``). ``settle`` (apply) first waits for tasks already
+    running on the VMs and reads again; ``plan`` changes nothing and waits
+    for nothing.
+
+    Side Effects:
+        Snapshots the estate (read-only); with ``settle``, see :func:`read_settled`.
+
+    Raises:
+        StalePlanError: a saved plan no longer matches the estate.
+        InventoryError: a selected VM is ambiguous or unknown.
+    """
+    # A spec narrowed to clusters, hosts or folders reads only there.
+    scope = spec_scope(source.spec) if source.spec is not None else None
+    if settle:
+        inventory = read_settled(conn, source.want, hook, status, scope)
+    else:
+        with status("Reading inventory"):
+            inventory = take_snapshot(conn, want_devices=source.want, scope=scope)
+    if source.saved is not None:
+        check_fresh(source.saved, inventory)
+        plan = source.saved.plan
+    else:
+        assert source.spec is not None
+        plan = make_plan(source.spec, inventory)
+    return inventory, pending_power_ons(journal, plan, inventory)
+
+
 # -- apply --------------------------------------------------------------------
 
 
@@ -273,17 +309,8 @@ class ApplyRun:
         return self.plan
 
     def _read_and_plan(self, hook: Hook, status: Status) -> tuple[Inventory, Plan]:
-        # A spec narrowed to clusters, hosts or folders reads only there, as plan does.
-        scope = spec_scope(self.source.spec) if self.source.spec is not None else None
-        inventory = read_settled(self.conn, self.source.want, hook, status, scope)
-        saved, spec = self.source.saved, self.source.spec
-        if saved is not None:
-            check_fresh(saved, inventory)
-            plan = saved.plan
-        else:
-            assert spec is not None
-            plan = make_plan(spec, inventory)
-        return inventory, pending_power_ons(read_journal(self.journal_path), plan, inventory)
+        return prepare(self.conn, self.source, read_journal(self.journal_path), hook, status,
+                       settle=True)
 
     def execute(self, hook: Hook, *, live: bool = False) -> ApplyResult:
         """Run the prepared plan (the caller has shown and confirmed it).

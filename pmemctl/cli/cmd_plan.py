@@ -10,7 +10,7 @@ import click
 from pmemctl.cli.app import App
 from pmemctl.cli.options import connection_options, output_option
 from pmemctl.cli.views.plan import plan_view
-from pmemctl.errors import ExitCode
+from pmemctl.errors import ExitCode, UsageError
 
 
 @click.command("plan")
@@ -28,10 +28,14 @@ from pmemctl.errors import ExitCode
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when changes are pending, 1 on error.",
 )
+@click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
+              help="The journal apply would use (default: the spec's); its owed power-ons "
+                   "are in the plan.")
 @connection_options
 @click.pass_obj
-def command(
-    app: App, spec_path: Path, output: str, out: Path | None, detailed_exitcode: bool
+def command(  # noqa: PLR0917 -- Click passes every option as a parameter
+    app: App, spec_path: Path, output: str, out: Path | None, detailed_exitcode: bool,
+    journal_path: Path | None,
 ) -> int:
     """Show the difference between SPEC and the live estate.
 
@@ -39,24 +43,25 @@ def command(
     must be power-cycled, and why), PMem per host before and after, and every
     problem that blocks the plan. A blocked plan exits 1.
     """
-    from pmemctl.plan.planner import make_plan
+    from pmemctl.apply.executor import NullHook
+    from pmemctl.apply.journal import default_journal_path, read_journal
+    from pmemctl.apply.run import load_source, prepare
     from pmemctl.plan.savefile import save_plan
-    from pmemctl.plan.select import select_vms, spec_scope
-    from pmemctl.spec.load import load_spec
-    from pmemctl.vsphere.snapshot import take_snapshot
+    from pmemctl.plan.select import select_vms
 
     view = plan_view(app, output)
-    spec = load_spec(spec_path)
+    source = load_source(spec_path)
+    spec = source.spec
+    if spec is None:
+        raise UsageError(f"{spec_path} is a saved plan; show it with `pmemctl apply {spec_path}` "
+                         "(which asks before doing anything), or plan its spec again")
     with app.connect(spec.vcenter) as conn:
-        with app.status("Reading inventory"):
-            inventory = take_snapshot(
-                conn, want_devices=lambda light: select_vms(spec, light).names,
-                scope=spec_scope(spec),
-            )
+        # The journal apply would use tells which power-ons a killed run still owes.
+        path = journal_path or default_journal_path(spec_path, conn.settings.host)
+        inventory, plan = prepare(conn, source, read_journal(path), NullHook(), app.status)
         # The connection's warnings (a 9.0 deprecation) belong in the plan's
         # JSON "warnings" too; the App has shown them already and shows them once.
         warnings = tuple(conn.warnings)
-    plan = make_plan(spec, inventory)
     plan = replace(plan, warnings=warnings + plan.warnings)
     view.plan(plan)
     if out is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -123,3 +124,24 @@ def test_submit_fault_is_reported(make_sim: MakeSim, tmp_path: Path) -> None:
     r = k.run(sim, "apply", str(spec), "--yes")
     assert r.exit_code == 1, r.output
     assert "power_on redis-02: FAILED: InvalidPowerState" in r.output
+
+
+def test_plan_shows_what_apply_will_do_after_a_failed_run(make_sim: MakeSim,
+                                                         tmp_path: Path) -> None:
+    # The failed run left redis-02 powered off: the power-on it owes is in the
+    # journal, and plan (one code path with apply) shows it just as apply runs it.
+    sim = make_sim("--fault", RECONFIG_FAULT)
+    spec = k.spec(tmp_path, REDIS_02)
+    assert k.run(sim, "apply", str(spec), "--yes").exit_code == 1
+    planned = k.run(sim, "plan", str(spec), "-o", "json")
+    assert planned.exit_code == 0, planned.output
+    plan_changes = json.loads(planned.stdout)["changes"]
+    applied = k.run(sim, "apply", str(spec), "--yes", "-o", "json")
+    assert applied.exit_code == 0, applied.output
+    events = [json.loads(line) for line in applied.stdout.splitlines() if line.startswith("{")]
+    apply_changes = next(e for e in events if e["event"] == "plan")["changes"]
+    assert [(c["vm"], c["action"], c["target"]) for c in plan_changes] == [
+        ("redis-02", "add_nvdimm", "NVDIMM 1"), ("redis-02", "power_on", "redis-02")]
+    assert plan_changes == apply_changes
+    power_on = plan_changes[-1]
+    assert power_on["payload"] == {"type": "power_on", "owed": True}
