@@ -21,7 +21,7 @@ Measured, each on a fresh simulator:
 1. ``apply`` through the library API: shared SAN with default limits (8
    total, 2/host, 8/datastore); spread with ``--parallel 40``. Makespan vs
    the lower bound that vCenter's limits set (2/host, 8/datastore, no total
-   cap; :func:`pmemctl.apply.scheduler.makespan_lower_bound`, which says
+   cap; :func:`benchmarks.makespan.makespan_lower_bound`, which says
    which constraint binds) and SOAP requests per migration from
    ``/pmemsim/stats``.
 2. A sequential loop, one RelocateVM_Task at a time waiting on each (what
@@ -51,14 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
+from benchmarks.makespan import makespan_lower_bound, simulate_makespan
 from pmemctl.apply.executor import ExecOptions, apply_plan
 from pmemctl.apply.journal import Journal
-from pmemctl.apply.scheduler import (
-    Limits,
-    build_jobs,
-    makespan_lower_bound,
-    simulate_makespan,
-)
+from pmemctl.apply.scheduler import Limits, build_jobs
 from pmemctl.plan.planner import make_plan
 from pmemctl.plan.select import select_vms
 from pmemctl.spec.load import load_spec_text

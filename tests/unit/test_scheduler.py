@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.makespan import makespan_lower_bound
 from pmemctl.apply.scheduler import (
     Limits,
     Outcome,
     Scheduler,
     StepKind,
     build_jobs,
-    makespan_lower_bound,
 )
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.plan.payloads import (

@@ -1,0 +1,1 @@
+"""Benchmark scripts; :mod:`benchmarks.makespan` holds the maths they share."""
