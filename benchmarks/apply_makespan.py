@@ -55,9 +55,11 @@ from benchmarks.makespan import makespan_lower_bound, simulate_makespan
 from pmemctl.apply.executor import ExecOptions, apply_plan
 from pmemctl.apply.journal import Journal
 from pmemctl.apply.scheduler import Limits, build_jobs
+from pmemctl.plan.payloads import MigrateDisk
 from pmemctl.plan.planner import make_plan
 from pmemctl.plan.select import select_vms
 from pmemctl.spec.load import load_spec_text
+from pmemctl.vsphere import actions
 from pmemctl.vsphere.session import ConnectionSettings, connect
 from pmemctl.vsphere.snapshot import take_snapshot
 from tests import simproc
@@ -155,14 +157,15 @@ def run_sequential(inv_file: Path, every: int) -> tuple[float, int, int]:
         changes = plan.changes[::every]
         t0 = time.monotonic()
         for c in changes:
-            ds = inventory.datastores[c.detail["to_datastore"]]
-            vm: Any = vim.VirtualMachine(inventory.vms[c.vm].moid, stub)
-            loc = vim.vm.RelocateSpec.DiskLocator(
-                diskId=c.detail["key"], datastore=vim.Datastore(ds.moid, stub),
-                profile=[vim.vm.DefinedProfileSpec(profileId=inventory.pmem_policy_id)])
-            WaitForTask(vm.RelocateVM_Task(spec=vim.vm.RelocateSpec(disk=[loc])))
+            # What a loop script sends: the documented deviceChange shape, one disk at
+            # a time (vCenter refuses a locator naming the PMem datastore).
+            vm: Any = vim.VirtualMachine(c.vm_moid, stub)
+            devices = actions.fetch_devices(conn.content, [c.vm_moid])[c.vm_moid]
+            spec_obj = actions.relocate_spec([c], devices, inventory.pmem_policy_id, stub=stub)
+            WaitForTask(vm.RelocateVM_Task(spec=spec_obj))
         elapsed = time.monotonic() - t0
-        return elapsed, sum(int(c.detail["size_mb"]) for c in changes), len(changes)
+        return elapsed, sum(c.payload.size_mb for c in changes
+                            if isinstance(c.payload, MigrateDisk)), len(changes)
 
 
 def main() -> int:
