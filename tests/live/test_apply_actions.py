@@ -240,3 +240,23 @@ def test_already_upgraded_counts_as_done(make_sim: MakeSim, tmp_path: Path) -> N
     assert result.ok
     assert sim.stats()["UpgradeVM_Task"] == 1
     assert [r["type"] for r in k.records(path)][-2:] == ["done", "run_end"]
+
+
+@pytest.mark.parametrize("mode", [None, "independent_persistent"])
+def test_nvdimm_snapshot_mode_keeps_snapshots_working(make_sim: MakeSim, tmp_path: Path,
+                                                      mode: str | None) -> None:
+    # vSphere 7.0 U3+: a snapshot of a VM with NVDIMMs fails unless ConfigSpec.pmem
+    # .snapshotMode is set, and it can only be set while the VM has no snapshots:
+    # pmemctl sets it in the NVDIMM's own reconfigure when the spec asks.
+    from tests.pmemsim import client as pc
+
+    sim = make_sim()
+    option = f"options: {{nvdimm_snapshot_mode: {mode}}}\n" if mode else ""
+    text = option + "vms:\n  - name: redis-01\n    nvdimms: [16GiB]\n"
+    r = k.run(sim, "apply", str(k.spec(tmp_path, text)), "--yes")
+    assert r.exit_code == 0, r.output
+    assert ("snapshot-based backups" in r.output) is (mode is None)  # the plan warned
+    si = pc.connect(sim)
+    info = pc.wait(pc.vm(si, "redis-01").CreateSnapshot_Task(
+        name="nightly", description="", memory=False, quiesce=False), timeout=30)
+    assert info.state == ("error" if mode is None else "success")
