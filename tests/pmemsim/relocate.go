@@ -76,7 +76,7 @@ func (vm *PVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM_Task
 		return &methods.RelocateVM_TaskBody{Fault_: f}
 	}
 	var res *svmResources
-	withSimMu(func() {
+	estate.withLock(func() {
 		if p, tf := vm.planRelocate(&spec); tf == nil {
 			res = p.resources(vm)
 		}
@@ -127,7 +127,7 @@ func invalidDatastore(ds *PDatastore, h *hostState) *taskFault {
 		"Datastore %s is not accessible from host %s", ds.Name, h.name)
 }
 
-// planRelocate validates a RelocateSpec against the current state. Callers hold simMu.
+// planRelocate validates a RelocateSpec against the current state. Callers hold estate.mu.
 func (vm *PVM) planRelocate(spec *types.VirtualMachineRelocateSpec) (*relocPlan, *taskFault) {
 	src := vm.host()
 	p := &relocPlan{target: src, pool: spec.Pool, folder: spec.Folder, policies: map[int32][]string{}}
@@ -331,7 +331,7 @@ func (p *relocPlan) planPolicy(vm *PVM, d types.BaseVirtualDevice, l *types.Virt
 	return nil
 }
 
-// commitRelocate applies a validated plan. Callers hold the VM lock and simMu.
+// commitRelocate applies a validated plan. Callers hold the VM lock and estate.mu.
 func (vm *PVM) commitRelocate(p *relocPlan) {
 	for k, ids := range p.policies {
 		vm.setDiskPolicy(k, ids)
