@@ -113,7 +113,8 @@ func (vm *PVM) clearDiskPolicy(key int32) { delete(vm.policies, key) }
 
 // compliance: a disk associated with the PMem policy is compliant only on
 // PMem (a vPMemDisk moved off PMem without a new profile is reported
-// non-compliant: GUESS, real-vcenter.md row 3, probe step 3); vSAN and VVol
+// non-compliant: GUESS, real-vcenter.md row 3; probe step 3 settles the
+// association, a lab check the compliance status); vSAN and VVol
 // defaults need their datastore type; other policies are compliant; no
 // association is notApplicable.
 func compliance(ids []string, ds *PDatastore) string {
