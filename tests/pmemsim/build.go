@@ -25,7 +25,11 @@ import (
 // hand, because vcsim's CreateLocalDatastore cannot share one Datastore
 // object between hosts. VMs are built directly in memory: vcsim's CreateVM
 // writes several files per VM, far too slow for a 5,000-VM estate.
-func buildEstate(inv *Inventory, o *options) (*simulator.Model, error) {
+//
+// It makes e the process's estate (see the estate variable) before any
+// vcsim object exists, so that the handlers it wraps reach e.
+func buildEstate(e *Estate, inv *Inventory) (*simulator.Model, error) {
+	estate = e
 	model := simulator.VPX()
 	model.Datacenter = 0
 	model.Portgroup = 0
@@ -36,27 +40,20 @@ func buildEstate(inv *Inventory, o *options) (*simulator.Model, error) {
 	model.Machine = 0
 	model.Autostart = false
 	about := &model.ServiceContent.About
-	about.ApiVersion = o.apiVersion
-	about.Version = aboutVersion(o.apiVersion)
+	about.ApiVersion = e.apiVersion
+	about.Version = aboutVersion(e.apiVersion)
 	about.FullName = fmt.Sprintf("VMware vCenter Server %s build-pmemsim (pmemsim)", about.Version)
 	about.Build = "pmemsim"
-	about.LicenseProductVersion = strings.SplitN(o.apiVersion, ".", 2)[0] + ".0"
+	about.LicenseProductVersion = strings.SplitN(e.apiVersion, ".", 2)[0] + ".0"
 	if err := model.Create(); err != nil {
 		return nil, err
 	}
-	estate.copyRate = o.copyRate
-	estate.apiVersion = o.apiVersion
-	estate.faults = &faultSet{rules: o.faults}
-	estate.relax = o.relax
-	estate.recentWin = o.recentWindow
-	estate.maxPage = o.maxPage
-
 	ctx := context.Background()
 	c, err := vim25.NewClient(ctx, model.Service)
 	if err != nil {
 		return nil, err
 	}
-	estate.sessions = newSessionTracker(o.sessionIdle, terminateSession(c))
+	e.sessions = newSessionTracker(e.sessionIdle, terminateSession(c))
 	startUpdateHub()
 	// Datastores are backed by (empty) temp directories: vcsim requires a
 	// directory, pmemsim never writes files into it.
@@ -64,7 +61,7 @@ func buildEstate(inv *Inventory, o *options) (*simulator.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	tempDirs = append(tempDirs, tmp)
+	e.tempDirs = append(e.tempDirs, tmp)
 	for _, dcSpec := range inv.Datacenters {
 		if err := buildDatacenter(ctx, c, tmp, dcSpec); err != nil {
 			return nil, err
@@ -74,7 +71,7 @@ func buildEstate(inv *Inventory, o *options) (*simulator.Model, error) {
 	wrapPropertyCollector()
 	wrapSearchIndex()
 	for _, dcSpec := range inv.Datacenters {
-		dc := estate.dcs[dcSpec.index]
+		dc := e.dcs[dcSpec.index]
 		wrapVMFolders(dc.vmFolder)
 		if err := buildVMs(ctx, c, dc, dcSpec); err != nil {
 			return nil, err
@@ -203,8 +200,6 @@ func buildVMs(ctx context.Context, c *vim25.Client, dc *dcState, spec *Datacente
 	}
 	return nil
 }
-
-var tempDirs []string
 
 // vmFolderFor returns (creating as needed) the VM folder "a/b" under the
 // datacenter's vm folder.
@@ -355,15 +350,13 @@ func setupHostPMem(ctx context.Context, c *vim25.Client, dc *dcState, h *hostSta
 	return nil
 }
 
-var dsSeq int
-
 // rekeyDatastore gives a new datastore a vCenter-style moref
 // ("datastore-N") instead of vcsim's "<local path>@<folder>", replacing the
 // old reference wherever vcsim's CreateLocalDatastore recorded it.
 func rekeyDatastore(ds *PDatastore, h *hostState, dc *dcState) {
 	old := ds.Self
-	dsSeq++
-	ds.Self = types.ManagedObjectReference{Type: "Datastore", Value: fmt.Sprintf("datastore-%d", dsSeq)}
+	estate.dsSeq++
+	ds.Self = types.ManagedObjectReference{Type: "Datastore", Value: fmt.Sprintf("datastore-%d", estate.dsSeq)}
 	ds.Summary.Datastore = &ds.Self
 	simulator.Map.Remove(old)
 	simulator.Map.Put(ds)

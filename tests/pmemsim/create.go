@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/vmware/govmomi/object"
@@ -52,8 +51,8 @@ func soapFault(msg string, f types.BaseMethodFault) *soap.Fault { return simulat
 // which CreateVM_Task would run vcsim's file-writing code).
 func (f *PFolder) CreateFolder(ctx *simulator.Context, c *types.CreateFolder) soap.HasFault {
 	r := &methods.CreateFolderBody{}
-	simMu.Lock() // folder children change under simMu (see createVM, unregister)
-	defer simMu.Unlock()
+	estate.mu.Lock() // folder children change under estate.mu (see createVM, unregister)
+	defer estate.mu.Unlock()
 	if c.Name == "" {
 		r.Fault_ = soapFault("folder name is empty", &types.InvalidName{Name: c.Name, Entity: &f.Self})
 		return r
@@ -66,7 +65,7 @@ func (f *PFolder) CreateFolder(ctx *simulator.Context, c *types.CreateFolder) so
 	nf := &PFolder{}
 	nf.Name = name
 	nf.ChildType = append([]string(nil), f.ChildType...)
-	nf.Self = types.ManagedObjectReference{Type: "Folder", Value: fmt.Sprintf("group-v%d", 1000+atomic.AddInt64(&folderSeq, 1))}
+	nf.Self = types.ManagedObjectReference{Type: "Folder", Value: fmt.Sprintf("group-v%d", estate.nextID())}
 	f.ChildEntity = append(f.ChildEntity, nf.Self)
 	simulator.Map.PutEntity(f, nf)
 	simulator.Map.Update(f, []types.PropertyChange{{Name: "childEntity", Val: f.ChildEntity}})
@@ -83,8 +82,8 @@ func (f *PFolder) DestroyTask(ctx *simulator.Context, req *types.Destroy_Task) s
 		if f.Parent == nil || f.Parent.Type != "Folder" {
 			return nil, newFault(&types.NotSupported{}, "the datacenter's VM folder cannot be destroyed")
 		}
-		simMu.Lock()
-		defer simMu.Unlock()
+		estate.mu.Lock()
+		defer estate.mu.Unlock()
 		if len(f.ChildEntity) > 0 {
 			return nil, newFault(&types.ResourceInUse{Type: "Folder", Name: f.Name},
 				"folder %s is not empty (%d children): pmemsim destroys empty folders only", f.Name, len(f.ChildEntity))
@@ -111,8 +110,8 @@ func (f *PFolder) MoveIntoFolderTask(ctx *simulator.Context, req *types.MoveInto
 	}
 	list := append([]types.ManagedObjectReference(nil), req.List...)
 	ref := submitTaskFor(nil, f.Self, f.Name, "", "MoveIntoFolder_Task", "moveIntoFolder", nil, func(j *job) (types.AnyType, *taskFault) {
-		simMu.Lock()
-		defer simMu.Unlock()
+		estate.mu.Lock()
+		defer estate.mu.Unlock()
 		for _, r := range list {
 			if r.Type != "VirtualMachine" && r.Type != "Folder" {
 				return nil, newFault(&types.NotSupported{}, "a VM folder holds VMs and folders, not %s", r.Type)
@@ -208,8 +207,8 @@ func (f *PFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Task)
 		if tf := j.work(quickTaskTime); tf != nil {
 			return nil, tf
 		}
-		simMu.Lock()
-		defer simMu.Unlock()
+		estate.mu.Lock()
+		defer estate.mu.Unlock()
 		vm, tf := f.createVM(&spec, pool, host)
 		if tf != nil {
 			return nil, tf
@@ -258,7 +257,7 @@ func specNeedsPMem(spec *types.VirtualMachineConfigSpec) bool {
 // newVMRef picks a free vCenter-style VM moref.
 func newVMRef() types.ManagedObjectReference {
 	for {
-		ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: fmt.Sprintf("vm-%d", 1000+atomic.AddInt64(&folderSeq, 1))}
+		ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: fmt.Sprintf("vm-%d", estate.nextID())}
 		if simulator.Map.Get(ref) == nil {
 			return ref
 		}
@@ -266,7 +265,7 @@ func newVMRef() types.ManagedObjectReference {
 }
 
 // createVM validates the ConfigSpec, builds the VM, applies the device
-// changes with the ReconfigVM_Task code and registers it. Callers hold simMu.
+// changes with the ReconfigVM_Task code and registers it. Callers hold estate.mu.
 func (f *PFolder) createVM(spec *types.VirtualMachineConfigSpec, poolRef types.ManagedObjectReference, hostRef *types.ManagedObjectReference) (*PVM, *taskFault) {
 	bad := func(prop, format string, a ...interface{}) *taskFault {
 		return newFault(&types.InvalidArgument{InvalidProperty: prop}, format, a...)

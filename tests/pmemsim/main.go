@@ -47,7 +47,9 @@ func run(args []string) int {
 	}
 
 	start := time.Now()
-	model, err := buildEstate(inv, opts)
+	est := newEstate(opts) // the one simulator state (estate.go)
+	defer est.close()
+	model, err := buildEstate(est, inv)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pmemsim: building the inventory: %v\n", err)
 		return 1
@@ -99,7 +101,7 @@ func run(args []string) int {
 	fmt.Fprintln(w, u.String())
 	_ = w.Flush()
 	fmt.Fprintf(os.Stderr, "pmemsim: %d hosts, %d VMs, API %s, ready in %s\n",
-		len(estate.hosts), len(estate.vms), opts.apiVersion, time.Since(start).Round(time.Millisecond))
+		len(est.hosts), len(est.vms), opts.apiVersion, time.Since(start).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

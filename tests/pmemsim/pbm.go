@@ -94,7 +94,7 @@ func policyFromSpec(profiles []types.BaseVirtualMachineProfileSpec, target *PDat
 
 // diskPolicy is the PBM association of a disk: what was last set, else the
 // default of the datastore it was created on (inventory disks: the PMem
-// policy for vPMemDisks, none elsewhere). Callers hold simMu.
+// policy for vPMemDisks, none elsewhere). Callers hold estate.mu.
 func (vm *PVM) diskPolicy(d types.BaseVirtualDevice) []string {
 	if ids, ok := vm.policies[d.GetVirtualDevice().Key]; ok {
 		return ids
@@ -113,7 +113,8 @@ func (vm *PVM) clearDiskPolicy(key int32) { delete(vm.policies, key) }
 
 // compliance: a disk associated with the PMem policy is compliant only on
 // PMem (a vPMemDisk moved off PMem without a new profile is reported
-// non-compliant: GUESS, real-vcenter.md row 3, probe step 3); vSAN and VVol
+// non-compliant: GUESS, real-vcenter.md row 3; probe step 3 settles the
+// association, a lab check the compliance status); vSAN and VVol
 // defaults need their datastore type; other policies are compliant; no
 // association is notApplicable.
 func compliance(ids []string, ds *PDatastore) string {
@@ -172,7 +173,7 @@ type pbmProfileManager struct {
 // home has no association in pmemsim).
 func (m *pbmProfileManager) PbmQueryAssociatedProfiles(req *pbmtypes.PbmQueryAssociatedProfiles) soap.HasFault {
 	res := &pbmtypes.PbmQueryAssociatedProfilesResponse{}
-	withSimMu(func() {
+	estate.withLock(func() {
 		for _, e := range req.Entities {
 			r := pbmtypes.PbmQueryProfileResult{Object: e}
 			if vm, d := pbmDisk(e); d != nil {
@@ -193,7 +194,7 @@ type pbmComplianceManager struct {
 func (m *pbmComplianceManager) results(entities []pbmtypes.PbmServerObjectRef) []pbmtypes.PbmComplianceResult {
 	var out []pbmtypes.PbmComplianceResult
 	now := time.Now()
-	withSimMu(func() {
+	estate.withLock(func() {
 		for _, e := range entities {
 			r := pbmtypes.PbmComplianceResult{CheckTime: now, Entity: e,
 				ComplianceStatus: string(pbmtypes.PbmComplianceStatusUnknown)}

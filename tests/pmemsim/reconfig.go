@@ -243,7 +243,7 @@ type reconfig struct {
 	dropPolicy []int32            // removed disks
 }
 
-// reconfigure validates and applies a ConfigSpec. Callers hold the VM lock and simMu.
+// reconfigure validates and applies a ConfigSpec. Callers hold the VM lock and estate.mu.
 func (vm *PVM) reconfigure(spec *types.VirtualMachineConfigSpec) *taskFault {
 	if vm.Config.Template {
 		return newFault(&types.NotSupported{}, "%s is a template", vm.Name)

@@ -76,7 +76,7 @@ func (vm *PVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM_Task
 		return &methods.RelocateVM_TaskBody{Fault_: f}
 	}
 	var res *svmResources
-	withSimMu(func() {
+	estate.withLock(func() {
 		if p, tf := vm.planRelocate(&spec); tf == nil {
 			res = p.resources(vm)
 		}
@@ -127,59 +127,166 @@ func invalidDatastore(ds *PDatastore, h *hostState) *taskFault {
 		"Datastore %s is not accessible from host %s", ds.Name, h.name)
 }
 
-// planRelocate validates a RelocateSpec against the current state. Callers hold simMu.
+// planRelocate validates a RelocateSpec against the current state and
+// plans the moves, one rule at a time (the first refusal wins; each rule
+// function names its source). Callers hold estate.mu.
 func (vm *PVM) planRelocate(spec *types.VirtualMachineRelocateSpec) (*relocPlan, *taskFault) {
-	src := vm.host()
-	p := &relocPlan{target: src, pool: spec.Pool, folder: spec.Folder, policies: map[int32][]string{}}
-	if spec.Pool != nil {
-		if _, ok := simulator.Map.Get(*spec.Pool).(*simulator.ResourcePool); !ok {
-			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.pool"}, "%s is not a resource pool", spec.Pool.Value)
-		}
+	p := &relocPlan{pool: spec.Pool, folder: spec.Folder, policies: map[int32][]string{}}
+	if f := ruleRelocatePool(spec.Pool); f != nil {
+		return nil, f
 	}
-	if spec.Folder != nil {
-		if _, ok := simulator.Map.Get(*spec.Folder).(*PFolder); !ok {
-			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.folder"}, "%s is not a VM folder", spec.Folder.Value)
-		}
+	if f := ruleRelocateFolder(spec.Folder); f != nil {
+		return nil, f
 	}
-	if spec.Host != nil {
-		h := estate.hostByRef[*spec.Host]
-		if h == nil {
-			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.host"}, "host %s not found", spec.Host.Value)
-		}
-		p.target = h
+	var f *taskFault
+	if p.target, f = relocateTargetHost(vm, spec.Host); f != nil {
+		return nil, f
 	}
-	t := p.target
-	hostChange := t != src
-	curHome := vm.homeDatastore()
-	if spec.Datastore != nil {
-		ds, ok := simulator.Map.Get(*spec.Datastore).(*PDatastore)
-		if !ok {
-			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.datastore"}, "datastore %s not found", spec.Datastore.Value)
+	if p.home, f = ruleRelocateHome(vm, spec.Datastore); f != nil {
+		return nil, f
+	}
+	if f := ruleHomeReachable(vm, p); f != nil {
+		return nil, f
+	}
+	locators, f := ruleDiskLocators(vm, spec.Disk)
+	if f != nil {
+		return nil, f
+	}
+	dcProfiles, f := ruleDeviceChangeProfiles(vm, spec.DeviceChange)
+	if f != nil {
+		return nil, f
+	}
+	for _, d := range vm.Config.Hardware.Device {
+		if !isStorageDevice(d) {
+			continue
 		}
-		if f := rulePMemDatastoreDirect(0, ds); f != nil {
+		key := d.GetVirtualDevice().Key
+		from := deviceDatastore(d)
+		var to *PDatastore
+		switch x := d.(type) {
+		case *types.VirtualNVDIMM:
+			to, f = p.placeNVDIMM(vm, from)
+		case *types.VirtualDisk:
+			to, f = p.placeDisk(vm, x, locators[key], hasPMemProfile(dcProfiles[key]), from)
+		}
+		if f != nil {
 			return nil, f
 		}
-		if ds.isPMem() {
-			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.datastore"},
-				"The virtual machine home (configuration files) cannot be placed on the PMem datastore %s", ds.Name)
+		if to == nil {
+			continue
 		}
-		if ds != curHome {
-			p.home = ds
+		if !p.target.reaches(to) {
+			return nil, invalidDatastore(to, p.target)
 		}
+		if _, disk := d.(*types.VirtualDisk); disk {
+			if f := p.planPolicy(vm, d, locators[key], dcProfiles[key], to, from); f != nil {
+				return nil, f
+			}
+		}
+		p.addMove(d, from, to)
 	}
-	home := curHome
+	if f := ruleRelocateCapacity(p.moves); f != nil {
+		return nil, f
+	}
+	p.svm = p.home != nil || len(p.moves) > 0
+	return p, nil
+}
+
+// ruleRelocatePool: spec.pool is "the resource pool to which this virtual
+// machine should be attached" (GOVH VirtualMachineRelocateSpec.Pool). A moref
+// of another kind is InvalidArgument (GUESS; a moref that does not exist is
+// ManagedObjectNotFound before any task, relocateMorefsExist).
+func ruleRelocatePool(pool *types.ManagedObjectReference) *taskFault {
+	if pool == nil {
+		return nil
+	}
+	if _, ok := simulator.Map.Get(*pool).(*simulator.ResourcePool); !ok {
+		return newFault(&types.InvalidArgument{InvalidProperty: "spec.pool"}, "%s is not a resource pool", pool.Value)
+	}
+	return nil
+}
+
+// ruleRelocateFolder: spec.folder is the VM folder the VM moves to (GOVH
+// VirtualMachineRelocateSpec.Folder); another kind of object is
+// InvalidArgument (GUESS, as ruleRelocatePool).
+func ruleRelocateFolder(folder *types.ManagedObjectReference) *taskFault {
+	if folder == nil {
+		return nil
+	}
+	if _, ok := simulator.Map.Get(*folder).(*PFolder); !ok {
+		return newFault(&types.InvalidArgument{InvalidProperty: "spec.folder"}, "%s is not a VM folder", folder.Value)
+	}
+	return nil
+}
+
+// relocateTargetHost is spec.host, or the VM's own host when unset ("If not
+// specified, if resource pool is not specified, current host is used",
+// vSphere API VirtualMachineRelocateSpec.host, as in GOVH; pmemsim keeps
+// the current host with a pool too: no DRS model). Not a host:
+// InvalidArgument (GUESS).
+func relocateTargetHost(vm *PVM, host *types.ManagedObjectReference) (*hostState, *taskFault) {
+	if host == nil {
+		return vm.host(), nil
+	}
+	h := estate.hostByRef[*host]
+	if h == nil {
+		return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.host"}, "host %s not found", host.Value)
+	}
+	return h, nil
+}
+
+// ruleRelocateHome: spec.datastore moves the VM home (GOVH
+// VirtualMachineRelocateSpec.Datastore). It may not name a PMem datastore:
+// rulePMemDatastoreDirect (RB168; GUESS that relocation runs that check,
+// probe step 2), and with --relax pmem-locator still InvalidArgument, since
+// only disks and NVDIMMs can be on PMem, never the configuration files
+// (D-STOR67). The current home datastore is no move (nil).
+func ruleRelocateHome(vm *PVM, dsRef *types.ManagedObjectReference) (*PDatastore, *taskFault) {
+	if dsRef == nil {
+		return nil, nil
+	}
+	ds, ok := simulator.Map.Get(*dsRef).(*PDatastore)
+	if !ok {
+		return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.datastore"}, "datastore %s not found", dsRef.Value)
+	}
+	if f := rulePMemDatastoreDirect(0, ds); f != nil {
+		return nil, f
+	}
+	if ds.isPMem() {
+		return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.datastore"},
+			"The virtual machine home (configuration files) cannot be placed on the PMem datastore %s", ds.Name)
+	}
+	if ds == vm.homeDatastore() {
+		return nil, nil
+	}
+	return ds, nil
+}
+
+// ruleHomeReachable: the VM home (moved or not) must be on a datastore the
+// target host mounts (InvalidDatastore, the fault vCenter's migration
+// compatibility check gives for an inaccessible datastore; GUESS for the
+// exact type).
+func ruleHomeReachable(vm *PVM, p *relocPlan) *taskFault {
+	home := vm.homeDatastore()
 	if p.home != nil {
 		home = p.home
 	}
-	if home != nil && !t.reaches(home) {
-		return nil, invalidDatastore(home, t)
+	if home != nil && !p.target.reaches(home) {
+		return invalidDatastore(home, p.target)
 	}
+	return nil
+}
 
+// ruleDiskLocators: a DiskLocator's diskId is "the device key of the disk"
+// (GOVH VirtualMachineRelocateSpecDiskLocator.DiskId): not a disk of the VM
+// is InvalidArgument (GUESS). A locator naming the PMem datastore is
+// rulePMemDatastoreDirect (RB168; GUESS for locators, probe step 2), with
+// the locator's index in spec.disk as deviceIndex.
+func ruleDiskLocators(vm *PVM, disks []types.VirtualMachineRelocateSpecDiskLocator) (map[int32]*types.VirtualMachineRelocateSpecDiskLocator, *taskFault) {
 	locators := map[int32]*types.VirtualMachineRelocateSpecDiskLocator{}
-	for i := range spec.Disk {
-		l := &spec.Disk[i]
-		dev := vm.devices().FindByKey(l.DiskId)
-		if _, ok := dev.(*types.VirtualDisk); !ok {
+	for i := range disks {
+		l := &disks[i]
+		if _, ok := vm.devices().FindByKey(l.DiskId).(*types.VirtualDisk); !ok {
 			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.disk.diskId"}, "%s has no disk with key %d", vm.Name, l.DiskId)
 		}
 		if f := rulePMemDatastoreDirect(i, datastoreByRef(l.Datastore)); f != nil {
@@ -187,120 +294,154 @@ func (vm *PVM) planRelocate(spec *types.VirtualMachineRelocateSpec) (*relocPlan,
 		}
 		locators[l.DiskId] = l
 	}
-	// deviceChange edits of disks carry their storage profile (GOVH
-	// VirtualMachineRelocateSpec.DeviceChange): the PMem profile moves the
-	// disk onto the target host's PMem datastore.
-	toPMem := map[int32]bool{}
-	dcProfiles := map[int32][]types.BaseVirtualMachineProfileSpec{}
-	for _, ch := range spec.DeviceChange {
+	return locators, nil
+}
+
+// ruleDeviceChangeProfiles: RelocateSpec.deviceChange edits of disks carry
+// "the storage profile for destination disks. The storage profiles are used
+// to either upgrade the virtual disk's storage to a persistent memory, or
+// keep the virtual disk in persistent memory ... All other specification are
+// ignored" (GOVH VirtualMachineRelocateSpec.DeviceChange). So only disk
+// entries with a profile count; their key must be a disk of the VM
+// (InvalidArgument, GUESS). Returns disk key -> profiles.
+func ruleDeviceChangeProfiles(vm *PVM, changes []types.BaseVirtualDeviceConfigSpec) (map[int32][]types.BaseVirtualMachineProfileSpec, *taskFault) {
+	profiles := map[int32][]types.BaseVirtualMachineProfileSpec{}
+	for _, ch := range changes {
 		dc := ch.GetVirtualDeviceConfigSpec()
 		if dc.Device == nil {
 			continue
 		}
-		if _, ok := dc.Device.(*types.VirtualDisk); ok && len(dc.Profile) > 0 {
-			key := dc.Device.GetVirtualDevice().Key
-			if _, ok := vm.devices().FindByKey(key).(*types.VirtualDisk); !ok {
-				return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.deviceChange.device.key"}, "%s has no disk with key %d", vm.Name, key)
-			}
-			dcProfiles[key] = dc.Profile
-			toPMem[key] = hasPMemProfile(dc.Profile)
+		if _, ok := dc.Device.(*types.VirtualDisk); !ok || len(dc.Profile) == 0 {
+			continue
 		}
+		key := dc.Device.GetVirtualDevice().Key
+		if _, ok := vm.devices().FindByKey(key).(*types.VirtualDisk); !ok {
+			return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.deviceChange.device.key"}, "%s has no disk with key %d", vm.Name, key)
+		}
+		profiles[key] = dc.Profile
 	}
-	needPMem := func() (*PDatastore, *taskFault) {
-		if t.pmemDS == nil {
-			return nil, newFault(&types.InsufficientResourcesFault{}, "Insufficient persistent memory: host %s has no PMem", t.name)
+	return profiles, nil
+}
+
+// placeNVDIMM: NVDIMMs follow the VM to the target host's PMem datastore; a
+// VM with NVDIMMs "can only go to a host with PMem", else the compatibility
+// check fails (D-MIG67, D-RM67p48). InsufficientResourcesFault is a GUESS.
+// Without a host change an NVDIMM stays put.
+func (p *relocPlan) placeNVDIMM(vm *PVM, from *PDatastore) (*PDatastore, *taskFault) {
+	if p.target == vm.host() {
+		return from, nil
+	}
+	if p.target.pmemDS == nil {
+		return nil, newFault(&types.InsufficientResourcesFault{},
+			"Insufficient persistent memory: %s has NVDIMMs and host %s has no PMem", vm.Name, p.target.name)
+	}
+	return p.target.pmemDS, nil
+}
+
+// placeDisk decides where one disk goes, in this order: its locator
+// (placeByLocator); a deviceChange PMem profile (onto the target host's PMem
+// datastore, GOVH VirtualMachineRelocateSpec.DeviceChange); a vPMemDisk on a
+// host change (placePMemDiskOnHostChange); else with spec.datastore ("The
+// datastore where the virtual machine should be located", GOVH
+// VirtualMachineRelocateSpec.Datastore; that it takes the disks without a
+// locator is a GUESS, the docs only say DiskLocator "allows specifying the
+// datastore location for each virtual disk"), except vPMemDisks, which stay
+// on PMem ("keep the virtual disk in persistent memory when moving the
+// virtual machine's overall storage", GOVH
+// VirtualMachineRelocateSpec.DeviceChange).
+func (p *relocPlan) placeDisk(vm *PVM, d *types.VirtualDisk, l *types.VirtualMachineRelocateSpecDiskLocator, pmemProfile bool, from *PDatastore) (*PDatastore, *taskFault) {
+	switch {
+	case l != nil:
+		return placeByLocator(l, pmemProfile)
+	case pmemProfile:
+		if p.target.pmemDS == nil {
+			return nil, newFault(&types.InsufficientResourcesFault{}, "Insufficient persistent memory: host %s has no PMem", p.target.name)
 		}
+		return p.target.pmemDS, nil
+	case from != nil && from.isPMem() && p.target != vm.host():
+		return p.placePMemDiskOnHostChange(vm)
+	case p.home != nil && (from == nil || !from.isPMem()):
+		return p.home, nil
+	}
+	return from, nil
+}
+
+// placeByLocator: a DiskLocator names the disk's target datastore
+// (required, PYTI). The PMem storage policy (in the locator or a
+// deviceChange edit) on a non-PMem datastore is refused: it is the
+// "default profile for PMem datastores" (GOVH pbm/types/enum.go
+// PmemDefaultProfile) and "can be applied only to virtual disks" on them
+// (D-STOR67). InvalidArgument spec.disk.profile is a GUESS.
+func placeByLocator(l *types.VirtualMachineRelocateSpecDiskLocator, pmemProfile bool) (*PDatastore, *taskFault) {
+	ds, ok := simulator.Map.Get(l.Datastore).(*PDatastore)
+	if !ok {
+		return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.disk.datastore"}, "datastore %s not found", l.Datastore.Value)
+	}
+	if (hasPMemProfile(l.Profile) || pmemProfile) && !ds.isPMem() {
+		return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.disk.profile"},
+			"The PMem storage policy requires the PMem datastore, not %s", ds.Name)
+	}
+	return ds, nil
+}
+
+// placePMemDiskOnHostChange: a vPMemDisk follows the VM to the target host's
+// PMem; if the target has no PMem, "all the hard disks will use the storage
+// policy and datastore selected for the configuration files" (D-MIG67), so
+// it goes with spec.datastore, and without one the move is refused
+// (InsufficientResourcesFault, GUESS).
+func (p *relocPlan) placePMemDiskOnHostChange(vm *PVM) (*PDatastore, *taskFault) {
+	t := p.target
+	if t.pmemDS != nil {
 		return t.pmemDS, nil
 	}
-
-	for _, d := range vm.Config.Hardware.Device {
-		if !isStorageDevice(d) {
-			continue
-		}
-		key := d.GetVirtualDevice().Key
-		from := deviceDatastore(d)
-		to := from
-		switch d.(type) {
-		case *types.VirtualNVDIMM:
-			if hostChange {
-				ds, tf := needPMem()
-				if tf != nil {
-					return nil, newFault(&types.InsufficientResourcesFault{},
-						"Insufficient persistent memory: %s has NVDIMMs and host %s has no PMem", vm.Name, t.name)
-				}
-				to = ds
-			}
-		case *types.VirtualDisk:
-			if l := locators[key]; l != nil {
-				ds, ok := simulator.Map.Get(l.Datastore).(*PDatastore)
-				if !ok {
-					return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.disk.datastore"}, "datastore %s not found", l.Datastore.Value)
-				}
-				if (hasPMemProfile(l.Profile) || toPMem[key]) && !ds.isPMem() {
-					return nil, newFault(&types.InvalidArgument{InvalidProperty: "spec.disk.profile"},
-						"The PMem storage policy requires the PMem datastore, not %s", ds.Name)
-				}
-				to = ds
-			} else if toPMem[key] {
-				ds, tf := needPMem()
-				if tf != nil {
-					return nil, tf
-				}
-				to = ds
-			} else if from != nil && from.isPMem() && hostChange {
-				// A vPMemDisk follows the VM to the target host's PMem; without
-				// PMem there it goes with the VM home (vSphere 6.7 migrate docs).
-				if t.pmemDS != nil {
-					to = t.pmemDS
-				} else if p.home != nil {
-					to = p.home
-				} else {
-					return nil, newFault(&types.InsufficientResourcesFault{},
-						"Insufficient persistent memory: host %s has no PMem for the vPMemDisks of %s; give spec.datastore to move them off PMem", t.name, vm.Name)
-				}
-			} else if p.home != nil && (from == nil || !from.isPMem()) {
-				to = p.home
-			}
-		}
-		if to == nil {
-			continue
-		}
-		if !t.reaches(to) {
-			return nil, invalidDatastore(to, t)
-		}
-		if _, disk := d.(*types.VirtualDisk); disk {
-			if f := p.planPolicy(vm, d, locators[key], dcProfiles[key], to, from); f != nil {
-				return nil, f
-			}
-		}
-		if to != from {
-			size := deviceBytes(d)
-			if to.isPMem() {
-				size = roundMiB(size)
-			}
-			p.moves = append(p.moves, move{key: key, from: from, to: to, size: size})
-			p.bytes += size
-		}
+	if p.home != nil {
+		return p.home, nil
 	}
+	return nil, newFault(&types.InsufficientResourcesFault{},
+		"Insufficient persistent memory: host %s has no PMem for the vPMemDisks of %s; give spec.datastore to move them off PMem", t.name, vm.Name)
+}
 
-	// capacity on every target datastore
+// addMove records a device changing datastore; disks on PMem are sized in
+// whole MiB, as pmemsim's PMem accounting (GUESS, README "Guesses").
+func (p *relocPlan) addMove(d types.BaseVirtualDevice, from, to *PDatastore) {
+	if to == from {
+		return
+	}
+	size := deviceBytes(d)
+	if to.isPMem() {
+		size = roundMiB(size)
+	}
+	p.moves = append(p.moves, move{key: d.GetVirtualDevice().Key, from: from, to: to, size: size})
+	p.bytes += size
+}
+
+// ruleRelocateCapacity: every target datastore must hold what moves onto it
+// (disks thick), checked in the order of the moves. Regular datastores:
+// InsufficientStorageSpace; the PMem datastore: InsufficientResourcesFault,
+// the host's PMem being a resource reserved for the VM "until the VM is
+// migrated or removed" (D-RM70). Fault types GUESS.
+func ruleRelocateCapacity(moves []move) *taskFault {
 	need := map[*PDatastore]int64{}
-	for _, m := range p.moves {
+	var order []*PDatastore
+	for _, m := range moves {
+		if _, ok := need[m.to]; !ok {
+			order = append(order, m.to)
+		}
 		need[m.to] += m.size
 	}
-	for ds, n := range need {
+	for _, ds := range order {
+		n := need[ds]
 		if n <= ds.Summary.FreeSpace {
 			continue
 		}
 		if ds.isPMem() {
-			return nil, newFault(&types.InsufficientResourcesFault{},
+			return newFault(&types.InsufficientResourcesFault{},
 				"Insufficient persistent memory: requested %d MB, host %s has %d MB free", n>>20, ds.pmemHost.name, ds.Summary.FreeSpace>>20)
 		}
-		return nil, newFault(&types.InsufficientStorageSpace{},
+		return newFault(&types.InsufficientStorageSpace{},
 			"Insufficient disk space on datastore %s: requested %d MB, %d MB free", ds.Name, n>>20, ds.Summary.FreeSpace>>20)
 	}
-	p.svm = p.home != nil || len(p.moves) > 0
-	return p, nil
+	return nil
 }
 
 // planPolicy decides a disk's PBM association after the relocation: a
@@ -331,7 +472,7 @@ func (p *relocPlan) planPolicy(vm *PVM, d types.BaseVirtualDevice, l *types.Virt
 	return nil
 }
 
-// commitRelocate applies a validated plan. Callers hold the VM lock and simMu.
+// commitRelocate applies a validated plan. Callers hold the VM lock and estate.mu.
 func (vm *PVM) commitRelocate(p *relocPlan) {
 	for k, ids := range p.policies {
 		vm.setDiskPolicy(k, ids)

@@ -126,7 +126,8 @@ func ruleReconfigVersion(vm *PVM, version string) (newVersion string, tf *taskFa
 // directly for device configuration is not supported. Please use storage
 // profile instead." (RB168, vCenter 6.7). pmemsim applies it to device
 // backings, RelocateSpec disk locators and spec.datastore (GUESS that
-// relocation runs the same check: probe step 2). --relax pmem-locator.
+// relocation runs the same check: probe step 2 for locators, a lab check
+// for spec.datastore). --relax pmem-locator.
 func rulePMemDatastoreDirect(i int, ds *PDatastore) *taskFault {
 	if ds == nil || !ds.isPMem() || relaxed("pmem-locator") {
 		return nil
@@ -225,7 +226,8 @@ func (vm *PVM) hasSnapshots() bool {
 
 // rulePMemDiskSnapshots: VirtualDiskLocalPMemBackingInfo has no parent (no
 // delta-disk chain), unlike FlatVer2 (PYTI), so a disk of a VM with
-// snapshots cannot be placed on PMem. GUESS (probe step 5): InvalidState.
+// snapshots cannot be placed on PMem. GUESS, the rule and InvalidState
+// (no probe step covers it: README "Guesses", lab check).
 // --relax pmem-snapshots.
 func rulePMemDiskSnapshots(vm *PVM, what string) *taskFault {
 	if !vm.hasSnapshots() || relaxed("pmem-snapshots") {
@@ -255,7 +257,8 @@ func (vm *PVM) snapshotMode() string {
 // 7.0.3; the front turns it into extraConfig) takes one of the two enum
 // values, and "Setting this property will fail if the VM has existing
 // snapshots" (GOVH VirtualMachineVirtualPMem.snapshotMode). Fault types
-// InvalidArgument / InvalidState are GUESSES (probe step 5).
+// InvalidArgument / InvalidState are GUESSES (probe step 5 sets the mode
+// only on a VM without snapshots: README "Guesses", lab check).
 func ruleSnapshotModeSet(vm *PVM, extra []types.BaseOptionValue) *taskFault {
 	for _, ov := range extra {
 		o := ov.GetOptionValue()

@@ -9,13 +9,13 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
+// withRelax gives the test a fresh estate with the given --relax rules.
 func withRelax(t *testing.T, rules ...string) {
-	old := estate.relax
-	estate.relax = map[string]bool{}
+	relax := map[string]bool{}
 	for _, r := range rules {
-		estate.relax[r] = true
+		relax[r] = true
 	}
-	t.Cleanup(func() { estate.relax = old })
+	useEstate(t, newEstate(&options{relax: relax}))
 }
 
 func faultKey(tf *taskFault) string {
@@ -168,6 +168,7 @@ func TestPolicyFromSpecAndCompliance(t *testing.T) {
 }
 
 func TestRecentTaskWindowAndCap(t *testing.T) {
+	useEstate(t, newEstate(&options{recentWindow: 50 * time.Millisecond}))
 	f := &simulator.Folder{}
 	f.Self = types.ManagedObjectReference{Type: "Folder", Value: "pmemsim-test-folder"}
 	simulator.Map.Put(f)
@@ -179,9 +180,6 @@ func TestRecentTaskWindowAndCap(t *testing.T) {
 		t.Fatalf("recentTask has %d entries, want %d", n, recentTaskCap)
 	}
 	last := f.RecentTask[len(f.RecentTask)-1]
-	old := estate.recentWin
-	defer func() { estate.recentWin = old }()
-	estate.recentWin = 50 * time.Millisecond
 	expireRecentTask(f.Self, last)
 	if f.RecentTask[len(f.RecentTask)-1] != last {
 		t.Fatal("dropped before the window")

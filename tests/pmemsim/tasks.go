@@ -60,6 +60,7 @@ type job struct {
 	run    func(j *job) (types.AnyType, *taskFault)
 }
 
+// scheduler is Estate.sched; mu guards all its fields.
 type scheduler struct {
 	mu      sync.Mutex
 	queue   []*job
@@ -68,10 +69,12 @@ type scheduler struct {
 	dsSvm   map[types.ManagedObjectReference]int
 }
 
-var sched = &scheduler{
-	vmBusy:  map[types.ManagedObjectReference]bool{},
-	hostSvm: map[types.ManagedObjectReference]int{},
-	dsSvm:   map[types.ManagedObjectReference]int{},
+func newScheduler() *scheduler {
+	return &scheduler{
+		vmBusy:  map[types.ManagedObjectReference]bool{},
+		hostSvm: map[types.ManagedObjectReference]int{},
+		dsSvm:   map[types.ManagedObjectReference]int{},
+	}
 }
 
 // submitTask creates a queued task on entity and hands it to the
@@ -97,10 +100,11 @@ func submitTaskFor(vm *PVM, entity types.ManagedObjectReference, entityName, vmN
 	j := &job{task: task, vm: vm, method: method, svm: svm, run: run, entity: entity}
 	addRecentTask(entity, task.Self)
 	j.inject = estate.faults.match(method, vmName)
-	sched.mu.Lock()
-	sched.queue = append(sched.queue, j)
-	sched.mu.Unlock()
-	sched.dispatch()
+	s := estate.sched
+	s.mu.Lock()
+	s.queue = append(s.queue, j)
+	s.mu.Unlock()
+	s.dispatch()
 	return task.Self
 }
 
@@ -178,7 +182,7 @@ func (s *scheduler) release(j *job) {
 }
 
 func (j *job) execute() {
-	defer sched.release(j)
+	defer estate.sched.release(j)
 	simulator.Map.Update(j.task, []types.PropertyChange{
 		{Name: "info.startTime", Val: time.Now()},
 		{Name: "info.state", Val: types.TaskInfoStateRunning},
@@ -216,18 +220,17 @@ func (j *job) execute() {
 	expireRecentTask(j.entity, j.task.Self)
 }
 
-// recentMu guards the recentTask lists pmemsim maintains. A managed
-// entity's recentTask holds its queued and running tasks and the ones that
-// "completed within the past 10 minutes", at most "the 200 most recent
-// tasks" (TMDOC: vSphere Web Services Programming Guide 8.0, TaskManager).
-// The window is --recent-task-window (default 10m).
-var recentMu sync.Mutex
+// A managed entity's recentTask holds its queued and running tasks and the
+// ones that "completed within the past 10 minutes", at most "the 200 most
+// recent tasks" (TMDOC: vSphere Web Services Programming Guide 8.0,
+// TaskManager). The window is --recent-task-window (default 10m). The lists
+// change under Estate.recentMu.
 
 const recentTaskCap = 200 // TMDOC
 
 func addRecentTask(entity, task types.ManagedObjectReference) {
-	recentMu.Lock()
-	defer recentMu.Unlock()
+	estate.recentMu.Lock()
+	defer estate.recentMu.Unlock()
 	if e, ok := simulator.Map.Get(entity).(mo.Entity); ok {
 		list := append(append([]types.ManagedObjectReference(nil), e.Entity().RecentTask...), task)
 		if len(list) > recentTaskCap {
@@ -248,8 +251,8 @@ func expireRecentTask(entity, task types.ManagedObjectReference) {
 }
 
 func dropRecentTask(entity, task types.ManagedObjectReference) {
-	recentMu.Lock()
-	defer recentMu.Unlock()
+	estate.recentMu.Lock()
+	defer estate.recentMu.Unlock()
 	if e, ok := simulator.Map.Get(entity).(mo.Entity); ok {
 		var list []types.ManagedObjectReference
 		for _, r := range e.Entity().RecentTask {
@@ -298,12 +301,12 @@ func (j *job) work(d time.Duration) *taskFault {
 // quickTaskTime is how long a non-copying task (reconfigure, power, ...) runs.
 const quickTaskTime = 30 * time.Millisecond
 
-// lockVM runs f with the VM's registry lock and simMu held (the lock order
-// documented on simMu).
+// lockVM runs f with the VM's registry lock and estate.mu held (the lock order
+// documented on estate.mu).
 func lockVM(vm *PVM, f func()) {
 	simulator.Map.WithLock(vm, func() {
-		simMu.Lock()
-		defer simMu.Unlock()
+		estate.mu.Lock()
+		defer estate.mu.Unlock()
 		f()
 	})
 }

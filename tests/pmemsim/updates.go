@@ -120,7 +120,7 @@ func (h *updateHub) dropSession(key string) {
 }
 
 func startUpdateHub() {
-	estate.hub = &updateHub{subs: map[*PPropertyCollector]bool{}}
+	estate.hub = &updateHub{subs: map[*PPropertyCollector]bool{}} // a new registry each model.Create
 	simulator.Map.AddHandler(estate.hub)
 }
 

@@ -21,7 +21,7 @@ type PVM struct {
 	simulator.VirtualMachine
 	tools bool // VMware Tools installed (inventory "tools:", default true)
 	// policies are the PBM associations set explicitly per disk key
-	// (pbm.go); absent = the default of the disk's datastore. Guarded by simMu.
+	// (pbm.go); absent = the default of the disk's datastore. Guarded by estate.mu.
 	policies map[int32][]string
 }
 
@@ -380,7 +380,7 @@ func newNVDIMM(key, unit int32, n int, mb int64, ds *PDatastore, vmName string) 
 }
 
 // syncDatastores recomputes vm.datastore (home + every disk and NVDIMM
-// datastore) and the datastores' vm lists. Callers hold simMu.
+// datastore) and the datastores' vm lists. Callers hold estate.mu.
 func (vm *PVM) syncDatastores() {
 	want := []types.ManagedObjectReference{}
 	seen := map[types.ManagedObjectReference]bool{}

@@ -198,11 +198,11 @@ func (vm *PVM) UnregisterVM(ctx *simulator.Context, req *types.UnregisterVM) soa
 		return &methods.UnregisterVMBody{Fault_: simulator.Fault("", &types.InvalidPowerState{
 			RequestedState: types.VirtualMachinePowerStatePoweredOff, ExistingState: vm.Runtime.PowerState})}
 	}
-	withSimMu(vm.unregister)
+	estate.withLock(vm.unregister)
 	return &methods.UnregisterVMBody{Res: &types.UnregisterVMResponse{}}
 }
 
-// unregister drops every reference to the VM. Callers hold simMu.
+// unregister drops every reference to the VM. Callers hold estate.mu.
 func (vm *PVM) unregister() {
 	if h := vm.host(); h != nil {
 		simulator.RemoveReference(&h.host.Vm, vm.Self)
@@ -234,7 +234,7 @@ func (vm *PVM) unregister() {
 
 // RefreshStorageInfo: the stock version stats files and assumes FlatVer2.
 func (vm *PVM) RefreshStorageInfo(ctx *simulator.Context, req *types.RefreshStorageInfo) soap.HasFault {
-	withSimMu(vm.refreshLayout)
+	estate.withLock(vm.refreshLayout)
 	return &methods.RefreshStorageInfoBody{Res: &types.RefreshStorageInfoResponse{}}
 }
 
@@ -263,7 +263,7 @@ func (s *PSnapshot) vm() *PVM {
 }
 
 // addSnapshot creates a snapshot as a child of the current one. Callers
-// hold simMu (or run at load time).
+// hold estate.mu (or run at load time).
 func (vm *PVM) addSnapshot(name, desc string, quiesce bool) types.ManagedObjectReference {
 	snap := &PSnapshot{}
 	snap.Self = types.ManagedObjectReference{Type: "VirtualMachineSnapshot"}
