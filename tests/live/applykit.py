@@ -45,7 +45,7 @@ def run(sim: simproc.PmemSim, command: str, *args: str, input: str | None = None
 def spawn(sim: simproc.PmemSim, command: str, *args: str, env: dict[str, str] | None = None,
           ) -> subprocess.Popen[str]:
     """Start ``pmemctl`` as a subprocess (for signals)."""
-    exe = [str(PMEMCTL)] if PMEMCTL.exists() else [sys.executable, "-m", "pmemctl.cli"]
+    exe = [str(PMEMCTL)] if PMEMCTL.exists() else [sys.executable, "-m", "pmemctl"]
     return subprocess.Popen([*exe, command, *args, *conn_args(sim)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})}, start_new_session=True)
