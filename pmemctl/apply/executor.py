@@ -57,6 +57,7 @@ from pmemctl.errors import PmemctlError
 from pmemctl.inventory.model import Inventory
 from pmemctl.plan.model import Change, Plan
 from pmemctl.plan.payloads import AddNvdimm, CreateDisk, MigrateDisk, PowerOff
+from pmemctl.spec.model import OnFailure
 from pmemctl.vsphere import actions
 from pmemctl.vsphere.actions import OffProfile, OntoShape
 from pmemctl.vsphere.faults import describe
@@ -113,11 +114,16 @@ class NullHook:
 
 @dataclass(frozen=True)
 class ExecOptions:
-    """How to run: limits, failure policy, shutdown timeout, wait granularity."""
+    """How to run, beyond what the plan decided: the spec's limits and failure policy as
+    the flags override them, the call shapes for this vCenter, and how to wait.
+
+    The rest of the spec's :class:`~pmemctl.spec.model.Options` (power off,
+    upgrade, data loss, shutdown timeout, snapshot mode) shaped the plan
+    itself and is in its payloads.
+    """
 
     limits: Limits = field(default_factory=Limits)
-    on_failure: str = "stop"
-    shutdown_timeout_s: int = 300
+    on_failure: OnFailure = OnFailure.STOP
     max_wait_s: int = 1
     progress: bool = True  # watch task.info.progress (a live display shows it)
     onto_shape: OntoShape = "device_change"  # how disks go onto PMem (actions.relocate_spec)

@@ -28,7 +28,7 @@ from typing import Any
 
 from pmemctl.apply.executor import Event, Hook, NullHook
 from pmemctl.apply.journal import Journal, JournalState
-from pmemctl.inventory.model import Inventory
+from pmemctl.inventory.model import Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.plan.payloads import PowerOn
 from pmemctl.vsphere.tasks import (
@@ -41,7 +41,7 @@ from pmemctl.vsphere.tasks import (
     task_states,
 )
 
-POWERED_OFF = "poweredOff"
+POWERED_OFF = PowerState.OFF
 
 
 @dataclass

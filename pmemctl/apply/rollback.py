@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from pmemctl.apply.journal import JournalState, StepRecord
 from pmemctl.apply.records import DiskUndo, MigrateUndo, ReconfigureUndo
-from pmemctl.inventory.model import VM, Datastore, Inventory
+from pmemctl.inventory.model import VM, Datastore, Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.plan.payloads import (
     DatastoreRef,
@@ -43,7 +43,7 @@ from pmemctl.plan.payloads import (
 )
 from pmemctl.units import format_mb
 
-POWERED_OFF = "poweredOff"
+POWERED_OFF = PowerState.OFF
 
 
 @dataclass(frozen=True)

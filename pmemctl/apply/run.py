@@ -59,7 +59,7 @@ from pmemctl.plan.planner import make_plan
 from pmemctl.plan.savefile import SavedPlan, check_fresh, is_plan_file, load_plan
 from pmemctl.plan.select import select_vms, spec_scope
 from pmemctl.spec.load import load_spec
-from pmemctl.spec.model import Options, Spec
+from pmemctl.spec.model import OnFailure, Options, Spec
 from pmemctl.vsphere.session import Connection
 from pmemctl.vsphere.snapshot import take_snapshot
 
@@ -234,8 +234,9 @@ def exec_options(options: Options, *, parallel: int | None = None, per_host: int
         per_host=per_host or options.parallel.per_host,
         per_datastore=per_datastore or options.parallel.per_datastore,
     )
-    return ExecOptions(limits=limits, on_failure=on_failure or options.on_failure,
-                       shutdown_timeout_s=options.shutdown_timeout_s)
+    # The shutdown timeout is in each power-off payload: the planner decided it.
+    return ExecOptions(limits=limits,
+                       on_failure=OnFailure(on_failure) if on_failure else options.on_failure)
 
 
 class ApplyRun:

@@ -42,6 +42,7 @@ from enum import Enum
 
 from pmemctl.plan.model import ACTION_ORDER, Action, Change, Plan
 from pmemctl.plan.payloads import MigrateDisk
+from pmemctl.spec.model import OnFailure, Parallel
 
 
 class StepKind(str, Enum):
@@ -83,13 +84,9 @@ class Outcome(str, Enum):
         return self.value.replace("_", " ")
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Concurrency limits; see the module docstring for what each one counts."""
-
-    total: int = 8
-    per_host: int = 2
-    per_datastore: int = 8
+# One type for the limits: the spec's ``options.parallel`` (see the module
+# docstring for what each one counts).
+Limits = Parallel
 
 
 @dataclass
@@ -194,13 +191,13 @@ class Scheduler:
 
     jobs: list[Job]
     limits: Limits = field(default_factory=Limits)
-    on_failure: str = "stop"
+    on_failure: OnFailure = OnFailure.STOP
     stopped: bool = False  # set by a failure under "stop", or by Ctrl-C
     _running: list[Step] = field(default_factory=list)
 
     @classmethod
     def from_plan(cls, plan: Plan, limits: Limits | None = None,
-                  on_failure: str = "stop") -> Scheduler:
+                  on_failure: OnFailure = OnFailure.STOP) -> Scheduler:
         """A scheduler over :func:`build_jobs` of ``plan``."""
         return cls(jobs=build_jobs(plan), limits=limits or Limits(), on_failure=on_failure)
 
@@ -262,7 +259,7 @@ class Scheduler:
             if step.kind is StepKind.POWER_OFF:
                 job.powered_off_by_us = True
             return
-        if self.on_failure == "stop":
+        if self.on_failure is OnFailure.STOP:
             self.stop()
             return
         for s in job.steps:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 
 PMEM_DATASTORE_TYPE = "PMEM"
 PMEM_POLICY_NAME = "Host-local PMem Default Storage Policy"
@@ -147,6 +148,27 @@ class NvdimmOption:
     hot_growable: bool = False
 
 
+class PowerState(str, Enum):
+    """``runtime.powerState``; ``UNKNOWN`` for a VM the snapshot did not read fully."""
+
+    ON = "poweredOn"
+    OFF = "poweredOff"
+    SUSPENDED = "suspended"
+    UNKNOWN = ""
+
+    @classmethod
+    def _missing_(cls, value: object) -> PowerState:
+        # A state this pmemctl does not know is no state it may act on.
+        return cls.UNKNOWN
+
+    def __str__(self) -> str:
+        # Messages and tables print vSphere's word, not "PowerState.ON".
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
 @dataclass(frozen=True)
 class VM:
     """A virtual machine, with its devices when they were fetched.
@@ -162,7 +184,7 @@ class VM:
     folder: str  # folder path below the datacenter's vm folder, "" at the root
     hardware_version: int  # 14 for vmx-14
     guest_id: str
-    power_state: str  # poweredOn | poweredOff | suspended
+    power_state: PowerState
     tools_running: bool = False
     snapshots: int = 0
     home_datastore: str = ""
@@ -174,6 +196,11 @@ class VM:
     datacenter: str = ""
     host_moid: str = ""
     datastore_moids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # The snapshot hands over vSphere's strings; keep one type inside pmemctl.
+        if not isinstance(self.power_state, PowerState):
+            object.__setattr__(self, "power_state", PowerState(self.power_state))
 
     @property
     def uses_pmem(self) -> bool:

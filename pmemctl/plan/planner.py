@@ -42,6 +42,7 @@ from pmemctl.inventory.model import (
     Host,
     Inventory,
     Nvdimm,
+    PowerState,
 )
 from pmemctl.plan.model import Action, Change, HostPmem, Plan, Problem
 from pmemctl.plan.payloads import (
@@ -61,8 +62,8 @@ from pmemctl.plan.select import ALL_DISKS, Desired, select_vms
 from pmemctl.spec.model import DiskTarget, Options, Spec
 from pmemctl.units import format_mb
 
-POWERED_ON = "poweredOn"
-POWERED_OFF = "poweredOff"
+POWERED_ON = PowerState.ON
+POWERED_OFF = PowerState.OFF
 
 _NVDIMM_GROWTH = (Action.ADD_NVDIMM, Action.GROW_NVDIMM)
 _NVDIMM_ACTIONS = (*_NVDIMM_GROWTH, Action.REMOVE_NVDIMM)

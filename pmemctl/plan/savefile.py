@@ -21,13 +21,14 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from pmemctl.errors import Diagnostic, SpecError, StalePlanError
 from pmemctl.inventory.model import Inventory
 from pmemctl.plan.model import Plan
-from pmemctl.spec.model import Options, Parallel
+from pmemctl.spec.model import OnFailure, Options, Parallel
 
 # 2: the plan inside carries typed payloads (plan format 2); a version-1 file is refused.
 SAVE_FORMAT_VERSION = 2
@@ -217,6 +218,10 @@ def _options(data: Any) -> Options:
         raise ValueError("malformed plan file: options must be an object")
     values = _exact(data, Options, "options")
     values["parallel"] = Parallel(**_exact(values["parallel"], Parallel, "options.parallel"))
+    try:
+        values["on_failure"] = OnFailure(values["on_failure"])
+    except ValueError:
+        raise ValueError(f"options.on_failure: unexpected value {values['on_failure']!r}") from None
     return Options(**values)
 
 
@@ -230,7 +235,9 @@ def _exact(data: Any, cls: type, where: str) -> dict[str, Any]:
         raise ValueError(f"malformed plan file: {where} must have exactly {', '.join(names)}")
     for name in names:
         default = getattr(defaults, name)
-        if isinstance(default, (bool, int, str)) and type(data[name]) is not type(default):
+        # An Enum option is its value (a str) in JSON.
+        kind = str if isinstance(default, Enum) else type(default)
+        if isinstance(default, (bool, int, str)) and type(data[name]) is not kind:
             raise ValueError(f"malformed plan file: {where}.{name} has the wrong type")
     return dict(data)
 

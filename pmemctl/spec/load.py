@@ -31,6 +31,7 @@ from pmemctl.spec.model import (
     DiskTarget,
     Location,
     Match,
+    OnFailure,
     Options,
     Parallel,
     Spec,
@@ -310,11 +311,13 @@ class _Reader:
         self.error(node, f"{path}: expected {expected}, got {value!r}")
         return None
 
-    def on_failure(self, node: Node) -> str | None:
+    def on_failure(self, node: Node) -> OnFailure | None:
         """``stop`` (the default) or ``continue``."""
         value = self.string(node, "options.on_failure", "'stop' or 'continue'")
-        if value is None or value in _ON_FAILURE:
-            return value
+        if value is None:
+            return None
+        if value in _ON_FAILURE:
+            return OnFailure(value)
         self.error(node, f"options.on_failure: expected 'stop' or 'continue', got {value!r}")
         return None
 

@@ -8,6 +8,7 @@ that disagree) can still be reported as ``FILE:LINE:COL``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 API_VERSION = "pmemctl/v1"
 # ConfigSpec.pmem.snapshotMode values (vSphere 7.0 U3+, VirtualMachineVirtualPMemSnapshotMode).
@@ -31,9 +32,28 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+class OnFailure(str, Enum):
+    """What apply does after a failed step. The value is the spec's word."""
+
+    STOP = "stop"  # submit nothing new; running tasks are waited for
+    CONTINUE = "continue"  # go on with the VMs that do not depend on the failed work
+
+    def __str__(self) -> str:
+        # Messages and tables print vSphere's word, not "PowerState.ON".
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
 @dataclass(frozen=True)
 class Parallel:
-    """Concurrency limits for apply (vCenter's own Storage vMotion limits by default)."""
+    """Concurrency limits for apply (vCenter's own Storage vMotion limits by default).
+
+    The one type for them: the scheduler's ``Limits`` is this class.
+    ``total`` caps steps in flight; ``per_host`` and ``per_datastore`` cap
+    Storage vMotions (see :mod:`pmemctl.apply.scheduler`).
+    """
 
     total: int = 8
     per_host: int = 2
@@ -48,7 +68,7 @@ class Options:
     upgrade_hardware: bool = False
     allow_data_loss: bool = False
     parallel: Parallel = field(default_factory=Parallel)
-    on_failure: str = "stop"  # stop | continue
+    on_failure: OnFailure = OnFailure.STOP
     shutdown_timeout_s: int = 300  # guest shutdown before a hard power off
     nvdimm_snapshot_mode: str | None = None  # one of NVDIMM_SNAPSHOT_MODES; None: leave unset
     pmem_migration_shape: str = "auto"  # one of PMEM_MIGRATION_SHAPES (the executor reads it)

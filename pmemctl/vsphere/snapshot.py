@@ -54,6 +54,7 @@ from pmemctl.inventory.model import (
     Inventory,
     Nvdimm,
     NvdimmOption,
+    PowerState,
     Scope,
     unescape_name,
 )
@@ -440,7 +441,7 @@ def _build_light(
             folder=folder,
             hardware_version=0,
             guest_id="",
-            power_state="",
+            power_state=PowerState.UNKNOWN,
             datacenter=_datacenter_of(raw, p.get("parent")) or (host.datacenter if host else ""),
             host_moid=hmoid if host is not None else "",
             **_vm_datastores(p.get("datastore"), datastores),
@@ -480,7 +481,7 @@ def _selected_fields(props: dict[str, Any], datastores: dict[str, Datastore]) ->
     return {
         "hardware_version": _hw_version(props.get("config.version")),
         "guest_id": str(props.get("config.guestId") or ""),
-        "power_state": str(props.get("runtime.powerState") or ""),
+        "power_state": PowerState(str(props.get("runtime.powerState") or "")),
         "tools_running": str(props.get("guest.toolsRunningStatus") or "") == "guestToolsRunning",
         "snapshots": _count_snapshots(props.get("snapshot.rootSnapshotList")),
         "home_datastore": unescape_name(_datastore_of_path(props.get("config.files.vmPathName"))),
