@@ -208,6 +208,16 @@ class VM:
         return bool(self.nvdimms) or any(d.pmem for d in self.disks)
 
 
+def version_tuple(text: str) -> tuple[int, ...]:
+    """``"7.0.3.0"`` → ``(7, 0, 3, 0)``; stops at the first part that is not a number."""
+    out: list[int] = []
+    for part in text.split("."):
+        if not part.isdigit():
+            break
+        out.append(int(part))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class About:
     """The vCenter (or ESXi) we talk to."""

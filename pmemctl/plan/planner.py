@@ -43,6 +43,7 @@ from pmemctl.inventory.model import (
     Inventory,
     Nvdimm,
     PowerState,
+    version_tuple,
 )
 from pmemctl.plan.model import Action, Change, HostPmem, Plan, Problem
 from pmemctl.plan.payloads import (
@@ -754,7 +755,7 @@ def _estate_problems(
             f"manages this host ({len(onto_pmem)} change(s) put data on PMem)",
         ))
     adds = [c for c in changes if c.action is Action.ADD_NVDIMM]
-    api = _version(about.api_version)
+    api = version_tuple(about.api_version)
     if options.nvdimm_snapshot_mode and adds and api and api < SNAPSHOT_MODE_API:
         problems.append(Problem(
             None,
@@ -785,13 +786,6 @@ def _takes_pmem(change: Change) -> bool:
             or (isinstance(p, MigrateDisk) and p.to_pmem))
 
 
-def _version(text: str) -> tuple[int, ...]:
-    parts: list[int] = []
-    for part in text.split("."):
-        if not part.isdigit():
-            break
-        parts.append(int(part))
-    return tuple(parts)
 
 
 def _capacity(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pmemctl.errors import Interrupted
+from pmemctl.inventory.model import version_tuple
 from pmemctl.probe.lab import Lab
 from pmemctl.probe.result import STEP_SHAPES, ProbeResult, ProbeStep
 from pmemctl.probe.steps import STEPS, StepContext
@@ -60,13 +61,6 @@ class ProbeInterrupted(Interrupted):
     """Ctrl-C during the probe; the VMs were cleaned up (or are listed)."""
 
 
-def _api(text: str) -> tuple[int, ...]:
-    out: list[int] = []
-    for part in text.split("."):
-        if not part.isdigit():
-            break
-        out.append(int(part))
-    return tuple(out)
 
 
 def _complete(name: str, rows: list[ProbeStep], error: BaseException | None) -> list[ProbeStep]:
@@ -98,7 +92,7 @@ def run_probe(conn: Connection, target: ProbeTarget, *, prefix: str | None = Non
         ProbeInterrupted: Ctrl-C (after clean-up; the message lists any VM left).
         InventoryError: vCenter has no PMem storage policy.
     """
-    ctx = StepContext(find_pmem_policy_id(conn), _api(conn.about.api_version))
+    ctx = StepContext(find_pmem_policy_id(conn), version_tuple(conn.about.api_version))
     lab = Lab(conn, target, prefix or new_prefix())
     steps: list[ProbeStep] = []
     left: list[str] = []

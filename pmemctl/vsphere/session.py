@@ -38,7 +38,7 @@ from pyVmomi import pbm, vim, vmodl
 from pyVmomi.SoapAdapter import SoapStubAdapter
 
 from pmemctl.errors import SessionError, UsageError
-from pmemctl.inventory.model import About
+from pmemctl.inventory.model import About, version_tuple
 
 DEFAULT_PORT = 443
 SDK_PATH = "/sdk"
@@ -302,13 +302,6 @@ def ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.ca_file)
 
 
-def _api_tuple(text: str) -> tuple[int, ...]:
-    out: list[int] = []
-    for part in text.split("."):
-        if not part.isdigit():
-            break
-        out.append(int(part))
-    return tuple(out)
 
 
 class Connection:
@@ -557,7 +550,7 @@ def connect(settings: ConnectionSettings) -> Connection:
         socket.setdefaulttimeout(old_timeout)
 
     conn = Connection(si, content, settings, context)
-    api = _api_tuple(conn.about.api_version)
+    api = version_tuple(conn.about.api_version)
     if api and api < MIN_API:
         conn.close()
         raise SessionError(
