@@ -224,6 +224,7 @@ def test_already_upgraded_counts_as_done(make_sim: MakeSim, tmp_path: Path) -> N
     from pmemctl.plan.model import Action, Change, Plan
     from pmemctl.plan.payloads import UpgradeHardware
     from pmemctl.vsphere.session import connect
+    from pmemctl.vsphere.vcenter import VCenter
 
     sim = make_sim()
     path = tmp_path / "j.jsonl"
@@ -235,7 +236,7 @@ def test_already_upgraded_counts_as_done(make_sim: MakeSim, tmp_path: Path) -> N
         assert inv.vms["redis-01"].hardware_version == 14
         journal = Journal(path)
         journal.write("run_start", command="apply")
-        result = apply_plan(conn, Plan(changes=(change,)), inv, ExecOptions(), journal=journal)
+        result = apply_plan(VCenter(conn), Plan(changes=(change,)), inv, ExecOptions(), journal=journal)
         journal.close()
     assert result.ok
     assert sim.stats()["UpgradeVM_Task"] == 1

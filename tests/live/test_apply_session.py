@@ -20,6 +20,7 @@ from pmemctl.apply.run import ApplyRun, exec_options, load_source
 from pmemctl.errors import StalePlanError
 from pmemctl.vsphere.collector import retrieve
 from pmemctl.vsphere.session import Connection, connect
+from pmemctl.vsphere.vcenter import VCenter
 from tests import simproc
 from tests.live import applykit as k
 
@@ -68,7 +69,7 @@ def test_apply_logs_in_again_when_the_session_ends_mid_run(
     spec = k.spec(tmp_path, LEGACY)
     src = load_source(spec)
     with connect(k.settings_for(sim)) as conn, \
-            ApplyRun(conn, src, exec_options(src.options)) as run:
+            ApplyRun(VCenter(conn), src, exec_options(src.options)) as run:
         run.prepare(NullHook())
         # End the session once the first migration is running.
         killer = threading.Timer(0.5, terminate, args=(sim, conn))
@@ -94,7 +95,7 @@ REDIS = """
 
 def _prepared(sim: simproc.PmemSim, tmp_path: Path, conn: Connection) -> ApplyRun:
     src = load_source(k.spec(tmp_path, REDIS))
-    run = ApplyRun(conn, src, exec_options(src.options))
+    run = ApplyRun(VCenter(conn), src, exec_options(src.options))
     run.prepare(NullHook())
     # As if the user read the plan at the prompt for 40 minutes: the session
     # is gone and the snapshot is old.
