@@ -147,7 +147,7 @@ def read_settled(conn: VSphere, want: Callable[[Inventory], list[str]], hook: Ho
 # -- the plan both plan and apply show -----------------------------------------
 
 
-def prepare(conn: Connection, source: ApplySource, journal: JournalState, hook: Hook,
+def prepare(conn: VSphere, source: ApplySource, journal: JournalState, hook: Hook,
             status: Status = no_status, *, settle: bool = False) -> tuple[Inventory, Plan]:
     """Read the estate and make the plan that ``apply`` would run: ``plan`` shows the same.
 
@@ -170,7 +170,7 @@ def prepare(conn: Connection, source: ApplySource, journal: JournalState, hook: 
         inventory = read_settled(conn, source.want, hook, status, scope)
     else:
         with status("Reading inventory"):
-            inventory = take_snapshot(conn, want_devices=source.want, scope=scope)
+            inventory = conn.snapshot(source.want, scope=scope)
     if source.saved is not None:
         check_fresh(source.saved, inventory)
         plan = source.saved.plan
