@@ -49,7 +49,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pmemctl.errors import InventoryError
-from pmemctl.inventory.model import VM, About, Disk, Inventory, Nvdimm, Scope
+from pmemctl.inventory.model import VM, About, Disk, Inventory, Nvdimm, PowerState, Scope
 from pmemctl.plan.model import Change
 from pmemctl.plan.payloads import (
     AddNvdimm,
@@ -73,8 +73,8 @@ Call = Literal["upgrade", "power_on", "power_off", "shutdown_guest", "reconfigur
                "read_devices", "task_states", "running_vm_tasks", "pmem_policy_id",
                "disk_policies", "snapshot"]
 
-POWERED_ON = "poweredOn"
-POWERED_OFF = "poweredOff"
+POWERED_ON = PowerState.ON
+POWERED_OFF = PowerState.OFF
 FIRST_NEW_KEY = 20000  # device keys the fake gives new NVDIMMs and disks (vCenter: ~2000, 16000)
 
 
@@ -174,9 +174,9 @@ class FakeWatcher:
                 del self._tasks[tid]
         for moid, sent_state in list(self._vms.items()):
             vm = self.vs.vm_by_moid(moid)
-            if vm is not None and vm.power_state != sent_state:
-                self._vms[moid] = vm.power_state
-                out.append(Update(obj_id=moid, power_state=vm.power_state))
+            if vm is not None and vm.power_state.value != sent_state:
+                self._vms[moid] = vm.power_state.value
+                out.append(Update(obj_id=moid, power_state=vm.power_state.value))
         return out
 
     def wait(self, max_wait_s: int) -> list[Update]:
@@ -457,7 +457,7 @@ class FakeVSphere:
             return None
         return self._task(name, "upgrade", effect, fault=fault)
 
-    def _power(self, vm_moid: str, call: str, want: str) -> str:
+    def _power(self, vm_moid: str, call: str, want: PowerState) -> str:
         name = self._name(vm_moid)
         fault = self._call(call, f"{call} {name}", name)
 
@@ -465,7 +465,7 @@ class FakeVSphere:
             vm = self._vm(name)
             if vm.power_state == want:
                 return Fault("InvalidPowerState", "The attempted operation cannot be performed "
-                             f"in the current state ({vm.power_state}).")
+                             f"in the current state ({vm.power_state.value}).")
             self._put(replace(vm, power_state=want))
             return None
         return self._task(name, call, effect, fault=fault)
