@@ -62,6 +62,7 @@ from pmemctl.spec.load import load_spec_text
 from pmemctl.vsphere import actions
 from pmemctl.vsphere.session import ConnectionSettings, connect
 from pmemctl.vsphere.snapshot import take_snapshot
+from pmemctl.vsphere.vcenter import VCenter
 from tests import simproc
 
 SPEC = """\
@@ -138,7 +139,7 @@ def run_apply(inv_file: Path, limits: Limits, label: str, progress: bool = False
                 before = sim.stats()
                 t0 = time.monotonic()
                 opts = ExecOptions(limits=limits, progress=progress)
-                result = apply_plan(conn, plan, inventory, opts, journal=journal)
+                result = apply_plan(VCenter(conn), plan, inventory, opts, journal=journal)
                 makespan = time.monotonic() - t0
                 after = sim.stats()
         assert result.ok, result.summary()

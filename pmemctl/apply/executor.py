@@ -10,7 +10,9 @@ The loop::
 One thread is enough because vCenter (and pmemsim) run tasks asynchronously:
 a submit returns the task at once, and a single WaitForUpdatesEx reports
 every task. It also keeps pyVmomi's stub, which is not safe to share
-carelessly between threads, on one thread. The 1 s wait keeps Ctrl-C and
+carelessly between threads, on one thread. vCenter is reached only through
+the :class:`~pmemctl.vsphere.api.VSphere` protocol, so the same loop runs on
+:class:`pmemctl.testing.FakeVSphere` in fake time. The 1 s wait keeps Ctrl-C and
 new submissions responsive.
 
 Failures are reported with the vim fault class and its message, the VM, and
@@ -32,14 +34,11 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
-
-from pyVmomi import vim, vmodl
 
 from pmemctl.apply.journal import Journal
 from pmemctl.apply.records import (
@@ -58,11 +57,10 @@ from pmemctl.inventory.model import Inventory
 from pmemctl.plan.model import Change, Plan
 from pmemctl.plan.payloads import AddNvdimm, CreateDisk, MigrateDisk, PowerOff
 from pmemctl.spec.model import OnFailure
-from pmemctl.vsphere import actions
-from pmemctl.vsphere.actions import OffProfile, OntoShape
-from pmemctl.vsphere.faults import describe
-from pmemctl.vsphere.pbm import find_pmem_policy_id
-from pmemctl.vsphere.tasks import TaskState, TaskWatcher, fault_message, fault_name
+from pmemctl.vsphere.actions import OffProfile, OntoShape, upgrade_version
+from pmemctl.vsphere.api import DeviceInfo, VSphere, VSphereFault, Watcher
+from pmemctl.vsphere.faults import FaultReport
+from pmemctl.vsphere.tasks import TaskState, Update
 
 #: Faults that mean the step's goal already holds (UpgradeVM on a VM at that version).
 _DONE_FAULTS = {StepKind.UPGRADE: {"AlreadyUpgraded"}}
@@ -180,7 +178,7 @@ class ApplyResult:
 class ExecContext:
     """What the executor needs from the session and the snapshot."""
 
-    content: Any  # vim.ServiceInstanceContent
+    vsphere: VSphere
     inventory: Inventory
     pmem_policy_id: str
     disk_policies: dict[tuple[str, int], list[str]] = field(default_factory=dict)
@@ -190,18 +188,13 @@ class ExecContext:
     # Checks the session and logs in again when it ended; True when it had to.
     check_session: Callable[[], bool] | None = None
 
-    @property
-    def stub(self) -> Any:
-        """The SOAP stub morefs are bound to."""
-        return self.content.propertyCollector._stub
-
 
 @dataclass
 class _Run:
     step: Step
     step_id: str
     started: float
-    vm: Any
+    vm_moid: str
     task_id: str | None = None
     shutdown_deadline: float | None = None
     progress: int | None = None
@@ -240,20 +233,12 @@ def undo_state(step: Step, inventory: Inventory,
     return PowerUndo(power_state_at_snapshot=vm.power_state)  # before this run touched it
 
 
-def created_devices(before: list[Any], after: list[Any]) -> tuple[CreatedDevice, ...]:
+def created_devices(before: Sequence[DeviceInfo],
+                    after: Sequence[DeviceInfo]) -> tuple[CreatedDevice, ...]:
     """The NVDIMMs and disks in ``after`` whose keys ``before`` did not have."""
     known = {d.key for d in before}
-    out = []
-    for d in after:
-        if d.key in known:
-            continue
-        label = str(getattr(getattr(d, "deviceInfo", None), "label", "") or "")
-        if isinstance(d, actions.vim.vm.device.VirtualNVDIMM):
-            out.append(CreatedDevice("nvdimm", int(d.key), label, int(d.capacityInMB or 0)))
-        elif isinstance(d, actions.vim.vm.device.VirtualDisk):
-            out.append(CreatedDevice("disk", int(d.key), label,
-                                     int(d.capacityInKB or 0) // 1024))
-    return tuple(out)
+    return tuple(CreatedDevice(d.kind, d.key, d.label, d.size_mb) for d in after
+                 if d.key not in known and d.kind in ("nvdimm", "disk"))
 
 
 class Executor:
@@ -262,6 +247,8 @@ class Executor:
     def __init__(self, ctx: ExecContext, plan: Plan, options: ExecOptions,
                  journal: Journal, hook: Hook | None = None) -> None:
         self.ctx = ctx
+        self.vs = ctx.vsphere
+        self.clock = ctx.vsphere.clock
         self.plan = plan
         self.options = options
         self.journal = journal
@@ -271,20 +258,20 @@ class Executor:
         self._by_step: dict[int, _Run] = {}  # running steps by id(step)
         self._failed: dict[int, _Run] = {}
         self._interrupts = 0
-        self._devices: dict[str, list[Any]] | None = None
+        self._devices: dict[str, list[DeviceInfo]] | None = None
         self._moved_mb = 0
         self._relogged = False  # True from a re-login until a call succeeds again
-        self.watcher: TaskWatcher | None = None
+        self.watcher: Watcher | None = None
 
     # -- public -------------------------------------------------------------
 
     def run(self) -> ApplyResult:
         """Execute the plan; returns per-change outcomes. Never raises for task faults."""
-        t0 = time.monotonic()
+        t0 = self.clock.monotonic()
         left: list[str] = []
-        with _sigint(self._on_sigint), \
-                TaskWatcher(self.ctx.content, progress=self.options.progress) as w:
-            self.watcher = w
+        w = self.vs.watch(progress=self.options.progress)
+        self.watcher = w
+        with _sigint(self.interrupt), contextlib.closing(w):
             while True:
                 if self._interrupts and not self.sched.stopped:
                     self.sched.stop()
@@ -302,7 +289,7 @@ class Executor:
                     elif u.power_state is not None:
                         self._on_power(u.obj_id, u.power_state)
                 self._check_deadlines()
-        result = self._result(time.monotonic() - t0, left)
+        result = self._result(self.clock.monotonic() - t0, left)
         if self._interrupts:
             self.journal.write("interrupted", running=left, summary=result.summary())
         else:
@@ -325,8 +312,8 @@ class Executor:
         """
         try:
             result = call()
-        except vim.fault.NotAuthenticated:
-            if self.ctx.relogin is None or self._relogged:
+        except VSphereFault as e:
+            if e.name != "NotAuthenticated" or self.ctx.relogin is None or self._relogged:
                 raise
             self._relogin()
             result = call()
@@ -340,15 +327,17 @@ class Executor:
         self.journal.write("relogin")
         self._emit("warning", message="the vCenter session had ended; logged in again")
 
-    def _wait(self, w: TaskWatcher) -> list[Any]:
+    def _wait(self, w: Watcher) -> list[Update]:
         try:
             updates = w.wait(self.options.max_wait_s)
-        except vim.fault.NotAuthenticated:
-            if self.ctx.relogin is None or self._relogged:
+        except VSphereFault as e:
+            if e.name not in ("NotAuthenticated", "RequestCanceled"):
                 raise
-            self._relogin()
-            updates = self._wait_again(w)
-        except vmodl.fault.RequestCanceled:
+            if e.name == "NotAuthenticated":
+                if self.ctx.relogin is None or self._relogged:
+                    raise
+                self._relogin()
+                return self._waited_again(w)
             # A session that ends while a WaitForUpdatesEx is pending cancels the
             # wait rather than failing it NotAuthenticated.
             if self.ctx.check_session is None or self._relogged:
@@ -357,11 +346,16 @@ class Executor:
                 self._relogged = True
                 self.journal.write("relogin")
                 self._emit("warning", message="the vCenter session had ended; logged in again")
-            updates = self._wait_again(w)
+            return self._waited_again(w)
         self._relogged = False
         return updates
 
-    def _wait_again(self, w: TaskWatcher) -> list[Any]:
+    def _waited_again(self, w: Watcher) -> list[Update]:
+        updates = self._wait_again(w)
+        self._relogged = False
+        return updates
+
+    def _wait_again(self, w: Watcher) -> list[Update]:
         # A session's private property collectors end with it: start the
         # watcher over; every task it re-adds reports its current state.
         w.reopen()
@@ -369,7 +363,12 @@ class Executor:
 
     # -- signals ------------------------------------------------------------
 
-    def _on_sigint(self) -> None:
+    def interrupt(self) -> None:
+        """What Ctrl-C does (SIGINT is routed here during :meth:`run`).
+
+        Once: submit nothing new, wait for running tasks. Twice: stop waiting.
+        Safe from a signal handler: it only counts; the loop acts on it.
+        """
         self._interrupts += 1
 
     # -- starting -----------------------------------------------------------
@@ -382,18 +381,18 @@ class Executor:
                            undo=undo_to_json(step.changes[0].vm_moid or None,
                                              undo_state(step, self.ctx.inventory,
                                                         self.ctx.disk_policies)))
-        run = _Run(step=step, step_id=step_id, started=time.monotonic(),
-                   vm=actions.vm_ref(self.ctx.stub, vm_inv.moid) if vm_inv else None)
+        run = _Run(step=step, step_id=step_id, started=self.clock.monotonic(),
+                   vm_moid=vm_inv.moid if vm_inv else "")
         self._by_step[id(step)] = run
         try:
             if vm_inv is None:
                 raise PmemctlError(f"VM {step.vm} is not in the inventory")
             task = self._with_session(lambda: self._submit(run))
-        except vmodl.MethodFault as e:
-            if fault_name(e) in _DONE_FAULTS.get(run.step.kind, ()):
+        except VSphereFault as e:
+            if e.name in _DONE_FAULTS.get(run.step.kind, ()):
                 self._done(run)  # e.g. AlreadyUpgraded: the goal holds
                 return
-            self._fail(run, fault_name(e), fault_message(e), describe(e).keys)
+            self._fail_report(run, e.report)
             return
         except PmemctlError as e:
             self._fail(run, type(e).__name__, str(e))
@@ -404,29 +403,27 @@ class Executor:
         self._track(run, task)
         self._emit_step("started", run)
 
-    def _track(self, run: _Run, task: Any) -> None:
+    def _track(self, run: _Run, task: str) -> None:
         assert self.watcher is not None
-        run.task_id = self.watcher.add(task)
-        self._runs[run.task_id] = run
+        self.watcher.add_task(task)
+        run.task_id = task
+        self._runs[task] = run
         self.journal.write("submitted", step=run.step_id, task=run.task_id)
 
-    def _submit(self, run: _Run) -> Any:
-        step, vm, ctx = run.step, run.vm, self.ctx
+    def _submit(self, run: _Run) -> str | None:
+        step, vm, ctx = run.step, run.vm_moid, self.ctx
         if step.kind is StepKind.UPGRADE:
-            return actions.submit_upgrade(vm, actions.upgrade_version(step.changes[0]))
+            return self.vs.upgrade(vm, upgrade_version(step.changes[0]))
         if step.kind is StepKind.POWER_ON:
-            return actions.submit_power_on(vm)
+            return self.vs.power_on(vm)
         if step.kind is StepKind.POWER_OFF:
             return self._power_off(run)
+        if self._needs_devices(step):
+            self._devices_of(vm)  # the specs edit the devices as vCenter has them
         if step.kind is StepKind.RECONFIGURE:
-            devices = self._devices_of(vm._moId)
-            spec = actions.reconfigure_spec(step.changes, devices, ctx.pmem_policy_id, ctx.stub)
-            return actions.submit_reconfigure(vm, spec)
-        devices = self._devices_of(vm._moId) if self._needs_devices(step) else []
-        spec = actions.relocate_spec(step.changes, devices, ctx.pmem_policy_id,
-                                     onto=self.options.onto_shape, off=self.options.off_profile,
-                                     stub=ctx.stub)
-        return actions.submit_relocate(vm, spec)
+            return self.vs.reconfigure(vm, step.changes, ctx.pmem_policy_id)
+        return self.vs.relocate(vm, step.changes, ctx.pmem_policy_id,
+                                onto=self.options.onto_shape, off=self.options.off_profile)
 
     def _needs_devices(self, step: Step) -> bool:
         # Reconfigures edit live devices; so do migrations onto PMem in the
@@ -437,27 +434,27 @@ class Executor:
                 and any(isinstance(c.payload, MigrateDisk) and c.payload.to_pmem
                         for c in step.changes))
 
-    def _devices_of(self, moid: str) -> list[Any]:
+    def _devices_of(self, moid: str) -> list[DeviceInfo]:
         if self._devices is None:
             # One RetrievePropertiesEx for every VM whose devices this run edits.
             moids = sorted({s.changes[0].vm_moid for s in self.sched.steps
                             if self._needs_devices(s) and s.changes[0].vm_moid})
-            self._devices = actions.fetch_devices(self.ctx.content, moids)
+            self._devices = self.vs.read_devices(moids)
         return self._devices.get(moid, [])
 
-    def _power_off(self, run: _Run) -> Any:
+    def _power_off(self, run: _Run) -> str | None:
         p = run.step.changes[0].payload
         assert isinstance(p, PowerOff)
         # The planner chose the method: a guest shutdown needs running VMware Tools.
-        if p.method == "guest" and actions.request_guest_shutdown(run.vm) is None:
+        if p.method == "guest" and self.vs.shutdown_guest(run.vm_moid) is None:
             assert self.watcher is not None
             timeout = p.timeout_s
-            run.shutdown_deadline = time.monotonic() + timeout
-            self._runs[str(run.vm._moId)] = run
-            self.watcher.add(run.vm)
+            run.shutdown_deadline = self.clock.monotonic() + timeout
+            self._runs[run.vm_moid] = run
+            self.watcher.add_vm(run.vm_moid)
             self.journal.write("shutdown_requested", step=run.step_id, timeout_s=timeout)
             return None
-        return actions.submit_power_off(run.vm)
+        return self.vs.power_off(run.vm_moid)
 
     # -- progress -----------------------------------------------------------
 
@@ -471,11 +468,10 @@ class Executor:
                 self._emit_step("progress", run)
             return
         del self._runs[ts.id]
-        if ts.state == "success" or fault_name(ts.error) in _DONE_FAULTS.get(run.step.kind, ()):
+        if ts.state == "success" or ts.report.name in _DONE_FAULTS.get(run.step.kind, ()):
             self._done(run)
         else:
-            self._fail(run, fault_name(ts.error), fault_message(ts.error),
-                       describe(ts.error).keys)
+            self._fail_report(run, ts.report)
 
     def _on_power(self, vm_moid: str, state: str) -> None:
         run = self._runs.get(vm_moid)
@@ -484,28 +480,28 @@ class Executor:
         if state == "poweredOff":
             del self._runs[vm_moid]
             assert self.watcher is not None
-            self.watcher.discard(run.vm)
+            self.watcher.discard_vm(vm_moid)
             self._done(run)
 
     def _check_deadlines(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         for key, run in list(self._runs.items()):
             if run.shutdown_deadline is not None and now >= run.shutdown_deadline:
                 # The guest did not shut down in time: a hard power off, as documented.
                 del self._runs[key]
                 run.shutdown_deadline = None
                 assert self.watcher is not None
-                self.watcher.discard(run.vm)
+                self.watcher.discard_vm(run.vm_moid)
                 self._emit_step("progress", run, message="guest shutdown timed out; powering off")
                 try:
-                    task = actions.submit_power_off(run.vm)
-                except vmodl.MethodFault as e:
-                    self._fail(run, fault_name(e), fault_message(e))
+                    task = self.vs.power_off(run.vm_moid)
+                except VSphereFault as e:
+                    self._fail(run, e.report.name, e.report.text())
                     continue
                 self._track(run, task)
 
     def _done(self, run: _Run) -> None:
-        elapsed = time.monotonic() - run.started
+        elapsed = self.clock.monotonic() - run.started
         extra: dict[str, Any] = {}
         if run.step.kind is StepKind.RECONFIGURE:
             created = self._read_created(run)
@@ -528,8 +524,7 @@ class Executor:
         moid = run.step.changes[0].vm_moid
         before = self._devices_of(moid) if moid else []
         try:
-            after = self._with_session(
-                lambda: actions.fetch_devices(self.ctx.content, [moid]).get(moid))
+            after = self._with_session(lambda: self.vs.read_devices([moid]).get(moid))
         except Exception:  # best effort: the step succeeded on vCenter either way
             return None
         if after is None:
@@ -538,9 +533,12 @@ class Executor:
         self._devices[moid] = after  # later steps of this VM edit the devices as they are now
         return created_devices(before, after)
 
+    def _fail_report(self, run: _Run, report: FaultReport) -> None:
+        self._fail(run, report.name, report.text(), report.keys)
+
     def _fail(self, run: _Run, fault: str, message: str,
               fault_keys: tuple[str, ...] = ()) -> None:
-        elapsed = time.monotonic() - run.started
+        elapsed = self.clock.monotonic() - run.started
         run.fault, run.message = fault, message
         extra = {"fault_keys": list(fault_keys)} if fault_keys else {}
         self.journal.write("failed", step=run.step_id, task=run.task_id, fault=fault,
@@ -555,7 +553,7 @@ class Executor:
     def _emit(self, kind: str, **kw: Any) -> None:
         # A display bug must never stop an apply half-way.
         with contextlib.suppress(Exception):
-            self.hook.event(Event(kind=kind, time=time.time(), **kw))
+            self.hook.event(Event(kind=kind, time=self.clock.time(), **kw))
 
     def _emit_step(self, kind: str, run: _Run, elapsed: float | None = None,
                    message: str | None = None) -> None:
@@ -608,7 +606,7 @@ def needs_pmem_policy(plan: Plan) -> bool:
     )
 
 
-def exec_context(conn: Any, plan: Plan, inventory: Inventory) -> ExecContext:
+def exec_context(vs: VSphere, plan: Plan, inventory: Inventory) -> ExecContext:
     """Look up what the specs need from PBM, only when the plan needs it.
 
     PBM trouble never aborts: the PMem policy id falls back to the fixed
@@ -624,7 +622,7 @@ def exec_context(conn: Any, plan: Plan, inventory: Inventory) -> ExecContext:
     warnings: list[str] = []
     if needs_pmem_policy(plan):
         try:
-            policy = find_pmem_policy_id(conn)
+            policy = vs.pmem_policy_id()
         except PmemctlError as e:
             warnings.append(f"{e}; using the fixed PMem policy id {policy}")
         except Exception as e:  # PBM is a second endpoint: any transport or vmodl fault
@@ -634,21 +632,21 @@ def exec_context(conn: Any, plan: Plan, inventory: Inventory) -> ExecContext:
     pairs = sorted({(c.vm_moid, c.payload.disk_key) for c in plan.changes
                     if isinstance(c.payload, MigrateDisk) and c.vm_moid
                     and not c.payload.rollback})
-    policies = actions.disk_policies(conn, pairs) if pairs else {}
+    policies = vs.disk_policies(pairs) if pairs else {}
     if policies is None:
         warnings.append("PBM did not report the disks' current storage policies; a rollback "
                         "will give disks it moves back the target datastore's default policy")
-    return ExecContext(content=conn.content, inventory=inventory, pmem_policy_id=policy,
+    return ExecContext(vsphere=vs, inventory=inventory, pmem_policy_id=policy,
                        disk_policies=policies or {}, warnings=warnings)
 
 
 def _short(e: BaseException) -> str:
-    if isinstance(e, vmodl.MethodFault):
-        return fault_name(e)
+    if isinstance(e, VSphereFault):
+        return e.name
     return f"{type(e).__name__}: {e}"[:200]
 
 
-def apply_plan(conn: Any, plan: Plan, inventory: Inventory, options: ExecOptions, *,
+def apply_plan(vs: VSphere, plan: Plan, inventory: Inventory, options: ExecOptions, *,
                journal: Journal, hook: Hook | None = None,
                ctx: ExecContext | None = None) -> ApplyResult:
     """Library entry point: execute ``plan`` (already shown and confirmed).
@@ -662,5 +660,5 @@ def apply_plan(conn: Any, plan: Plan, inventory: Inventory, options: ExecOptions
                                                                           plan.changes})),
                   changes=len(plan.changes), vms=sorted({c.vm for c in plan.changes}))
     if ctx is None:
-        ctx = exec_context(conn, plan, inventory)
+        ctx = exec_context(vs, plan, inventory)
     return Executor(ctx, plan, options, journal, hook).run()

@@ -22,24 +22,16 @@ The algorithm, run by ``apply`` before it plans:
 
 from __future__ import annotations
 
-import time
+from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
 
 from pmemctl.apply.executor import Event, Hook, NullHook
 from pmemctl.apply.journal import Journal, JournalState
 from pmemctl.inventory.model import Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.plan.payloads import PowerOn
-from pmemctl.vsphere.tasks import (
-    TaskState,
-    TaskWatcher,
-    fault_message,
-    fault_name,
-    running_vm_tasks,
-    task_ref,
-    task_states,
-)
+from pmemctl.vsphere.api import VSphere
+from pmemctl.vsphere.tasks import TaskState
 
 POWERED_OFF = PowerState.OFF
 
@@ -58,7 +50,7 @@ class Settled:
         return bool(self.waited or self.finished or self.gone)
 
 
-def settle_journal(content: Any, journal: Journal, state: JournalState,
+def settle_journal(vs: VSphere, journal: Journal, state: JournalState,
                    hook: Hook | None = None, max_wait_s: int = 1) -> Settled:
     """Step 1: resolve every journaled task that has no outcome; wait for the running ones."""
     hook = hook or NullHook()
@@ -67,7 +59,7 @@ def settle_journal(content: Any, journal: Journal, state: JournalState,
     if not pending:
         return out
     journal.write("resume", pending=sorted(pending))
-    known = task_states(content, sorted(pending))
+    known = vs.task_states(sorted(pending))
     for tid, step in pending.items():
         if tid not in known:
             journal.write("unknown", step=step.step, task=tid,
@@ -76,7 +68,7 @@ def settle_journal(content: Any, journal: Journal, state: JournalState,
     running = {t for t, ts in known.items() if not ts.finished}
     if running:
         out.waited = sorted(running)
-        _wait(content, running, hook, {t: pending[t].vm for t in running}, max_wait_s=max_wait_s,
+        _wait(vs, running, hook, {t: pending[t].vm for t in running}, max_wait_s=max_wait_s,
               states=known)
     for tid, ts in known.items():
         step = pending[tid]
@@ -84,33 +76,32 @@ def settle_journal(content: Any, journal: Journal, state: JournalState,
             journal.write("done", step=step.step, task=tid, resumed=True)
         else:
             journal.write("failed", step=step.step, task=tid, resumed=True,
-                          fault=fault_name(ts.error), message=fault_message(ts.error))
+                          fault=ts.report.name, message=ts.report.text())
         out.finished[tid] = ts.state
     return out
 
 
-def settle_vms(content: Any, inventory: Inventory, vm_names: list[str],
+def settle_vms(vs: VSphere, inventory: Inventory, vm_names: list[str],
                hook: Hook | None = None, max_wait_s: int = 1) -> list[str]:
     """Step 2: wait for queued/running tasks on the selected VMs; returns their ids."""
     hook = hook or NullHook()
     moids = {inventory.vms[n].moid: n for n in vm_names if n in inventory.vms}
-    running = running_vm_tasks(content, set(moids))
+    running = vs.running_vm_tasks(set(moids))
     if not running:
         return []
     ids = {t.id for t in running}
-    _wait(content, ids, hook, {}, max_wait_s=max_wait_s, states={t.id: t for t in running})
+    _wait(vs, ids, hook, {}, max_wait_s=max_wait_s, states={t.id: t for t in running})
     return sorted(ids)
 
 
-def _wait(content: Any, ids: set[str], hook: Hook, vms: dict[str, str], *, max_wait_s: int,
+def _wait(vs: VSphere, ids: set[str], hook: Hook, vms: dict[str, str], *, max_wait_s: int,
           states: dict[str, TaskState]) -> None:
     for tid in sorted(ids):
-        hook.event(Event(kind="waiting", vm=vms.get(tid, ""), task=tid, time=time.time(),
+        hook.event(Event(kind="waiting", vm=vms.get(tid, ""), task=tid, time=vs.clock.time(),
                          message="still running from an earlier run; waiting, not re-issuing"))
-    with TaskWatcher(content) as w:
-        stub = content.propertyCollector._stub
+    with closing(vs.watch(progress=True)) as w:
         for tid in ids:
-            w.add(task_ref(stub, tid))
+            w.add_task(tid)
         done = w.wait_all(ids, max_wait_s)
     states.update(done)
 

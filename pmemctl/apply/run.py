@@ -23,7 +23,6 @@ for its "Reading inventory" spinner.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
@@ -60,8 +59,7 @@ from pmemctl.plan.savefile import SavedPlan, check_fresh, is_plan_file, load_pla
 from pmemctl.plan.select import select_vms, spec_scope
 from pmemctl.spec.load import load_spec
 from pmemctl.spec.model import OnFailure, Options, Spec
-from pmemctl.vsphere.session import Connection
-from pmemctl.vsphere.snapshot import take_snapshot
+from pmemctl.vsphere.api import VSphere
 
 #: Wraps a slow step with a message ("Reading inventory"); the CLI shows a spinner.
 Status = Callable[[str], AbstractContextManager[Any]]
@@ -126,7 +124,7 @@ class RunJournal:
         self.close()
 
 
-def read_settled(conn: Connection, want: Callable[[Inventory], list[str]], hook: Hook,
+def read_settled(conn: VSphere, want: Callable[[Inventory], list[str]], hook: Hook,
                  status: Status = no_status, scope: Scope | None = None) -> Inventory:
     """Snapshot; wait for tasks already running on the wanted VMs; snapshot again if any.
 
@@ -135,21 +133,21 @@ def read_settled(conn: Connection, want: Callable[[Inventory], list[str]], hook:
     work twice.
 
     Side Effects:
-        One or two :func:`~pmemctl.vsphere.snapshot.take_snapshot` passes; a
+        One or two snapshots (:meth:`~pmemctl.vsphere.api.VSphere.snapshot`); a
         RetrievePropertiesEx for the VMs' recent tasks, and a wait (with
         ``waiting`` events to ``hook``) when some are running.
     """
     with status("Reading inventory"):
-        inventory = take_snapshot(conn, want_devices=want, scope=scope)
-    if settle_vms(conn.content, inventory, want(inventory), hook):
-        inventory = take_snapshot(conn, want_devices=want, scope=scope)
+        inventory = conn.snapshot(want, scope=scope)
+    if settle_vms(conn, inventory, want(inventory), hook):
+        inventory = conn.snapshot(want, scope=scope)
     return inventory
 
 
 # -- the plan both plan and apply show -----------------------------------------
 
 
-def prepare(conn: Connection, source: ApplySource, journal: JournalState, hook: Hook,
+def prepare(conn: VSphere, source: ApplySource, journal: JournalState, hook: Hook,
             status: Status = no_status, *, settle: bool = False) -> tuple[Inventory, Plan]:
     """Read the estate and make the plan that ``apply`` would run: ``plan`` shows the same.
 
@@ -172,7 +170,7 @@ def prepare(conn: Connection, source: ApplySource, journal: JournalState, hook: 
         inventory = read_settled(conn, source.want, hook, status, scope)
     else:
         with status("Reading inventory"):
-            inventory = take_snapshot(conn, want_devices=source.want, scope=scope)
+            inventory = conn.snapshot(source.want, scope=scope)
     if source.saved is not None:
         check_fresh(source.saved, inventory)
         plan = source.saved.plan
@@ -254,7 +252,7 @@ class ApplyRun:
         JournalError: the journal is locked by another run, or unreadable.
     """
 
-    def __init__(self, conn: Connection, source: ApplySource, options: ExecOptions,
+    def __init__(self, conn: VSphere, source: ApplySource, options: ExecOptions,
                  journal_path: Path | None = None) -> None:
         self.conn = conn
         self.source = source
@@ -296,7 +294,7 @@ class ApplyRun:
         """
         state = read_journal(self.journal_path)
         if state.pending:
-            settle_journal(self.conn.content, self._journal.started(), state, hook)
+            settle_journal(self.conn, self._journal.started(), state, hook)
         inventory, plan = self._read_and_plan(hook, status)
         self.ctx = None
         if not plan.blocked and not plan.empty:
@@ -306,7 +304,7 @@ class ApplyRun:
         extra = (*self._shape_notes, *(self.ctx.warnings if self.ctx else ()))
         self.plan = replace(plan, warnings=tuple(self.conn.warnings) + plan.warnings + extra)
         self.inventory = inventory
-        self._planned_at = time.monotonic()
+        self._planned_at = self.conn.clock.monotonic()
         return self.plan
 
     def _read_and_plan(self, hook: Hook, status: Status) -> tuple[Inventory, Plan]:
@@ -331,7 +329,7 @@ class ApplyRun:
             SessionError: the session ended and logging in again failed.
         """
         assert self.plan is not None and self.inventory is not None, "prepare() first"
-        paused = time.monotonic() - self._planned_at
+        paused = self.conn.clock.monotonic() - self._planned_at
         if paused > SESSION_CHECK_AFTER_S:
             self.conn.ensure_session()
         if paused > REPLAN_AFTER_S:
@@ -450,7 +448,7 @@ class RollbackRun:
         rollback: the reverse plan and notes; set by :meth:`prepare`.
     """
 
-    def __init__(self, conn: Connection, source: RollbackSource, *,
+    def __init__(self, conn: VSphere, source: RollbackSource, *,
                  allow_data_loss: bool = False, parallel: int | None = None) -> None:
         self.conn = conn
         self.source = source
@@ -472,7 +470,7 @@ class RollbackRun:
         self.inventory = read_settled(self.conn, self.source.want, hook, status)
         self.rollback = rollback_plan(self.source.state, self.inventory,
                                       allow_data_loss=self.allow_data_loss)
-        self._planned_at = time.monotonic()
+        self._planned_at = self.conn.clock.monotonic()
         return self.rollback
 
     def execute(self, hook: Hook, *, live: bool = False) -> ApplyResult:
@@ -490,7 +488,7 @@ class RollbackRun:
         start = {"command": "rollback", "version": __version__, "journal": str(src.resolve()),
                  "vcenter": self.conn.settings.host,
                  "options": {"allow_data_loss": self.allow_data_loss}}
-        if time.monotonic() - self._planned_at > SESSION_CHECK_AFTER_S:
+        if self.conn.clock.monotonic() - self._planned_at > SESSION_CHECK_AFTER_S:
             self.conn.ensure_session()
         ctx = exec_context(self.conn, self.rollback.plan, self.inventory)
         ctx.relogin, ctx.check_session = self.conn.relogin, self.conn.ensure_session

@@ -58,12 +58,13 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
     """
     from pmemctl.apply.run import ApplyRun, exec_options, load_source
     from pmemctl.cli.views.apply import apply_view, run_exit_code
+    from pmemctl.vsphere.vcenter import VCenter
 
     view = apply_view(app, output)
     src = load_source(source)
     opts = exec_options(src.options, parallel=parallel, per_host=per_host,
                         per_datastore=per_datastore, on_failure=on_failure)
-    with app.connect(src.vcenter) as conn, ApplyRun(conn, src, opts, journal_path) as run:
+    with app.connect(src.vcenter) as conn, ApplyRun(VCenter(conn), src, opts, journal_path) as run:
         plan = run.prepare(view.events(), app.status)
         view.plan(plan)
         if plan.blocked:

@@ -48,6 +48,7 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
     from pmemctl.apply.run import load_source, prepare
     from pmemctl.plan.savefile import save_plan
     from pmemctl.plan.select import select_vms
+    from pmemctl.vsphere.vcenter import VCenter
 
     view = plan_view(app, output)
     source = load_source(spec_path)
@@ -58,7 +59,7 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
     with app.connect(spec.vcenter) as conn:
         # The journal apply would use tells which power-ons a killed run still owes.
         path = journal_path or default_journal_path(spec_path, conn.settings.host)
-        inventory, plan = prepare(conn, source, read_journal(path), NullHook(), app.status)
+        inventory, plan = prepare(VCenter(conn), source, read_journal(path), NullHook(), app.status)
         # The connection's warnings (a 9.0 deprecation) belong in the plan's
         # JSON "warnings" too; the App has shown them already and shows them once.
         warnings = tuple(conn.warnings)

@@ -113,7 +113,7 @@ class Lab:
     @property
     def stub(self) -> Any:
         """The vim SOAP stub, to bind morefs."""
-        return self.conn.si._stub
+        return self.conn.stub
 
     @property
     def watcher(self) -> TaskWatcher:

@@ -63,6 +63,7 @@ from pmemctl.plan.payloads import (
     UpgradeHardware,
 )
 from pmemctl.vsphere.collector import retrieve
+from pmemctl.vsphere.session import stub_of
 from pmemctl.vsphere.tasks import fault_name
 
 # pyVmomi's stubs leave data-object constructors untyped; keep the Any at the boundary.
@@ -96,7 +97,7 @@ def fetch_devices(content: Any, vm_moids: Sequence[str]) -> dict[str, list[Any]]
     """``config.hardware.device`` of many VMs in ONE RetrievePropertiesEx."""
     if not vm_moids:
         return {}
-    stub = content.propertyCollector._stub
+    stub = stub_of(content.propertyCollector)
     pcq = vmodl.query.PropertyCollector
     spec = pcq.FilterSpec(
         objectSet=[pcq.ObjectSpec(obj=vm_ref(stub, m)) for m in vm_moids],

@@ -304,6 +304,14 @@ def ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
 
 
 
+def stub_of(mo: Any) -> Any:
+    """The SOAP stub a pyVmomi managed object is bound to (to bind new morefs to it).
+
+    pyVmomi keeps it in the private ``_stub``; this is the one place that reads it.
+    """
+    return mo._stub
+
+
 class Connection:
     """A logged-in vCenter session. Use as a context manager; :meth:`close` logs out.
 
@@ -334,6 +342,11 @@ class Connection:
         self._pbm: Any = None
         self._closed = False
         self.relogins = 0  # how often the session had ended and was renewed
+
+    @property
+    def stub(self) -> Any:
+        """The vim SOAP stub, to bind morefs (``vim.VirtualMachine(moid, conn.stub)``)."""
+        return self.si._stub
 
     def pbm(self) -> Any:
         """The PBM (storage policy) ``ProfileManager``, created on first use.

@@ -38,7 +38,8 @@ from pyVmomi import vim as _vim
 from pyVmomi import vmodl as _vmodl
 
 from pmemctl.vsphere.collector import retrieve
-from pmemctl.vsphere.faults import fault_name, fault_text
+from pmemctl.vsphere.faults import FaultReport, describe, fault_name, fault_text
+from pmemctl.vsphere.session import stub_of
 
 __all__ = ["TaskState", "TaskWatcher", "Update", "fault_message", "fault_name",
            "running_vm_tasks", "task_ref", "task_states"]
@@ -74,11 +75,17 @@ class TaskState:
     queue_time: Any = None
     start_time: Any = None
     complete_time: Any = None
+    fault: FaultReport | None = None  # set instead of ``error`` where no pyVmomi is involved
 
     @property
     def finished(self) -> bool:
         """True once the task succeeded or failed."""
         return self.state in ("success", "error")
+
+    @property
+    def report(self) -> FaultReport:
+        """The task's fault taken apart (``UnknownFault`` when it has none)."""
+        return self.fault if self.fault is not None else describe(self.error)
 
 
 @dataclass
@@ -321,7 +328,7 @@ def task_states(content: Any, task_ids: list[str]) -> dict[str, TaskState]:
     """
     if not task_ids:
         return {}
-    stub = content.propertyCollector._stub
+    stub = stub_of(content.propertyCollector)
     spec = vmodl.query.PropertyCollector.FilterSpec(
         objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=vim.Task(t, stub))
                    for t in task_ids],
@@ -350,7 +357,7 @@ def running_vm_tasks(content: Any, vm_moids: set[str]) -> list[TaskState]:
     if not vm_moids:
         return []
     pcq = vmodl.query.PropertyCollector
-    stub = content.propertyCollector._stub
+    stub = stub_of(content.propertyCollector)
     traverse = pcq.TraversalSpec(name="recent", type=vim.VirtualMachine, path="recentTask",
                                  skip=False)
     spec = pcq.FilterSpec(

@@ -75,52 +75,6 @@ def test_upgrade_graceful_power_off_nvdimm_power_on(make_sim: MakeSim, tmp_path:
     assert kinds == ["power_off", "upgrade", "reconfigure", "power_on"]
 
 
-def test_hard_power_off_without_tools(make_sim: MakeSim, tmp_path: Path) -> None:
-    inv = k.inventory_file(tmp_path, """
-        datacenter: DC0
-        hosts: [{name: esx-01, pmem: 64GiB}]
-        datastores: [{name: san-01, type: VMFS, capacity: 1TiB}]
-        vms:
-          - {name: db-01, host: esx-01, hardware_version: 14, guest_id: rhel8_64Guest,
-             power: poweredOn, tools: false, disks: [{size: 4GiB, datastore: san-01}]}
-    """)
-    sim = make_sim(inventory=inv)
-    spec = k.spec(tmp_path, """
-        options: {power_off: true}
-        vms:
-          - name: db-01
-            nvdimms: [1GiB]
-    """)
-    before = sim.stats()
-    r = k.run(sim, "apply", str(spec), "--yes")
-    assert r.exit_code == 0, r.output
-    d = k.delta(before, sim.stats())
-    assert d.get("PowerOffVM_Task") == 1 and "ShutdownGuest" not in d
-    assert k.estate(sim).vms["db-01"].power_state == "poweredOn"
-
-
-def test_grow_then_remove_nvdimm(make_sim: MakeSim, tmp_path: Path) -> None:
-    sim = make_sim()
-    grow = k.spec(tmp_path, """
-        vms:
-          - name: cache-01
-            nvdimms: [16GiB]
-    """, "grow.yaml")
-    r = k.run(sim, "apply", str(grow), "--yes")
-    assert r.exit_code == 0, r.output
-    assert "grow_nvdimm" in r.output
-    assert [n.size_mb for n in k.estate(sim).vms["cache-01"].nvdimms] == [16 * GiB]
-    remove = k.spec(tmp_path, """
-        options: {allow_data_loss: true}
-        vms:
-          - name: cache-01
-            nvdimms: []
-    """, "remove.yaml")
-    r = k.run(sim, "apply", str(remove), "--yes")
-    assert r.exit_code == 0, r.output
-    assert k.estate(sim).vms["cache-01"].nvdimms == ()
-
-
 def test_create_vpmemdisk(make_sim: MakeSim, tmp_path: Path) -> None:
     sim = make_sim()
     spec = k.spec(tmp_path, """
@@ -214,32 +168,6 @@ def test_nvdimm_and_new_disks_in_one_reconfigure(make_sim: MakeSim, tmp_path: Pa
     assert disks["Hard disk 2"].datastore == inv.host_named("esx-01").pmem_datastore
     again = k.run(sim, "apply", str(spec), "--yes")
     assert again.output.strip().endswith("No changes. The estate matches the spec.")
-
-
-def test_already_upgraded_counts_as_done(make_sim: MakeSim, tmp_path: Path) -> None:
-    # Someone upgraded the VM between plan and apply: UpgradeVM_Task answers
-    # AlreadyUpgraded, and the goal (vmx-14 or later) holds.
-    from pmemctl.apply.executor import ExecOptions, apply_plan
-    from pmemctl.apply.journal import Journal
-    from pmemctl.plan.model import Action, Change, Plan
-    from pmemctl.plan.payloads import UpgradeHardware
-    from pmemctl.vsphere.session import connect
-
-    sim = make_sim()
-    path = tmp_path / "j.jsonl"
-    with connect(k.settings_for(sim)) as conn:
-        inv = k.estate(sim)
-        change = Change("redis-01", Action.UPGRADE_HARDWARE, "redis-01", "vmx-13", "vmx-14",
-                        True, "", UpgradeHardware(13, 14), vm_moid=inv.vms["redis-01"].moid,
-                        host="esx-01")
-        assert inv.vms["redis-01"].hardware_version == 14
-        journal = Journal(path)
-        journal.write("run_start", command="apply")
-        result = apply_plan(conn, Plan(changes=(change,)), inv, ExecOptions(), journal=journal)
-        journal.close()
-    assert result.ok
-    assert sim.stats()["UpgradeVM_Task"] == 1
-    assert [r["type"] for r in k.records(path)][-2:] == ["done", "run_end"]
 
 
 @pytest.mark.parametrize("mode", [None, "independent_persistent"])

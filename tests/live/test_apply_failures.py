@@ -32,41 +32,6 @@ def on_pmem(sim: simproc.PmemSim) -> dict[str, bool]:
             if n.startswith("legacy-sql-")}
 
 
-def test_stop_submits_nothing_after_a_failure(make_sim: MakeSim, tmp_path: Path) -> None:
-    sim = make_sim("--copy-rate", "2TiB/s", "--fault", FAULT)
-    spec = k.spec(tmp_path, LEGACY)
-    # --parallel 1: legacy-sql-01 (largest, 180 GiB) runs first and fails.
-    r = k.run(sim, "apply", str(spec), "--yes", "--parallel", "1")
-    assert r.exit_code == 1, r.output
-    assert "legacy-sql-01: migrate Hard disk 1, Hard disk 2: FAILED: " \
-           "InsufficientResourcesFault: Not enough PMem on esx-01" in r.output
-    assert "Apply failed: 0 done, 2 failed, 3 not started." in r.output
-    assert "legacy-sql-02: done: nothing; not done: migrate_disk Hard disk 1 (not started)" \
-        in r.output
-    assert sim.stats().get("RelocateVM_Task") == 1
-    assert on_pmem(sim) == {"legacy-sql-01": False, "legacy-sql-02": False,
-                            "legacy-sql-03": False}
-    recs = k.records(k.journal_file(tmp_path))
-    failed = [x for x in recs if x["type"] == "failed"]
-    # vCenter's text first, then pmemctl's advice for the fault type.
-    assert [(x["fault"], x["message"]) for x in failed] == [
-        ("InsufficientResourcesFault", "Not enough PMem on esx-01 — the host has too little "
-         "free PMem: free some (remove or shrink NVDIMMs, move vPMemDisks off PMem) or ask "
-         "for less")]
-    assert recs[-1]["type"] == "run_end"
-    assert recs[-1]["summary"]["not_started"] == 3
-
-
-def test_continue_goes_on_with_other_vms(make_sim: MakeSim, tmp_path: Path) -> None:
-    sim = make_sim("--copy-rate", "2TiB/s", "--fault", FAULT)
-    spec = k.spec(tmp_path, LEGACY)
-    r = k.run(sim, "apply", str(spec), "--yes", "--parallel", "1", "--on-failure", "continue")
-    assert r.exit_code == 1, r.output
-    assert "Apply failed: 3 done, 2 failed." in r.output
-    assert on_pmem(sim) == {"legacy-sql-01": False, "legacy-sql-02": True,
-                            "legacy-sql-03": True}
-
-
 def test_failure_mid_task_after_progress(make_sim: MakeSim, tmp_path: Path) -> None:
     sim = make_sim("--copy-rate", "200GiB/s", "--fault",
                    "method=RelocateVM_Task,vm=legacy-sql-03,fault=SystemError,at=50,"
@@ -87,17 +52,6 @@ REDIS_02 = """
       - name: redis-02
         nvdimms: [16GiB]
 """
-
-
-def test_continue_powers_the_failed_vm_back_on(make_sim: MakeSim, tmp_path: Path) -> None:
-    sim = make_sim("--fault", RECONFIG_FAULT)
-    spec = k.spec(tmp_path, REDIS_02)
-    r = k.run(sim, "apply", str(spec), "--yes", "--on-failure", "continue")
-    assert r.exit_code == 1, r.output
-    assert "add_nvdimm NVDIMM 1: FAILED: InsufficientResourcesFault: PMem exhausted" in r.output
-    vm = k.estate(sim).vms["redis-02"]
-    assert vm.power_state == "poweredOn"  # pmemctl powered it off, so it powers it back on
-    assert vm.nvdimms == ()
 
 
 def test_stop_leaves_it_off_and_the_next_run_powers_it_on(make_sim: MakeSim,

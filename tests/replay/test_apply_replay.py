@@ -12,6 +12,7 @@ from pmemctl.plan.select import select_vms
 from pmemctl.spec.load import load_spec_text
 from pmemctl.vsphere.session import Connection
 from pmemctl.vsphere.snapshot import take_snapshot
+from pmemctl.vsphere.vcenter import VCenter
 
 GiB = 1024
 
@@ -23,7 +24,7 @@ def _apply(conn: Connection, text: str, tmp_path: Path) -> tuple[int, int]:
     assert not plan.blocked and not plan.empty
     with Journal(tmp_path / "j.jsonl") as journal:
         journal.write("run_start", command="apply", spec="spec.yaml")
-        result = apply_plan(conn, plan, inv, ExecOptions(progress=False), journal=journal)
+        result = apply_plan(VCenter(conn), plan, inv, ExecOptions(progress=False), journal=journal)
     state = read_journal(tmp_path / "j.jsonl")
     assert state.pending == [] and all(s.task and s.task.startswith("task-") for s in state.steps)
     return result.count(Outcome.DONE), result.count(Outcome.FAILED)
