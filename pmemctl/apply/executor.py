@@ -324,42 +324,40 @@ class Executor:
         assert self.ctx.relogin is not None
         self._relogged = True
         self.ctx.relogin()
+        self._after_relogin()
+
+    def _after_relogin(self) -> None:
         self.journal.write("relogin")
         self._emit("warning", message="the vCenter session had ended; logged in again")
+        # A session's private property collectors end with it (whether a submit
+        # or a wait found out): start the watcher over; every task it re-adds
+        # reports its current state.
+        if self.watcher is not None:
+            self.watcher.reopen()
 
     def _wait(self, w: Watcher) -> list[Update]:
         try:
             updates = w.wait(self.options.max_wait_s)
         except VSphereFault as e:
-            if e.name not in ("NotAuthenticated", "RequestCanceled"):
-                raise
             if e.name == "NotAuthenticated":
                 if self.ctx.relogin is None or self._relogged:
                     raise
                 self._relogin()
-                return self._waited_again(w)
-            # A session that ends while a WaitForUpdatesEx is pending cancels the
-            # wait rather than failing it NotAuthenticated.
-            if self.ctx.check_session is None or self._relogged:
+            elif e.name == "RequestCanceled":
+                # A session that ends while a WaitForUpdatesEx is pending cancels
+                # the wait rather than failing it NotAuthenticated.
+                if self.ctx.check_session is None or self._relogged:
+                    raise
+                if self.ctx.check_session():
+                    self._relogged = True
+                    self._after_relogin()
+                else:
+                    w.reopen()  # someone cancelled our wait: its collector may be gone
+            else:
                 raise
-            if self.ctx.check_session():
-                self._relogged = True
-                self.journal.write("relogin")
-                self._emit("warning", message="the vCenter session had ended; logged in again")
-            return self._waited_again(w)
+            updates = w.wait(self.options.max_wait_s)
         self._relogged = False
         return updates
-
-    def _waited_again(self, w: Watcher) -> list[Update]:
-        updates = self._wait_again(w)
-        self._relogged = False
-        return updates
-
-    def _wait_again(self, w: Watcher) -> list[Update]:
-        # A session's private property collectors end with it: start the
-        # watcher over; every task it re-adds reports its current state.
-        w.reopen()
-        return w.wait(self.options.max_wait_s)
 
     # -- signals ------------------------------------------------------------
 

@@ -326,7 +326,8 @@ def test_relogin_during_a_submit(tmp_path: Path) -> None:
         ctx.vsphere = vs
         ctx.relogin = vs.relogin
         result = Executor(ctx, plan, ExecOptions(), j).run()
-    assert result.ok and vs.calls[:3] == ["watch", "read_devices redis-01", "relogin"]
+    assert result.ok and vs.calls[:4] == ["watch", "read_devices redis-01", "relogin",
+                                          "watch (reopened)"]
 
 
 def test_json_event_lines(tmp_path: Path) -> None:
