@@ -538,7 +538,9 @@ def _describe(exc: BaseException, settings: ConnectionSettings) -> str:
         return _scrub(str(text), settings)
 
     if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = clean(exc.verify_message or exc.reason or exc)
+        # getattr: the attributes exist only when the ssl module raised it itself.
+        reason = clean(getattr(exc, "verify_message", None) or getattr(exc, "reason", None)
+                       or exc)
         how = (
             f"the CA file {settings.ca_file} does not vouch for it"
             if settings.ca_file else "it is not signed by a CA in the system trust store"
@@ -548,7 +550,7 @@ def _describe(exc: BaseException, settings: ConnectionSettings) -> str:
             "with the vCenter CA, or --insecure"
         )
     if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {where} failed: {clean(exc.reason or exc)}"
+        return f"TLS handshake with {where} failed: {clean(getattr(exc, 'reason', None) or exc)}"
     if isinstance(exc, ConnectionRefusedError):
         return f"cannot reach vCenter at {where}: connection refused"
     if isinstance(exc, socket.gaierror):
