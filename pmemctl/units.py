@@ -21,6 +21,9 @@ def parse_size_mb(text: str) -> int:
             f"bad size {text!r}: write a number and a unit, e.g. 16GiB (MiB, GiB, TiB)"
         )
     number, unit = m.group(1), m.group(2)
+    if len(number) > 15:
+        # More digits than a float holds exactly; 400 digits would make it infinite.
+        raise ValueError(f"bad size: the number has {len(number)} digits; write at most 15")
     factor = _UNITS.get(unit.upper())
     if factor is None:
         raise ValueError(f"bad size {text!r}: unknown unit {unit!r}; use MiB, GiB or TiB")

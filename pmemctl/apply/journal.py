@@ -36,10 +36,18 @@ with one ``write`` of one line and ``os.fsync``-ed before the caller goes
 on, and the directory is fsynced when the file is created. A SIGKILL can
 therefore leave at most a torn *last* line, which :func:`read_journal`
 ignores; damage anywhere else is refused.
+
+Files: a journal is a regular file. ``--journal /dev/full``, a FIFO or a
+directory is refused when opened or read, and reading stops at
+:data:`MAX_JOURNAL_BYTES`. A write that fails (``ENOSPC``, ``EIO``, a quota)
+raises :class:`JournalWriteError` after cutting the file back to its last
+whole record, so the journal stays readable and the failed record simply
+never happened; the caller (the executor) must stop submitting new work.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -58,16 +66,41 @@ from pmemctl.apply.records import (
     undo_from_json,
 )
 from pmemctl.errors import JournalError
+from pmemctl.fileio import FileProblem, open_regular, read_bounded
 
-__all__ = ["FORMAT_VERSION", "Journal", "JournalError", "JournalState", "RunRecord",
-           "StepRecord", "default_journal_dir", "default_journal_path", "new_run_id",
-           "read_journal"]
+__all__ = ["FORMAT_VERSION", "MAX_JOURNAL_BYTES", "Journal", "JournalError", "JournalState",
+           "JournalWriteError", "RunRecord", "StepRecord", "default_journal_dir",
+           "default_journal_path", "new_run_id", "read_journal"]
 
 # 2: done records of reconfigures list the devices they created. Format 1
 # journals (the previous pmemctl) read the same, with those lists unknown.
 FORMAT_VERSION = 2
 _STEP_TYPES = ("intent", "submitted", "shutdown_requested", "done", "failed", "unknown")
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "cookie", "credential")
+# A record is a few hundred bytes; a journal of thousands of runs of thousands
+# of steps stays far below this. The limit exists so that a wrong --journal
+# (a device, /proc/kcore) is refused instead of read into memory.
+MAX_JOURNAL_BYTES = 256 << 20
+
+
+class JournalWriteError(JournalError):
+    """A record could not be written (disk full, I/O error); the journal is left readable.
+
+    The file ends with the last record written before this one (or, if even
+    cutting it back failed, with a torn last line, which :func:`read_journal`
+    ignores). The executor catches this to stop submitting new work.
+
+    Attributes:
+        path: the journal.
+        record_type: the ``type`` of the record that was not written.
+        errno: the OS error number (``errno.ENOSPC``, ``errno.EIO``, ...).
+    """
+
+    def __init__(self, message: str, *, path: Path, record_type: str, errno_: int | None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.record_type = record_type
+        self.errno = errno_
 
 
 def default_journal_dir() -> Path:
@@ -117,39 +150,54 @@ class Journal:
         self.path = Path(path)
         self.run_id = run_id or new_run_id()
         self._seq = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = -1
+        # Set when a failed write could not be undone: later records would
+        # follow a torn line, which read_journal refuses in mid-file.
+        self._broken: str | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise JournalError(f"cannot create the journal directory {self.path.parent}: "
+                               f"{e.strerror or e}") from e
         created = not self.path.exists()
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError as e:
+            # Only a regular file: --journal /dev/full would fail every write (and,
+            # read, never end); a FIFO would block the open forever. Read-write so
+            # _repair_tail can look at the last byte; O_APPEND still puts every
+            # write at the end.
+            self._fd = open_regular(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+        except FileProblem as e:
+            raise JournalError(f"cannot open journal {self.path}: {e}") from e
+        except FileNotFoundError as e:  # the directory vanished after mkdir
             raise JournalError(f"cannot open journal {self.path}: {e.strerror}") from e
         try:
             # Two applies of one spec at once would race on the same VMs: refuse the
             # second. The kernel drops the lock when the holder dies, even by SIGKILL.
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
-            os.close(self._fd)
+            self.close()
             raise JournalError(f"journal {self.path} is in use by another pmemctl run; "
                                "wait for it to finish") from e
-        if created:
-            # The new directory entry must survive a crash too, or the file may vanish.
-            dfd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        self._repair_tail()
+        try:
+            if created:
+                # The new directory entry must survive a crash too, or the file may vanish.
+                dfd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+            self._repair_tail()
+        except OSError as e:
+            self.close()
+            raise JournalWriteError(
+                f"cannot write to journal {self.path}: {e.strerror or e}; nothing was started",
+                path=self.path, record_type="open", errno_=e.errno) from e
 
     def _repair_tail(self) -> None:
         """Terminate a torn last line left by a kill, so the next record starts clean."""
-        size = self.path.stat().st_size
-        if size == 0:
-            return
-        with self.path.open("rb") as f:
-            f.seek(size - 1)
-            if f.read(1) != b"\n":
-                os.write(self._fd, b"\n")
-                os.fsync(self._fd)
+        size = os.fstat(self._fd).st_size
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            self._append(b"\n")
 
     def next_step_id(self) -> str:
         """A step id unique within the journal: ``<run>/<n>``."""
@@ -157,14 +205,64 @@ class Journal:
         return f"{self.run_id}/{self._seq}"
 
     def write(self, type_: str, **fields: Any) -> dict[str, Any]:
-        """Append one record and fsync it before returning it."""
+        """Append one record and fsync it before returning it.
+
+        Raises:
+            JournalError: the record holds a secret-looking key or URL.
+            JournalWriteError: the disk is full or failing; the record was not
+                written and the file ends with the previous one.
+        """
         record: dict[str, Any] = {"v": FORMAT_VERSION, "type": type_, "time": round(time.time(), 3),
                                   "run": self.run_id, **fields}
         _check_no_secrets(record)
         line = (json.dumps(record, sort_keys=False, default=str) + "\n").encode()
-        os.write(self._fd, line)  # O_APPEND + one write: the line lands whole or torn at the end
-        os.fsync(self._fd)
+        if self._broken is not None:
+            raise JournalWriteError(
+                f"journal {self.path} is not writable since an earlier write failed "
+                f"({self._broken}); the {type_!r} record was not written",
+                path=self.path, record_type=type_, errno_=None)
+        try:
+            self._append(line)
+        except OSError as e:
+            raise self._write_failed(type_, e) from e
         return record
+
+    def _append(self, data: bytes) -> None:
+        """Write ``data`` at the end and fsync; on any error cut the file back first.
+
+        O_APPEND and the exclusive lock mean nobody else writes here, so the
+        size before the write is where the previous whole record ends. A full
+        disk can take part of a line (a short write) before failing: without
+        the cut, that torn line would sit in mid-file once the next run
+        appends, and read_journal would refuse the whole journal.
+        """
+        before = os.fstat(self._fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)  # one write normally; loop over a short one
+                if n <= 0:
+                    raise OSError(errno.EIO, os.strerror(errno.EIO))
+                view = view[n:]
+            os.fsync(self._fd)
+        except OSError as e:
+            try:
+                os.ftruncate(self._fd, before)
+                os.fsync(self._fd)
+            except OSError as cut:
+                self._broken = cut.strerror or str(cut)
+            raise e
+
+    def _write_failed(self, type_: str, e: OSError) -> JournalWriteError:
+        reason = e.strerror or str(e)
+        if self._broken is None:
+            state = "the journal is intact up to the previous record"
+        else:
+            state = "the journal may end with a torn line, which pmemctl ignores when reading it"
+        return JournalWriteError(
+            f"cannot write to journal {self.path}: {reason}; the {type_!r} record was not "
+            f"written ({state}); free space on that file system, then run again to resume",
+            path=self.path, record_type=type_, errno_=e.errno)
 
     def close(self) -> None:
         """Close the file (every record is already on disk)."""
@@ -267,17 +365,19 @@ def read_journal(path: str | Path) -> JournalState:
     """Parse a journal, tolerating a torn final line only.
 
     Raises:
-        JournalError: a line other than the last is not a JSON object, or a
-            record names a step that was never announced.
+        JournalError: the path is not a regular file or is over
+            :data:`MAX_JOURNAL_BYTES`, a line other than the last is not a
+            JSON object, or a record names a step that was never announced.
     """
     p = Path(path)
     state = JournalState(path=p)
     try:
-        raw = p.read_bytes()
+        raw = read_bounded(p, MAX_JOURNAL_BYTES)
     except FileNotFoundError:
         return state
-    except OSError as e:
-        raise JournalError(f"cannot read journal {p}: {e.strerror}") from e
+    except FileProblem as e:
+        hint = "; move it aside and run again (pmemctl starts a new journal)" if e.too_large else ""
+        raise JournalError(f"cannot read journal {p}: {e}{hint}") from e
     lines = raw.split(b"\n")
     ends_clean = raw.endswith(b"\n") or not raw
     runs: dict[str, RunRecord] = {}
@@ -290,7 +390,7 @@ def read_journal(path: str | Path) -> JournalState:
             rec = json.loads(line)
             if not isinstance(rec, dict) or "type" not in rec:
                 raise ValueError("not a record")
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # json recurses per nesting level
             if (is_last and not ends_clean) or _is_tail(lines, n):
                 state.torn_tail = True  # a kill mid-write: the record never happened
                 break
@@ -319,7 +419,7 @@ def _is_repaired_tear(lines: list[bytes], n: int) -> bool:
         if later.strip():
             try:
                 rec = json.loads(later)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return False
             return isinstance(rec, dict) and rec.get("type") == "run_start"
     return False

@@ -46,10 +46,13 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
     from pmemctl.apply.executor import NullHook
     from pmemctl.apply.journal import default_journal_path, read_journal
     from pmemctl.apply.run import load_source, prepare
-    from pmemctl.plan.savefile import save_plan
+    from pmemctl.plan.savefile import check_plan_target, save_plan
     from pmemctl.plan.select import select_vms
     from pmemctl.vsphere.vcenter import VCenter
 
+    if out is not None:
+        # Before connecting: a wrong --out (a directory, /dev/full) must not cost a plan.
+        check_plan_target(out)
     view = plan_view(app, output)
     source = load_source(spec_path)
     spec = source.spec

@@ -11,6 +11,10 @@ The file is JSON::
 recomputes it and refuses a plan whose estate has moved on. ``objects`` holds
 one digest per host and VM covered, only so the refusal can say *what*
 changed. The file holds names, sizes and options: no server, user or secret.
+
+A plan file is a regular file: ``--out`` naming a directory, device or FIFO
+is refused (:func:`check_plan_target`, before any work), and reading one
+stops at :data:`MAX_PLAN_BYTES`.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pmemctl.errors import Diagnostic, SpecError, StalePlanError
+from pmemctl.errors import Diagnostic, PmemctlError, SpecError, StalePlanError
+from pmemctl.fileio import FileProblem, check_regular_target, read_bounded
 from pmemctl.inventory.model import Inventory
 from pmemctl.plan.model import Plan
 from pmemctl.spec.model import OnFailure, Options, Parallel
@@ -44,6 +49,30 @@ _KEYS = (
     "plan",
 )
 _OPTIONAL_KEYS = ("objects",)
+# A plan of thousands of VMs is a few MiB of JSON; the limit keeps `apply
+# /dev/zero` (or any huge file) from being read into memory.
+MAX_PLAN_BYTES = 64 << 20
+
+
+class PlanFileError(PmemctlError):
+    """A plan file that cannot be written where asked (exit 1)."""
+
+
+def check_plan_target(path: str | Path) -> None:
+    """Refuse, before any work, an ``--out`` that is not (or cannot be) a regular file.
+
+    Raises:
+        PlanFileError: ``path`` is a directory, device, FIFO or socket, or its
+            directory does not exist.
+    """
+    try:
+        check_regular_target(path)
+    except FileProblem as exc:
+        raise PlanFileError(f"cannot save the plan to {path}: {exc}; give a file name") from None
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise PlanFileError(f"cannot save the plan to {path}: the directory {parent} "
+                            "does not exist")
 
 
 @dataclass(frozen=True)
@@ -71,7 +100,12 @@ def save_plan(  # noqa: PLR0917 -- the signature the CLI was promised
 
     Side Effects:
         Writes a temporary file next to ``path`` and renames it over ``path``,
-        so a crash never leaves a half-written plan behind.
+        so a crash never leaves a half-written plan behind. A symlink is
+        followed: the file it points to is replaced, the link stays.
+
+    Raises:
+        PlanFileError: ``path`` is not a regular file, or writing failed (a
+            full disk); nothing is left behind then.
     """
     doc = {
         "format_version": SAVE_FORMAT_VERSION,
@@ -84,7 +118,14 @@ def save_plan(  # noqa: PLR0917 -- the signature the CLI was promised
         "objects": _digests(inventory, vm_names),
         "plan": plan.to_json(),
     }
-    _write_atomically(Path(path), json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    check_plan_target(path)
+    # Write next to the link's target: renaming over the link would replace it.
+    target = Path(os.path.realpath(path))
+    try:
+        _write_atomically(target, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise PlanFileError(f"cannot save the plan to {path}: {exc.strerror or exc} "
+                            "(no plan file was written)") from None
 
 
 def load_plan(path: str | Path) -> SavedPlan:
@@ -96,11 +137,17 @@ def load_plan(path: str | Path) -> SavedPlan:
     """
     where = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise _error(where, f"cannot read the plan file: {exc.strerror or exc}") from exc
+        text = read_bounded(path, MAX_PLAN_BYTES).decode("utf-8")
+    except FileNotFoundError:
+        raise _error(where, "cannot read the plan file: No such file or directory") from None
+    except FileProblem as exc:
+        raise _error(where, f"cannot read the plan file: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _error(where, f"not a pmemctl plan: not UTF-8 text ({exc.reason})") from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise _error(where, "not a pmemctl plan: JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise SpecError(
             [
@@ -138,17 +185,17 @@ def is_plan_file(path: str | Path) -> bool:
     """True when ``path`` is a JSON object with ``"kind": "pmemctl-plan"``.
 
     Lets ``apply SPEC|PLANFILE`` tell the two apart; a YAML spec, a missing
-    file or any other JSON is not a plan.
+    file, a device or any other JSON is not a plan.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
+        text = read_bounded(path, MAX_PLAN_BYTES).decode("utf-8")
+    except (OSError, FileProblem, UnicodeDecodeError):
+        return False  # the spec loader says what is wrong with it
     if not text.lstrip().startswith("{"):  # cheap exit for YAML specs
         return False
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return False
     return isinstance(data, dict) and data.get("kind") == KIND
 

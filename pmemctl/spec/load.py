@@ -8,6 +8,14 @@ diagnostics. A spec with any problem yields no model at all.
 
 Messages name the key path, e.g. ``options.parallel.total`` or
 ``vms[2].disks['Hard disk 2'].size``.
+
+Limits, so that no input can hang, exhaust memory or overflow the stack
+(README "Limits" in playbooks/README.md): the spec is a regular file or
+standard input of at most :data:`MAX_SPEC_BYTES`; collections nest at most
+:data:`MAX_DEPTH` deep (PyYAML composes recursively); and strings hold no
+lone surrogates or control characters, which no vSphere name can contain
+and which would break printing the plan. ``validate`` and ``plan`` both read
+through :func:`_read` and :func:`_parse`, so they agree on all of it.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pmemctl.errors import Diagnostic, SpecError
+from pmemctl.fileio import FileProblem, format_size, read_bounded, read_stream_bounded
 from pmemctl.spec.model import (
     API_VERSION,
     NVDIMM_SNAPSHOT_MODES,
@@ -40,11 +49,18 @@ from pmemctl.spec.model import (
 from pmemctl.units import parse_size_mb
 
 __all__ = [
-    "ALL_DISKS", "MAX_NVDIMMS", "PASSWORD_ENV", "STDIN", "load_spec", "load_spec_text",
-    "validate_paths",
+    "ALL_DISKS", "MAX_DEPTH", "MAX_NVDIMMS", "MAX_SPEC_BYTES", "PASSWORD_ENV", "STDIN",
+    "load_spec", "load_spec_text", "validate_paths",
 ]
 
 MAX_NVDIMMS = 64  # vSphere's limit of vNVDIMM devices per VM
+# A spec entry is a few lines; 1 MiB is thousands of entries, and PyYAML (pure
+# Python) still reads it in seconds. Anything bigger is not a spec.
+MAX_SPEC_BYTES = 1 << 20
+# A valid spec nests 5 deep (vms[].disks.<label>.storage). PyYAML composes
+# recursively, so ~300 levels would be a RecursionError; 32 leaves room for
+# a mistaken indentation to be reported as what it is.
+MAX_DEPTH = 32
 PASSWORD_ENV = "PMEMCTL_PASSWORD"
 STDIN = "-"  # the path that means "read the spec from standard input"
 ALL_DISKS = "*"
@@ -80,6 +96,46 @@ _DECIMAL_RE = re.compile(r"^\+?(?:0|[1-9][0-9]*)$")
 # vSphere names a new disk "Hard disk N"; a disk pmemctl creates must be asked
 # for under that kind of label, or the next run would not find it and create it again.
 _NEW_DISK_LABEL_RE = re.compile(r"^Hard disk [1-9][0-9]*$")
+# Lone surrogates ("\ud800" in a double-quoted string) are not characters:
+# they cannot be encoded, sent to vCenter or printed. Control characters
+# ("\e", "\x1b") would reach the terminal inside plan output. Tab and newline
+# are ordinary text (block scalars).
+_BAD_CHAR_RE = re.compile("[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# The longest whole number a limit or timeout may be written with; Python
+# refuses to convert strings of more than 4300 digits at all.
+_MAX_INT_DIGITS = 18
+
+
+class _TooDeep(Exception):
+    """Raised by :class:`_DepthLimitedLoader` at the first node nested too deep."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(mark)
+        self.mark = mark
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing to compose collections nested over :data:`MAX_DEPTH`.
+
+    The scanner and parser are state machines; only the composer recurses
+    (twice per level), so counting here stops a deep document before the
+    stack overflows, at the position of the first node too deep.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: object) -> Node | None:
+        """Compose one node, one level deeper than its parent."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            node: Node | None = super().compose_node(parent, index)  # type: ignore[arg-type]
+            return node
+        finally:
+            self._depth -= 1
 
 
 @dataclass(frozen=True)
@@ -180,7 +236,8 @@ class _Reader:
         which nobody means for a limit or a timeout.
         """
         text = str(node.value) if isinstance(node, ScalarNode) else ""
-        if isinstance(node, ScalarNode) and node.tag == _INT and _DECIMAL_RE.match(text):
+        if (isinstance(node, ScalarNode) and node.tag == _INT and _DECIMAL_RE.match(text)
+                and len(text) <= _MAX_INT_DIGITS):
             value = int(text)
             if value >= 1:
                 return value
@@ -215,6 +272,7 @@ class _Reader:
                 f"the spec is empty; expected a mapping with apiVersion: {API_VERSION} and vms"))
             return None
         self.find_secrets(root, "", set())
+        self.check_text(root)
         if not self.expect(root, MappingNode, "spec", "a mapping (apiVersion, vms, ...)"):
             return None
         top = self.mapping(root, "", _TOP_KEYS)
@@ -266,6 +324,45 @@ class _Reader:
                                          f"spec; set the environment variable {PASSWORD_ENV}")
                 else:
                     self.find_secrets(value, _join(path, key), seen)
+
+    def check_text(self, root: Node) -> None:
+        """Report every string (key or value) holding a character no name can hold.
+
+        A loop with a stack, not recursion, and each node once (an alias
+        repeats a node; ``&a [*a]`` even makes a cycle).
+        """
+        seen: set[int] = set()
+        stack: list[tuple[Node, str]] = [(root, "")]
+        while stack:
+            node, path = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, ScalarNode):
+                self._check_chars(node, f"{path}: the value" if path else "the value")
+            elif isinstance(node, SequenceNode):
+                stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
+            elif isinstance(node, MappingNode):
+                for key_node, value in node.value:
+                    key = str(key_node.value) if isinstance(key_node, ScalarNode) else ""
+                    if isinstance(key_node, ScalarNode):
+                        self._check_chars(key_node, f"a key {_where(path)}")
+                    else:
+                        stack.append((key_node, path))
+                    stack.append((value, _join(path, key)))
+
+    def _check_chars(self, node: ScalarNode, what: str) -> None:
+        found = _BAD_CHAR_RE.search(str(node.value))
+        if found is None:
+            return
+        code = ord(found.group())
+        # The value is not echoed: it may sit under a secret-looking key.
+        if 0xD800 <= code <= 0xDFFF:
+            self.error(node, f"{what} contains U+{code:04X}, a lone surrogate (an escape such as "
+                             "\\ud800 that is half of a character); write the whole character")
+        else:
+            self.error(node, f"{what} contains the control character U+{code:04X}; "
+                             "names and values must be plain text")
 
     # -- options -------------------------------------------------------------------
 
@@ -598,23 +695,55 @@ def validate_paths(paths: Iterable[str | Path]) -> list[Diagnostic]:
 
 def _read(path: str | Path) -> tuple[str, str, Diagnostic | None]:
     """The text of a spec file, its display name, and a problem if it cannot be read."""
-    if str(path) == STDIN:
-        return sys.stdin.read(), "<stdin>", None
-    filename = str(path)
+    filename = "<stdin>" if str(path) == STDIN else str(path)
+    try:
+        raw = _read_bytes(path)
+    except FileNotFoundError:
+        return "", filename, Diagnostic(filename, 1, 1, "cannot read: No such file or directory")
+    except FileProblem as exc:
+        hint = "; give a spec file, or - to read standard input" if not exc.too_large else (
+            "; a spec is a few KiB")
+        return "", filename, Diagnostic(filename, 1, 1, f"cannot read: {exc}{hint}")
     try:
         # utf-8-sig: editors on Windows like to prepend a BOM.
-        return Path(path).read_text(encoding="utf-8-sig"), filename, None
+        return raw.decode("utf-8-sig"), filename, None
     except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        column = len(raw[line_start:exc.start].decode("utf-8", "replace")) + 1
         message = f"cannot read: not UTF-8 text ({exc.reason})"
-        return "", filename, Diagnostic(filename, 1, 1, message)
-    except OSError as exc:
-        return "", filename, Diagnostic(filename, 1, 1, f"cannot read: {exc.strerror or exc}")
+        return "", filename, Diagnostic(filename, line, column, message)
+
+
+def _read_bytes(path: str | Path) -> bytes:
+    """At most :data:`MAX_SPEC_BYTES` of a regular file, or of stdin for ``-``.
+
+    Never blocks on a FIFO and never reads a device (``/dev/zero`` has no
+    end): a named path must be a regular file. Standard input may be a pipe.
+    """
+    if str(path) != STDIN:
+        return read_bounded(path, MAX_SPEC_BYTES)
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is not None:
+        return read_stream_bounded(buffer, MAX_SPEC_BYTES)
+    text = sys.stdin.read(MAX_SPEC_BYTES + 1)  # a text stream without bytes (tests, embedding)
+    if len(text) > MAX_SPEC_BYTES:
+        raise FileProblem(f"it is larger than the {format_size(MAX_SPEC_BYTES)} limit",
+                          too_large=True)
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _parse(text: str, filename: str) -> tuple[Spec | None, list[Diagnostic]]:
     """Compose and read the text; the spec is meaningful only without diagnostics."""
+    if len(text) > MAX_SPEC_BYTES:  # load_spec_text is public: the same limit as files
+        return None, [Diagnostic(filename, 1, 1, f"the spec is larger than the "
+                                                 f"{format_size(MAX_SPEC_BYTES)} limit")]
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_DepthLimitedLoader)
+    except _TooDeep as exc:
+        return None, [Diagnostic(filename, exc.mark.line + 1, exc.mark.column + 1,
+                                 f"nested more than {MAX_DEPTH} levels deep; a spec needs "
+                                 "at most 5 (vms[].disks.<label>.storage)")]
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_diagnostic(exc, filename)]
     except yaml.reader.ReaderError as exc:  # a control character: no mark, an offset
@@ -751,8 +880,12 @@ def _unclosed_bracket(pattern: str) -> bool:
 def _has_password(value: str) -> bool:
     """True for ``user:pass@host`` (with or without a scheme)."""
     rest = _SCHEME_RE.sub("", value, count=1)
-    authority = rest.split("/", 1)[0]
-    if "@" not in authority:
+    # Up to the last "@", not the first "/": a password written unencoded may
+    # hold "/", "?" or "#", which would end the authority early. The user part
+    # (before the first ":") cannot hold them, which tells a query apart.
+    # pmemctl.vsphere.session._split_userinfo reads URLs by the same rule.
+    if "@" not in rest:
         return False
-    userinfo = authority.rsplit("@", 1)[0]
-    return ":" in userinfo
+    userinfo = rest.rsplit("@", 1)[0]
+    user = userinfo.split(":", 1)[0]
+    return ":" in userinfo and not any(c in user for c in "/?#")

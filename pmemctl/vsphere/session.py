@@ -22,7 +22,10 @@ later costs nothing (``si.content`` would cost a ``Fetch`` each time), and
 from __future__ import annotations
 
 import contextlib
+import html
+import json
 import os
+import re
 import socket
 import ssl
 import urllib.parse
@@ -53,6 +56,7 @@ DEPRECATED_API = (9, 0)
 # over a big estate can take a while on a busy vCenter.
 CONNECT_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT_S = 300
+_URL_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -92,7 +96,14 @@ def _parse_port(text: str, origin: str) -> int:
 def _parse_server(server: str, origin: str) -> tuple[str, int | None]:
     """Split ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``."""
     server = server.strip()
-    if not server or "/" in server or "@" in server:
+    if "@" in server:
+        # Not echoed: "user:password@host" is the likely mistake, and the
+        # password may hold anything ("/" included), so no part of it is shown.
+        raise UsageError(
+            f"bad server in {origin}: it contains '@' (a user or password?); give HOST or "
+            "HOST:PORT, and the user and password through --user and PMEMCTL_PASSWORD"
+        )
+    if not server or "/" in server:
         raise UsageError(
             f"bad server {server!r} in {origin}: give HOST or HOST:PORT "
             "(use --url for https://user@host:port/sdk)"
@@ -124,36 +135,64 @@ class _UrlParts:
     path: str
 
 
+def _split_userinfo(rest: str) -> tuple[str | None, str]:
+    """Split ``user:password@host:port/path`` (no scheme) at the last ``@``.
+
+    urllib ends the authority at the first ``/``, ``?`` or ``#``, so a
+    password written unencoded with one of those ("pa/ss") would land in the
+    path, and from there in every message that shows the endpoint. vCenter
+    SDK paths hold no ``@``, so the last one ends the user info; only when
+    the user name itself (before the first ``:``) holds ``/``, ``?`` or
+    ``#`` is the ``@`` in a path or query instead. pmemctl.spec.load's
+    ``_has_password`` reads the spec's ``vcenter:`` by the same rule.
+    """
+    if "@" not in rest:
+        return None, rest
+    userinfo, hostpart = rest.rsplit("@", 1)
+    if any(c in userinfo.split(":", 1)[0] for c in "/?#"):
+        return None, rest
+    return userinfo, hostpart
+
+
 def _parse_url(url: str, origin: str) -> _UrlParts:
-    """Parse the URL form pmemsim prints: ``https://user:pass@host:port/sdk``."""
+    """Parse the URL form pmemsim prints: ``https://user:pass@host:port/sdk``.
+
+    User and password are percent-decoded, and may also be written raw
+    (``/``, ``@``, ``:``, ``#``, spaces, any Unicode); see :func:`_split_userinfo`.
+    """
     # Never echo the URL itself in an error: it may carry the password.
+    text = url.strip()
+    scheme_match = _URL_SCHEME_RE.match(text)
+    scheme = scheme_match.group(1) if scheme_match else ""
+    if scheme.lower() != "https":
+        # vCenter only serves its SDK over TLS; a plain-http URL would send the
+        # password in clear, so refuse it rather than "upgrade" silently.
+        shown = scheme or "no scheme"
+        raise UsageError(
+            f"URL in {origin} must start with https:// (got {shown}): vCenter serves its SDK "
+            "only over TLS"
+        )
+    assert scheme_match is not None
+    userinfo, hostpart = _split_userinfo(text[scheme_match.end():])
     try:
-        parts = urllib.parse.urlsplit(url.strip())
+        parts = urllib.parse.urlsplit("https://" + hostpart)
         port = parts.port
     except ValueError:
         raise UsageError(
             f"malformed URL in {origin}: expected https://[user[:password]@]host[:port]/sdk"
         ) from None
-    if parts.scheme.lower() != "https":
-        # vCenter only serves its SDK over TLS; a plain-http URL would send the
-        # password in clear, so refuse it rather than "upgrade" silently.
-        shown = parts.scheme or "no scheme"
-        raise UsageError(
-            f"URL in {origin} must start with https:// (got {shown}): vCenter serves its SDK "
-            "only over TLS"
-        )
     if not parts.hostname:
         raise UsageError(f"malformed URL in {origin}: no host name")
     if port == 0:
         raise UsageError(f"bad port 0 in {origin}: use a number from 1 to 65535")
     path = parts.path.rstrip("/") or SDK_PATH
-    return _UrlParts(
-        host=parts.hostname,
-        port=port,
-        user=urllib.parse.unquote(parts.username) if parts.username is not None else None,
-        password=urllib.parse.unquote(parts.password) if parts.password is not None else None,
-        path=path,
-    )
+    user: str | None = None
+    password: str | None = None
+    if userinfo is not None:
+        raw_user, has_password, raw_password = userinfo.partition(":")
+        user = urllib.parse.unquote(raw_user)
+        password = urllib.parse.unquote(raw_password) if has_password else None
+    return _UrlParts(host=parts.hostname, port=port, user=user, password=password, path=path)
 
 
 def _flag_bool(value: str, name: str) -> bool:
@@ -455,11 +494,30 @@ def _session_id(cookie: str) -> str:
     return ""
 
 
+def _password_forms(pw: str) -> list[str]:
+    """Every way a password may be spelt inside an exception's text, longest first.
+
+    Raw; percent-encoded (upper and lower case hex, ``/`` kept or not, ``+``
+    for spaces) as in a URL; escaped as ``repr``, ``ascii`` and JSON write it
+    (quotes, backslashes, non-printable and non-ASCII characters); as UTF-8
+    bytes' ``repr``; and XML-escaped, as in a SOAP body.
+    """
+    forms = {pw, html.escape(pw, quote=False), html.escape(pw, quote=True),
+             repr(pw)[1:-1], ascii(pw)[1:-1], json.dumps(pw)[1:-1],
+             json.dumps(pw, ensure_ascii=False)[1:-1], repr(pw.encode("utf-8", "replace"))[2:-1]}
+    for encoded in (urllib.parse.quote(pw, errors="replace"),
+                    urllib.parse.quote(pw, safe="", errors="replace"),
+                    urllib.parse.quote_plus(pw, safe="", errors="replace")):
+        forms.add(encoded)
+        forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded))
+    return sorted((f for f in forms if f), key=len, reverse=True)
+
+
 def _scrub(text: str, settings: ConnectionSettings) -> str:
-    """Remove the password (raw or percent-encoded) from a message."""
+    """Remove the password, in any spelling :func:`_password_forms` knows, from a message."""
     pw = settings.password
     if pw:
-        for form in {pw, urllib.parse.quote(pw), urllib.parse.quote(pw, safe="")}:
+        for form in _password_forms(pw):
             text = text.replace(form, "***")
     return text
 
@@ -486,7 +544,9 @@ def _describe(exc: BaseException, settings: ConnectionSettings) -> str:
         return _scrub(str(text), settings)
 
     if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = clean(exc.verify_message or exc.reason or exc)
+        # getattr: the attributes exist only when the ssl module raised it itself.
+        reason = clean(getattr(exc, "verify_message", None) or getattr(exc, "reason", None)
+                       or exc)
         how = (
             f"the CA file {settings.ca_file} does not vouch for it"
             if settings.ca_file else "it is not signed by a CA in the system trust store"
@@ -496,7 +556,7 @@ def _describe(exc: BaseException, settings: ConnectionSettings) -> str:
             "with the vCenter CA, or --insecure"
         )
     if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {where} failed: {clean(exc.reason or exc)}"
+        return f"TLS handshake with {where} failed: {clean(getattr(exc, 'reason', None) or exc)}"
     if isinstance(exc, ConnectionRefusedError):
         return f"cannot reach vCenter at {where}: connection refused"
     if isinstance(exc, socket.gaierror):

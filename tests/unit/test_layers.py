@@ -7,7 +7,9 @@ from pathlib import Path
 
 from tests import import_graph as g
 
-PURE = {"plan", "spec", "inventory", "units", "errors"}  # no vSphere, no I/O layers
+# No vSphere, no I/O layers. fileio is stdlib-only: the regular-file and size
+# checks that spec/load and plan/savefile already did their reads with.
+PURE = {"plan", "spec", "inventory", "units", "errors", "fileio"}
 
 
 def test_the_pure_core_imports_no_outer_layer() -> None:

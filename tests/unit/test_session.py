@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ssl
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from pmemctl.errors import ExitCode, UsageError
+from pmemctl.errors import ExitCode, SpecError, UsageError
+from pmemctl.spec.load import load_spec_text
 from pmemctl.vsphere.session import (
     ConnectionSettings,
     _describe,
@@ -199,3 +201,70 @@ def test_ssl_context_verifies_by_default() -> None:
 def test_session_id_from_set_cookie() -> None:
     assert _session_id('vmware_soap_session="abc-123"; Path=/; HttpOnly') == "abc-123"
     assert _session_id("") == ""
+
+
+# -- passwords of any characters never reach a message -----------------------------
+
+NASTY = ["p/w", "p@w", "p%w", "p:w", "p#w", "p?w", "p w", "pässwörd€😀", "a/b@c:d#e%f g",
+         "s3cr:t/p@ss", "50%2F", 'q"uo\\te<&>']
+
+
+def _spellings(pw: str) -> list[str]:
+    # What must never appear: the password, encoded, and its longest telling fragment.
+    forms = {pw, urllib.parse.quote(pw, safe=""), urllib.parse.quote(pw)}
+    return sorted(forms)
+
+
+@pytest.mark.parametrize("pw", NASTY)
+def test_a_raw_or_encoded_password_in_a_url_is_read_whole(pw: str) -> None:
+    for written in (pw.replace("%", "%25"), urllib.parse.quote(pw, safe="")):
+        s = resolve_settings(url=f"https://admin:{written}@vc1.example:8443/sdk", env={})
+        assert (s.user, s.password, s.host, s.port, s.path) == (
+            "admin", pw, "vc1.example", 8443, "/sdk")
+        for text in (repr(s), s.display, s.endpoint):
+            assert all(form not in text for form in _spellings(pw))
+    if "%" not in pw:  # written raw, unencoded, as people paste it
+        s = resolve_settings(url=f"https://admin:{pw}@vc1.example/sdk", env={})
+        assert (s.password, s.host, s.path) == (pw, "vc1.example", "/sdk")
+
+
+@pytest.mark.parametrize("pw", NASTY)
+def test_no_usage_error_ever_shows_the_password(pw: str) -> None:
+    attempts: list[dict[str, object]] = [
+        {"url": f"https://admin:{pw}@vc1:99999/sdk"},
+        {"url": f"https://admin:{pw}@vc1:abc/sdk"},
+        {"url": f"http://admin:{pw}@vc1/sdk"},
+        {"url": f"admin:{pw}@vc1"},
+        {"url": f"https://admin:{pw}@/sdk"},
+        {"server": f"admin:{pw}@vc1"},
+        {"spec_vcenter": f"admin:{pw}@vc1"},
+        {"url": f"https://admin:{pw}@vc1/sdk", "server": "vc2"},
+    ]
+    for kwargs in attempts:
+        with pytest.raises(UsageError) as info:
+            resolve_settings(env={}, **kwargs)  # type: ignore[arg-type]
+        assert all(form not in str(info.value) for form in _spellings(pw)), str(info.value)
+
+
+@pytest.mark.parametrize("pw", NASTY)
+def test_no_login_failure_message_shows_the_password(pw: str) -> None:
+    s = ConnectionSettings(host="vc1", user="admin", password=pw)
+    spelt = [pw, urllib.parse.quote(pw, safe=""), urllib.parse.quote(pw, safe="").lower(),
+             urllib.parse.quote_plus(pw, safe=""), repr(pw), ascii(pw), repr(pw.encode())]
+    for text in spelt:
+        for exc in (OSError(5, f"I/O error near {text}"), ssl.SSLError(1, f"bad {text}"),
+                    RuntimeError(f"https://admin:{text}@vc1/sdk failed"), ValueError(text)):
+            message = _describe(exc, s)
+            assert all(form not in message for form in _spellings(pw)), message
+            assert repr(pw)[1:-1] not in message
+
+
+@pytest.mark.parametrize("pw", ["p/w", "a/b@c", "x#y", "u?v"])
+def test_a_password_with_slash_in_the_specs_vcenter_is_refused_unshown(pw: str) -> None:
+    for vcenter in (f"admin:{pw}@vc01", f"https://admin:{pw}@vc01/sdk"):
+        with pytest.raises(SpecError) as info:
+            load_spec_text(f'apiVersion: pmemctl/v1\nvcenter: "{vcenter}"\n'
+                           "vms: [{name: a, nvdimms: [16GiB]}]\n", "s.yaml")
+        assert str(info.value) == (
+            "s.yaml:2:10: vcenter: a password does not belong in a spec; remove 'user:...@' and "
+            "set the environment variable PMEMCTL_PASSWORD")

@@ -505,7 +505,8 @@ def test_load_spec_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(b"apiVersion: pmemctl/v1\nvcenter: caf\xe9\n")
     with pytest.raises(SpecError) as info:
         load_spec(path)
-    assert str(info.value) == f"{path}:1:1: cannot read: not UTF-8 text (invalid continuation byte)"
+    # Located at the byte that is not UTF-8, counted in characters.
+    assert str(info.value) == f"{path}:2:13: cannot read: not UTF-8 text (invalid continuation byte)"
 
 
 def test_dash_reads_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
