@@ -97,14 +97,16 @@ sys.exit(main())
 
 
 def run_plan(sim: simproc.PmemSim, spec: Path, client_pages: bool = False,
-             ) -> tuple[float, int, float, int]:
+             output: str = "json") -> tuple[float, int, float, int]:
     """Return (seconds, SOAP requests, peak MB, selected changes)."""
-    env = dict(os.environ, PMEMCTL_URL=sim.url, PMEMCTL_CA_FILE=str(sim.cert))
+    # This checkout's pmemctl, whichever virtualenv runs the benchmark.
+    env = dict(os.environ, PMEMCTL_URL=sim.url, PMEMCTL_CA_FILE=str(sim.cert),
+               PYTHONPATH=str(ROOT))
     before = sim.total_requests()
-    pmemctl = str(ROOT / ".venv" / "bin" / "pmemctl")
-    cmd = [sys.executable, "-c", CLIENT_PAGES] if client_pages else [pmemctl]
+    pmemctl = [sys.executable, "-m", "pmemctl"]
+    cmd = [sys.executable, "-c", CLIENT_PAGES] if client_pages else pmemctl
     out = subprocess.run(
-        [sys.executable, "-c", WRAP, *cmd, "plan", str(spec), "-o", "json"],
+        [sys.executable, "-c", WRAP, *cmd, "plan", str(spec), "-o", output],
         capture_output=True,
         text=True,
         env=env,
@@ -116,7 +118,7 @@ def run_plan(sim: simproc.PmemSim, spec: Path, client_pages: bool = False,
         raise SystemExit(f"pmemctl plan failed ({code}): {out.stderr}")
     # The JSON document is pmemctl's stdout; the wrapper only prints its figures.
     plan = subprocess.run(
-        [pmemctl, "plan", str(spec), "-o", "json"],
+        [*pmemctl, "plan", str(spec), "-o", "json"],
         capture_output=True,
         text=True,
         env=env,

@@ -8,9 +8,15 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from pmemctl.vsphere import wire
+from pmemctl.vsphere.session import raw_call
+
 # One page of RetrievePropertiesEx. vCenter caps pages on its own and hands
 # back a token; asking for more just lets a server that can send more do so.
 MAX_OBJECTS = 10_000
+# Pages are read by pmemctl.vsphere.wire; False sends every page through
+# pyVmomi's deserializer instead (the equivalence tests compare the two).
+STREAMING = True
 
 _PC: Any = vmodl.query.PropertyCollector  # pyVmomi's stubs leave its constructors untyped
 
@@ -36,23 +42,44 @@ def retrieve(
         vim.fault.NotAuthenticated: the session has ended.
     """
     options = _PC.RetrieveOptions(maxObjects=max_objects)
-    result = property_collector.RetrievePropertiesEx(specSet=list(specs), options=options)
-    token = None
+    objects, token = _page(property_collector, "RetrievePropertiesEx",
+                           specSet=list(specs), options=options)
     try:
-        while result is not None:
-            token = result.token
-            for oc in result.objects or ():
-                _raise_unauthenticated(oc)
-                yield oc.obj, {p.name: p.val for p in oc.propSet or ()}
+        while True:
+            yield from objects
             if not token:
                 break
-            result = property_collector.ContinueRetrievePropertiesEx(token=token)
-            token = None
+            current, token = token, None
+            objects, token = _page(property_collector, "ContinueRetrievePropertiesEx",
+                                   token=current)
     except GeneratorExit:
         if token:
             with contextlib.suppress(Exception):  # best effort: the result expires anyway
                 property_collector.CancelRetrievePropertiesEx(token=token)
         raise
+
+
+def _page(pc: Any, method: str, **kwargs: Any) -> wire.Page:
+    """One page, read by the streaming reader when it can, else by pyVmomi."""
+    body = raw_call(pc, method, **kwargs) if STREAMING else None
+    if body is None:
+        result = getattr(pc, method)(**kwargs)
+        return _checked(result)
+    try:
+        return wire.parse_retrieve_result(body, pc._stub)
+    except wire.Unsupported:
+        # missingSet, or a type the reader does not know: pyVmomi reads the
+        # same bytes, so the page (and any fault in it) is exactly pyVmomi's.
+        info = type(pc)._GetMethodInfo(method)
+        return _checked(wire.pyvmomi_result(body, pc._stub, info.result))
+
+
+def _checked(result: Any) -> wire.Page:
+    if result is None:
+        return [], None
+    for oc in result.objects or ():
+        _raise_unauthenticated(oc)
+    return list(wire.pages_of(result)), result.token or None
 
 
 def _raise_unauthenticated(oc: Any) -> None:

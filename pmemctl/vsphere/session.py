@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import html
+import io
 import json
 import os
 import re
 import socket
 import ssl
 import urllib.parse
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPException
@@ -636,3 +638,75 @@ def connect(settings: ConnectionSettings) -> Connection:
             'vSphere 9.0 "with no replacement"; pmemctl still works but plan a move off vPMem'
         )
     return conn
+
+
+def raw_call(mo: Any, method: str, **kwargs: Any) -> bytes | None:
+    """Send ``mo.<method>(**kwargs)`` on ``mo``'s own pyVmomi stub; the 200 answer's bytes.
+
+    The request is pyVmomi's: its serializer, the stub's session cookie,
+    headers, pooled TLS connections and version, and the stub takes a new
+    cookie from the answer as pyVmomi does. Only the decoding of a 200
+    answer is left to the caller (:mod:`pmemctl.vsphere.wire`). Any other
+    answer is handled by pyVmomi's code, so a SOAP fault is raised exactly
+    as ``mo.<method>(...)`` raises it.
+
+    Returns None, having sent nothing, when ``mo`` is not bound to a plain
+    ``SoapStubAdapter`` (a test double): the caller then calls the method.
+
+    Raises:
+        vmodl.MethodFault: the server answered with a SOAP fault.
+        OSError, http.client.HTTPException: as pyVmomi's InvokeMethod.
+    """
+    bound = getattr(mo, "_stub", None)
+    if type(bound) is not SoapStubAdapter:
+        return None
+    stub: Any = bound  # pyVmomi's stub methods are untyped
+    from pyVmomi import SoapAdapter as _soap
+
+    sa: Any = _soap  # pyVmomi's module is untyped
+    info = type(mo)._GetMethodInfo(method)
+    args = [kwargs.get(p.name) for p in info.params]
+    # The same headers as SoapStubAdapter.InvokeMethod (pyVmomi 8/9).
+    headers = {
+        "Cookie": stub.cookie,
+        "SOAPAction": stub.versionId,
+        "Content-Type": f"text/xml; charset={sa.XML_ENCODING}",
+        "User-Agent": f"pyvmomi {sa.version_info_str} {sa.kind} Python/{sa.PYTHON_VERSION} "
+                      f"({sa.OS_NAME}; {sa.OS_VERSION}; {sa.OS_ARCH})",
+    }
+    if stub._customHeaders:
+        headers.update(stub._customHeaders)
+    req = stub.SerializeRequest(mo, info, args)
+    for modifier in stub.requestModifierList:
+        req = modifier(req)
+    conn = stub.GetConnection()
+    try:
+        conn.request("POST", stub.path, req, headers)
+        resp = conn.getresponse()
+    except (OSError, HTTPException):
+        conn.close()
+        stub.DropConnections()
+        raise
+    cookie = resp.getheader("Set-Cookie") or resp.getheader("set-cookie")
+    if cookie:
+        stub.cookie = cookie
+        morsel = sa.SimpleCookie(cookie).get(sa.COOKIE_NAME)
+        if morsel:
+            sa.StubAdapterBase.SetSessionId(stub, morsel.value)
+    try:
+        body = resp.read()
+        if (resp.getheader("Content-Encoding") or "").lower() in ("gzip", "deflate"):
+            # A server may compress unasked; wbits 47 reads gzip and zlib streams.
+            body = zlib.decompress(body, 47)
+    except (OSError, HTTPException, zlib.error):
+        conn.close()
+        stub.DropConnections()
+        raise
+    stub.ReturnConnection(conn)
+    if resp.status == 200:
+        return bytes(body)
+    if resp.status != 500:
+        raise HTTPException(f"{resp.status} {resp.reason}")
+    # A SOAP fault: pyVmomi's deserializer makes the exception pyVmomi raises.
+    fault = sa.SoapResponseDeserializer(stub).Deserialize(io.BytesIO(body), info.result)
+    raise fault

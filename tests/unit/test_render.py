@@ -147,3 +147,39 @@ def test_plan_to_json_is_sorted_and_round_trips() -> None:
     assert list(data) == sorted(data)
     assert data["format_version"] == 1
     assert Plan.from_json(data) == plan
+
+
+def test_a_large_plan_is_one_folded_table_with_the_summary_first() -> None:
+    from pmemctl.plan.render import FOLD_VMS
+
+    n = FOLD_VMS + 1
+    inv = inventory(hosts=[host("esx-01", free_gb=4096)],
+                    vms=[vm(f"db-{i:02d}", disks=[disk(size_gb=1)]) for i in range(n)])
+    plan = make_plan(spec(entry(match="db-*", disks={"*": "pmem"})), inv)
+    text = rendered(plan)
+    lines = text.splitlines()
+    assert lines[0] == summary_line(plan)
+    assert text.count(summary_line(plan)) == 1
+    assert "VM db-00 (host esx-01)" not in text  # no per-VM heading or table
+    header = next(line for line in lines if "Action" in line)
+    assert header.split()[:3] == ["VM", "(host)", "Action"]
+    assert sum(line.startswith("db-") for line in lines) == n  # each VM named once
+    assert text.index("db-00 (esx-01)") < text.index("db-01 (esx-01)")
+    assert "PMem per host" in text
+
+
+def test_folded_rendering_time_grows_linearly() -> None:
+    import time
+
+    from pmemctl.plan.render import FOLD_VMS
+
+    def seconds(n: int) -> float:
+        inv = inventory(hosts=[host("esx-01", free_gb=1 << 20)],
+                        vms=[vm(f"db-{i:04d}", disks=[disk(size_gb=1)]) for i in range(n)])
+        plan = make_plan(spec(entry(match="db-*", disks={"*": "pmem"})), inv)
+        t = time.perf_counter()
+        rendered(plan)
+        return time.perf_counter() - t
+
+    small, large = seconds(FOLD_VMS * 5), seconds(FOLD_VMS * 20)
+    assert large < small * 4 * 3  # 4x the rows; generous for a shared machine
