@@ -38,8 +38,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
+from pmemctl.apply.events import Event, Hook, NullHook
 from pmemctl.apply.journal import Journal
 from pmemctl.apply.records import (
     CreatedDevice,
@@ -64,50 +65,6 @@ from pmemctl.vsphere.tasks import TaskState, Update
 
 #: Faults that mean the step's goal already holds (UpgradeVM on a VM at that version).
 _DONE_FAULTS = {StepKind.UPGRADE: {"AlreadyUpgraded"}}
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something the progress display or a log may want to show."""
-
-    # started | progress | done | failed | skipped | stopping | interrupted | waiting | warning
-    kind: str
-    vm: str = ""
-    action: str = ""
-    target: str = ""
-    task: str | None = None
-    time: float = 0.0
-    elapsed_s: float | None = None
-    progress: int | None = None
-    fault: str | None = None
-    message: str | None = None
-    size_mb: int = 0
-    changes: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON Lines shape for ``--output json``; empty fields are left out."""
-        out: dict[str, Any] = {"event": self.kind}
-        for k in ("vm", "action", "target", "task", "elapsed_s", "progress", "fault",
-                  "message"):
-            v = getattr(self, k)
-            if v not in (None, ""):
-                out[k] = round(v, 3) if isinstance(v, float) else v
-        out["time"] = round(self.time, 3)
-        return out
-
-
-class Hook(Protocol):
-    """Receives executor events (progress display, JSON log, tests)."""
-
-    def event(self, e: Event) -> None:
-        """Handle one event; must not raise."""
-
-
-class NullHook:
-    """A hook that ignores everything."""
-
-    def event(self, e: Event) -> None:
-        """Ignore ``e``."""
 
 
 @dataclass(frozen=True)

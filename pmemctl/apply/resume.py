@@ -25,7 +25,7 @@ from __future__ import annotations
 from contextlib import closing
 from dataclasses import dataclass, field
 
-from pmemctl.apply.executor import Event, Hook, NullHook
+from pmemctl.apply.events import Event, Hook, NullHook
 from pmemctl.apply.journal import Journal, JournalState
 from pmemctl.inventory.model import Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan

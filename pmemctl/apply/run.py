@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from pmemctl import __version__
+from pmemctl.apply.events import Hook
 from pmemctl.apply.executor import (
     ApplyResult,
     ExecContext,
     ExecOptions,
-    Hook,
     apply_plan,
     exec_context,
 )

@@ -43,7 +43,7 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
     must be power-cycled, and why), PMem per host before and after, and every
     problem that blocks the plan. A blocked plan exits 1.
     """
-    from pmemctl.apply.executor import NullHook
+    from pmemctl.apply.events import NullHook
     from pmemctl.apply.journal import default_journal_path, read_journal
     from pmemctl.apply.run import load_source, prepare
     from pmemctl.plan.savefile import check_plan_target, save_plan

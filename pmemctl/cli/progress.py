@@ -31,7 +31,7 @@ from rich.table import Table
 from pmemctl.units import format_mb
 
 if TYPE_CHECKING:
-    from pmemctl.apply.executor import Event
+    from pmemctl.apply.events import Event
     from pmemctl.cli.app import App
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
-from pmemctl.apply.executor import NullHook
+from pmemctl.apply.events import NullHook
 from pmemctl.apply.run import ApplyRun, exec_options, load_source
 from pmemctl.vsphere.collector import retrieve
 from pmemctl.vsphere.session import Connection, connect

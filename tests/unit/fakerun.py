@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pmemctl.apply.executor import ApplyResult, Event, ExecOptions, Executor, exec_context
+from pmemctl.apply.events import Event
+from pmemctl.apply.executor import ApplyResult, ExecOptions, Executor, exec_context
 from pmemctl.apply.journal import Journal, JournalState, read_journal
 from pmemctl.cli.progress import event_line
 from pmemctl.inventory.model import Inventory

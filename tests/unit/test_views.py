@@ -13,7 +13,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from pmemctl.apply.executor import ApplyResult, ChangeResult, Event
+from pmemctl.apply.events import Event
+from pmemctl.apply.executor import ApplyResult, ChangeResult
 from pmemctl.apply.rollback import RollbackPlan
 from pmemctl.apply.scheduler import Outcome
 from pmemctl.cli import jsonout
