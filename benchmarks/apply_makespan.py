@@ -59,7 +59,7 @@ from pmemctl.plan.payloads import MigrateDisk
 from pmemctl.plan.planner import make_plan
 from pmemctl.plan.select import select_vms
 from pmemctl.spec.load import load_spec_text
-from pmemctl.vsphere import actions
+from pmemctl.vsphere import actions, calls
 from pmemctl.vsphere.session import ConnectionSettings, connect
 from pmemctl.vsphere.snapshot import take_snapshot
 from pmemctl.vsphere.vcenter import VCenter
@@ -161,7 +161,7 @@ def run_sequential(inv_file: Path, every: int) -> tuple[float, int, int]:
             # What a loop script sends: the documented deviceChange shape, one disk at
             # a time (vCenter refuses a locator naming the PMem datastore).
             vm: Any = vim.VirtualMachine(c.vm_moid, stub)
-            devices = actions.fetch_devices(conn.content, [c.vm_moid])[c.vm_moid]
+            devices = calls.fetch_devices(conn.content, [c.vm_moid])[c.vm_moid]
             spec_obj = actions.relocate_spec([c], devices, inventory.pmem_policy_id, stub=stub)
             WaitForTask(vm.RelocateVM_Task(spec=spec_obj))
         elapsed = time.monotonic() - t0

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pyVmomi import vim as _vim
 from pyVmomi import vmodl as _vmodl
 
-from pmemctl.vsphere.actions import fetch_devices
+from pmemctl.vsphere.calls import fetch_devices
 from pmemctl.vsphere.tasks import TaskWatcher, fault_message, fault_name
 
 if TYPE_CHECKING:

@@ -26,7 +26,8 @@ from pmemctl.probe.result import (
     FactValue,
     ProbeStep,
 )
-from pmemctl.vsphere.actions import disk_policies, reconfigure_spec
+from pmemctl.vsphere.actions import reconfigure_spec
+from pmemctl.vsphere.calls import disk_policies
 
 vim: Any = _vim  # pyVmomi's stubs leave constructors untyped
 vmodl: Any = _vmodl

@@ -1,8 +1,7 @@
-"""pyVmomi specs for each apply step, and the calls that submit them.
+"""pyVmomi specs for each apply step: pure functions of (payloads, device objects, ids).
 
-Builders are pure functions of (changes, device objects, ids); submitters
-make exactly one SOAP call and return the vCenter task it started. Nothing
-here waits: :mod:`pmemctl.vsphere.tasks` does, for all tasks at once.
+Nothing here talks to a server; :mod:`pmemctl.vsphere.calls` makes the
+calls (one SOAP call each), :mod:`pmemctl.vsphere.tasks` waits for them.
 
 Each shape is the one a real client is known to send to a real vCenter
 (sources in ``tests/pmemsim/README.md`` and the real-vCenter reference):
@@ -62,9 +61,6 @@ from pmemctl.plan.payloads import (
     RemoveNvdimm,
     UpgradeHardware,
 )
-from pmemctl.vsphere.collector import retrieve
-from pmemctl.vsphere.session import stub_of
-from pmemctl.vsphere.tasks import fault_name
 
 # pyVmomi's stubs leave data-object constructors untyped; keep the Any at the boundary.
 vim: Any = _vim
@@ -93,23 +89,6 @@ def hw_version(value: Any) -> str:
     return f"vmx-{int(text):02d}"
 
 
-def fetch_devices(content: Any, vm_moids: Sequence[str]) -> dict[str, list[Any]]:
-    """``config.hardware.device`` of many VMs in ONE RetrievePropertiesEx."""
-    if not vm_moids:
-        return {}
-    stub = stub_of(content.propertyCollector)
-    pcq = vmodl.query.PropertyCollector
-    spec = pcq.FilterSpec(
-        objectSet=[pcq.ObjectSpec(obj=vm_ref(stub, m)) for m in vm_moids],
-        propSet=[pcq.PropertySpec(type=vim.VirtualMachine, pathSet=["config.hardware.device"])],
-        reportMissingObjectsInResults=True,
-    )
-    return {
-        str(obj._moId): list(props.get("config.hardware.device") or [])
-        for obj, props in retrieve(content.propertyCollector, [spec])
-    }
-
-
 def _pmem_profile(policy_id: str) -> list[Any]:
     return [vim.vm.DefinedProfileSpec(profileId=policy_id)]
 
@@ -120,15 +99,6 @@ def upgrade_version(change: Change) -> str:
     if not isinstance(p, UpgradeHardware):
         raise ValueError(f"{change.action.value} is not a hardware upgrade")
     return hw_version(p.to_version)
-
-
-def submit_upgrade(vm: Any, version: str) -> Any:
-    """Start ``UpgradeVM_Task(version)``; returns the task.
-
-    ``AlreadyUpgraded`` (the VM is at that version or newer) is not an
-    error for pmemctl: the executor treats it as done.
-    """
-    return vm.UpgradeVM_Task(version=version)
 
 
 def reconfigure_spec(changes: Sequence[Change], devices: Sequence[Any],
@@ -309,66 +279,3 @@ def _profile(policy: PolicyRef, pmem_policy_id: str, off: OffProfile) -> list[An
         if off == "empty":
             return [vim.vm.EmptyProfileSpec()]
     return None
-
-
-def submit_reconfigure(vm: Any, spec: Any) -> Any:
-    """Start ReconfigVM_Task; returns the task."""
-    return vm.ReconfigVM_Task(spec=spec)
-
-
-def submit_relocate(vm: Any, spec: Any) -> Any:
-    """Start RelocateVM_Task (default priority); returns the task."""
-    return vm.RelocateVM_Task(spec=spec, priority="defaultPriority")
-
-
-def submit_power_on(vm: Any) -> Any:
-    """Start PowerOnVM_Task; returns the task."""
-    return vm.PowerOnVM_Task()
-
-
-def submit_power_off(vm: Any) -> Any:
-    """Start a hard PowerOffVM_Task; returns the task."""
-    return vm.PowerOffVM_Task()
-
-
-def request_guest_shutdown(vm: Any) -> str | None:
-    """Ask VMware Tools to shut the guest down (no task: the call returns at once).
-
-    Returns None when the request was accepted, otherwise the fault name
-    (e.g. ``ToolsUnavailable``) so the caller can fall back to a power off.
-    """
-    try:
-        vm.ShutdownGuest()
-    except vmodl.MethodFault as e:
-        return fault_name(e)
-    return None
-
-
-def disk_policies(conn: Any, disks: Sequence[tuple[str, int]],
-                  ) -> dict[tuple[str, int], list[str]] | None:
-    """The storage policy ids of many disks, in ONE ``PbmQueryAssociatedProfiles``.
-
-    ``disks`` holds ``(vm moid, device key)`` pairs. Best effort: the journal
-    keeps the answer so that a rollback can restore a disk's own policy; a
-    server without the call (stock vcsim) or any PBM error yields None and
-    rollback falls back to the destination datastore's default policy.
-    """
-    if not disks:
-        return {}
-    from pyVmomi import pbm
-
-    pbm_any: Any = pbm
-    uuid = str(getattr(conn.content.about, "instanceUuid", "") or "")
-    refs = [pbm_any.ServerObjectRef(objectType="virtualDiskId", key=f"{m}:{k}",
-                                    serverUuid=uuid or None) for m, k in disks]
-    try:
-        results: Any = conn.pbm().PbmQueryAssociatedProfiles(entities=refs)
-    except Exception:  # PBM is optional here; the fallback is documented
-        return None
-    out: dict[tuple[str, int], list[str]] = {}
-    for r in results or ():
-        key = str(getattr(r.object, "key", ""))
-        moid, _, dev = key.partition(":")
-        if dev.isdigit():
-            out[(moid, int(dev))] = [str(p.uniqueId) for p in r.profileId or ()]
-    return out

@@ -22,7 +22,7 @@ from pyVmomi import vmodl
 
 from pmemctl.inventory.model import About, Inventory, Scope
 from pmemctl.plan.model import Change
-from pmemctl.vsphere import actions, tasks
+from pmemctl.vsphere import actions, calls, tasks
 from pmemctl.vsphere.actions import OffProfile, OntoShape
 from pmemctl.vsphere.api import Clock, DeviceInfo, SystemClock, VSphereFault
 from pmemctl.vsphere.faults import describe
@@ -126,7 +126,7 @@ class VCenter:
     def read_devices(self, vm_moids: Sequence[str]) -> dict[str, list[DeviceInfo]]:
         """ONE RetrievePropertiesEx of ``config.hardware.device``; kept for the specs."""
         with _faults():
-            raw = actions.fetch_devices(self.conn.content, vm_moids)
+            raw = calls.fetch_devices(self.conn.content, vm_moids)
         self._devices.update(raw)
         return {m: [device_info(d) for d in devs] for m, devs in raw.items()}
 
@@ -147,8 +147,8 @@ class VCenter:
 
     def disk_policies(self, disks: Sequence[tuple[str, int]],
                       ) -> dict[tuple[str, int], list[str]] | None:
-        """:func:`~pmemctl.vsphere.actions.disk_policies`."""
-        return actions.disk_policies(self.conn, disks)
+        """:func:`~pmemctl.vsphere.calls.disk_policies`."""
+        return calls.disk_policies(self.conn, disks)
 
     # -- changes ------------------------------------------------------------
 
@@ -161,32 +161,32 @@ class VCenter:
 
     def upgrade(self, vm_moid: str, version: str) -> str:
         """``UpgradeVM_Task``."""
-        return self._submit(lambda: actions.submit_upgrade(self._vm(vm_moid), version))
+        return self._submit(lambda: calls.submit_upgrade(self._vm(vm_moid), version))
 
     def power_on(self, vm_moid: str) -> str:
         """``PowerOnVM_Task``."""
-        return self._submit(lambda: actions.submit_power_on(self._vm(vm_moid)))
+        return self._submit(lambda: calls.submit_power_on(self._vm(vm_moid)))
 
     def power_off(self, vm_moid: str) -> str:
         """``PowerOffVM_Task``."""
-        return self._submit(lambda: actions.submit_power_off(self._vm(vm_moid)))
+        return self._submit(lambda: calls.submit_power_off(self._vm(vm_moid)))
 
     def shutdown_guest(self, vm_moid: str) -> str | None:
         """``ShutdownGuest``; None when accepted, else the fault name."""
-        return actions.request_guest_shutdown(self._vm(vm_moid))
+        return calls.request_guest_shutdown(self._vm(vm_moid))
 
     def reconfigure(self, vm_moid: str, changes: Sequence[Change], pmem_policy_id: str) -> str:
         """ONE ``ReconfigVM_Task`` built by :func:`~pmemctl.vsphere.actions.reconfigure_spec`."""
         spec = actions.reconfigure_spec(changes, self._devices.get(vm_moid, []), pmem_policy_id,
                                         self.conn.stub)
-        return self._submit(lambda: actions.submit_reconfigure(self._vm(vm_moid), spec))
+        return self._submit(lambda: calls.submit_reconfigure(self._vm(vm_moid), spec))
 
     def relocate(self, vm_moid: str, changes: Sequence[Change], pmem_policy_id: str, *,
                  onto: OntoShape, off: OffProfile) -> str:
         """ONE ``RelocateVM_Task`` built by :func:`~pmemctl.vsphere.actions.relocate_spec`."""
         spec = actions.relocate_spec(changes, self._devices.get(vm_moid, []), pmem_policy_id,
                                      onto=onto, off=off, stub=self.conn.stub)
-        return self._submit(lambda: actions.submit_relocate(self._vm(vm_moid), spec))
+        return self._submit(lambda: calls.submit_relocate(self._vm(vm_moid), spec))
 
     def watch(self, *, progress: bool) -> VCenterWatcher:
         """A :class:`VCenterWatcher` (creates a PropertyCollector and a ListView)."""

@@ -13,7 +13,7 @@ import pytest
 
 from pmemctl.plan.model import Action, Change
 from pmemctl.plan.payloads import DatastoreRef, MigrateDisk, PolicyRef
-from pmemctl.vsphere import actions
+from pmemctl.vsphere import actions, calls
 from pmemctl.vsphere.session import connect
 from tests import simproc
 from tests.live import applykit as k
@@ -89,10 +89,10 @@ def test_task_unknown_to_the_journal_is_waited_for(make_sim: MakeSim, tmp_path: 
                           MigrateDisk(d.key, d.size_mb, DatastoreRef(d.datastore, d.datastore_moid),
                                       DatastoreRef(pmem, pmem=True), PolicyRef("pmem")))
                    for d in vm.disks]
-        devices = actions.fetch_devices(conn.content, [vm.moid])[vm.moid]
+        devices = calls.fetch_devices(conn.content, [vm.moid])[vm.moid]
         spec_obj: Any = actions.relocate_spec(changes, devices, inv.pmem_policy_id,
                                               stub=stub)
-        actions.submit_relocate(actions.vm_ref(stub, vm.moid), spec_obj)
+        calls.submit_relocate(actions.vm_ref(stub, vm.moid), spec_obj)
     spec = k.spec(tmp_path, LEGACY)
     r = k.run(sim, "apply", str(spec), "--yes")
     assert r.exit_code == 0, r.output

@@ -9,7 +9,7 @@ import pytest
 
 from pmemctl.plan.model import Action, Change
 from pmemctl.plan.payloads import DatastoreRef, MigrateDisk, PolicyRef
-from pmemctl.vsphere import actions
+from pmemctl.vsphere import actions, calls
 from pmemctl.vsphere.session import connect
 from pmemctl.vsphere.tasks import TaskWatcher, task_states
 from tests import simproc
@@ -29,9 +29,9 @@ def _relocate_all(conn: Any, sim: simproc.PmemSim) -> list[Any]:
                           MigrateDisk(d.key, d.size_mb, DatastoreRef(d.datastore, d.datastore_moid),
                                       DatastoreRef(pmem or "", pmem=True), PolicyRef("pmem")))
                    for d in vm.disks]
-        devices = actions.fetch_devices(conn.content, [vm.moid])[vm.moid]
+        devices = calls.fetch_devices(conn.content, [vm.moid])[vm.moid]
         spec = actions.relocate_spec(changes, devices, inv.pmem_policy_id, stub=stub)
-        tasks.append(actions.submit_relocate(actions.vm_ref(stub, vm.moid), spec))
+        tasks.append(calls.submit_relocate(actions.vm_ref(stub, vm.moid), spec))
     return tasks
 
 
@@ -67,13 +67,13 @@ def test_power_state_and_task_states(make_sim: MakeSim) -> None:
         ref = actions.vm_ref(conn.content.propertyCollector._stub, vm.moid)
         with TaskWatcher(conn.content) as w:
             w.add(ref)
-            assert actions.request_guest_shutdown(ref) is None
+            assert calls.request_guest_shutdown(ref) is None
             states = set()
             for _ in range(10):
                 states |= {u.power_state for u in w.wait(1) if u.power_state}
                 if "poweredOff" in states:
                     break
         assert "poweredOff" in states
-        task = actions.submit_power_on(ref)
+        task = calls.submit_power_on(ref)
         got = task_states(conn.content, [task._moId, "task-999999"])
         assert set(got) == {task._moId}  # the unknown task is left out, not an error

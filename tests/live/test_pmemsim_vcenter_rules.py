@@ -2,7 +2,7 @@
 
 Each rule is strict by default; ``--relax RULE`` turns it off (``test_relax_*``).
 PBM is read through ``pyVmomi.pbm`` as pmemctl does (``pmemctl/vsphere/pbm.py``,
-``actions.disk_policies``).
+``pmemctl.vsphere.calls.disk_policies``).
 """
 
 from __future__ import annotations

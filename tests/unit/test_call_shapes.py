@@ -18,8 +18,12 @@ from pmemctl.plan.payloads import (
     AddNvdimm,
     CreateDisk,
     DatastoreRef,
+    GrowNvdimm,
     MigrateDisk,
     PolicyRef,
+    PowerOn,
+    RemoveDisk,
+    RemoveNvdimm,
     UpgradeHardware,
 )
 from pmemctl.plan.planner import migration_policy
@@ -211,3 +215,53 @@ def test_existing_controller_from_the_plan_is_used() -> None:
 def test_a_plan_without_a_controller_is_refused() -> None:
     with pytest.raises(InventoryError, match="names no NVDIMM controller"):
         actions.reconfigure_spec([add_nvdimm(add_controller=False)], [scsi()], PMEM_POLICY_ID)
+
+
+def nvdimm_device(key: int = 14000, mb: int = 16384) -> Any:
+    return vim.vm.device.VirtualNVDIMM(key=key, controllerKey=13000, capacityInMB=mb,
+                                       deviceInfo=vim.Description(label="NVDIMM 1"))
+
+
+def test_removals_come_first_then_grows_then_adds() -> None:
+    changes = [
+        add_nvdimm(add_controller=False, controller_key=13000),
+        Change("vm-1", Action.GROW_NVDIMM, "NVDIMM 2", "8 GiB", "16 GiB", True, "",
+               GrowNvdimm(14001, 8192, 16384)),
+        Change("vm-1", Action.REMOVE_NVDIMM, "NVDIMM 1", "16 GiB", None, True, "",
+               RemoveNvdimm(14000, 16384)),
+    ]
+    live = [nvdimm_device(14000), nvdimm_device(14001, 8192)]
+    spec = actions.reconfigure_spec(changes, live, PMEM_POLICY_ID)
+    ops = [(d.operation, d.fileOperation, d.device.key) for d in spec.deviceChange]
+    assert ops == [("remove", "destroy", 14000), ("edit", None, 14001), ("add", "create", -28001)]
+    grown = spec.deviceChange[1].device
+    assert grown.capacityInMB == 16384 and live[1].capacityInMB == 8192  # a copy is edited
+
+
+def test_a_device_the_plan_names_that_is_gone_is_an_inventory_error() -> None:
+    change = Change("vm-1", Action.REMOVE_DISK, "Hard disk 2", "8 GiB", None, True, "",
+                    RemoveDisk(2001, 8192))
+    with pytest.raises(InventoryError, match=r"Hard disk 2 \(device key 2001\) is gone"):
+        actions.reconfigure_spec([change], [scsi(), disk(2000)], PMEM_POLICY_ID)
+
+
+def test_a_full_scsi_controller_is_an_inventory_error() -> None:
+    full = [scsi()] + [disk(2000 + u, unit=u) for u in range(16) if u != 7]
+    with pytest.raises(InventoryError, match="no SCSI controller with a free unit"):
+        actions.reconfigure_spec([create(PMEM)], full, PMEM_POLICY_ID)
+
+
+def test_only_reconfigure_changes_go_into_a_reconfigure() -> None:
+    with pytest.raises(ValueError, match="migrate_disk is not a reconfigure change"):
+        actions.reconfigure_spec([migrate()], [scsi(), disk()], PMEM_POLICY_ID)
+    with pytest.raises(ValueError, match="add_nvdimm is not a disk migration"):
+        actions.relocate_spec([add_nvdimm()], [], PMEM_POLICY_ID)
+    power_on = Change("vm-1", Action.POWER_ON, "vm-1", None, None, False, "", PowerOn())
+    with pytest.raises(ValueError, match="power_on is not a hardware upgrade"):
+        actions.upgrade_version(power_on)
+
+
+@pytest.mark.parametrize(("value", "text"), [(14, "vmx-14"), ("9", "vmx-09"),
+                                             ("vmx-19", "vmx-19")])
+def test_hardware_versions_read_as_vmx(value: Any, text: str) -> None:
+    assert actions.hw_version(value) == text
