@@ -65,6 +65,7 @@ from pmemctl.apply.records import (
     created_from_json,
     undo_from_json,
 )
+from pmemctl.apply.scheduler import StepKind
 from pmemctl.errors import JournalError
 from pmemctl.fileio import FileProblem, open_regular, read_bounded
 
@@ -284,7 +285,7 @@ class StepRecord:
     step: str
     run: str
     vm: str
-    kind: str
+    kind: StepKind
     changes: tuple[ChangeRef, ...]
     undo: Undo | None
     vm_moid: str | None = None
@@ -444,7 +445,11 @@ def _apply(rec: dict[str, Any], runs: dict[str, RunRecord], steps: dict[str, Ste
         return  # run-level notes (plan, resumed, ...): nothing to track
     step_id = str(rec.get("step", ""))
     if kind == "intent":
-        kind_ = str(rec.get("kind", ""))
+        try:
+            kind_ = StepKind(rec.get("kind"))
+        except ValueError:
+            raise JournalError(f"{p}:{n}: step of unknown kind {rec.get('kind')!r}; refusing "
+                               "to go on") from None
         got = rec.get("undo")
         raw_undo: dict[str, Any] = got if isinstance(got, dict) else {}
         s = StepRecord(step=step_id, run=run, vm=str(rec.get("vm", "")), kind=kind_,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from pmemctl.apply.events import Event, Hook, NullHook
 from pmemctl.apply.journal import Journal, JournalState
+from pmemctl.apply.scheduler import StepKind
 from pmemctl.inventory.model import Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.plan.payloads import PowerOn
@@ -114,18 +115,19 @@ def pending_power_ons(state: JournalState, plan: Plan, inventory: Inventory) -> 
     guest shutdown), it is powered off now, and the plan has no ``power_on``
     for it already.
     """
-    last_power: dict[str, str] = {}
+    last_power: dict[str, StepKind] = {}
     for s in state.steps:
         # A power off without an outcome was cut short by a kill (a guest
         # shutdown has no task to settle): if the VM is off now, pmemctl did it.
-        unresolved_off = s.kind == "power_off" and s.outcome is None
-        if (s.outcome == "done" or unresolved_off) and s.kind in ("power_off", "power_on"):
+        unresolved_off = s.kind is StepKind.POWER_OFF and s.outcome is None
+        if (s.outcome == "done" or unresolved_off) and s.kind in (StepKind.POWER_OFF,
+                                                                   StepKind.POWER_ON):
             last_power[s.vm] = s.kind
     planned_on = {c.vm for c in plan.changes if c.action is Action.POWER_ON}
     extra: list[Change] = []
     for vm_name, kind in sorted(last_power.items()):
         vm = inventory.vms.get(vm_name)
-        if kind != "power_off" or vm is None or vm.power_state != POWERED_OFF:
+        if kind is not StepKind.POWER_OFF or vm is None or vm.power_state != POWERED_OFF:
             continue
         if vm_name in planned_on:
             continue

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from pmemctl.apply.journal import JournalState, StepRecord
 from pmemctl.apply.records import DiskUndo, MigrateUndo, ReconfigureUndo
+from pmemctl.apply.scheduler import StepKind
 from pmemctl.inventory.model import VM, Datastore, Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.plan.payloads import (
@@ -163,7 +164,7 @@ def _created(steps: list[StepRecord], inventory: Inventory, allow_data_loss: boo
              acc: _Acc) -> None:
     claimed: set[tuple[str, int]] = set()
     for s in steps:
-        if s.kind != "reconfigure":
+        if s.kind is not StepKind.RECONFIGURE:
             continue
         vm = inventory.vms.get(s.vm)
         wanted = [c for c in s.changes
