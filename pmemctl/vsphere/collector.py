@@ -9,7 +9,7 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from pmemctl.vsphere import wire
-from pmemctl.vsphere.session import raw_call
+from pmemctl.vsphere.session import raw_call, stub_of
 
 # One page of RetrievePropertiesEx. vCenter caps pages on its own and hands
 # back a token; asking for more just lets a server that can send more do so.
@@ -66,12 +66,12 @@ def _page(pc: Any, method: str, **kwargs: Any) -> wire.Page:
         result = getattr(pc, method)(**kwargs)
         return _checked(result)
     try:
-        return wire.parse_retrieve_result(body, pc._stub)
+        return wire.parse_retrieve_result(body, stub_of(pc))
     except wire.Unsupported:
         # missingSet, or a type the reader does not know: pyVmomi reads the
         # same bytes, so the page (and any fault in it) is exactly pyVmomi's.
         info = type(pc)._GetMethodInfo(method)
-        return _checked(wire.pyvmomi_result(body, pc._stub, info.result))
+        return _checked(wire.pyvmomi_result(body, stub_of(pc), info.result))
 
 
 def _checked(result: Any) -> wire.Page:

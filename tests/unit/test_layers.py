@@ -41,3 +41,14 @@ def test_the_graph_tool_sees_the_executor_using_the_plan() -> None:
     # Guards the tool itself: a graph without this edge is a broken parser.
     assert ("pmemctl.apply.executor", "pmemctl.plan.payloads") in g.module_edges()
     assert Path(g.__file__).name == "import_graph.py"
+
+
+def test_only_the_session_module_reaches_into_pyvmomis_stub() -> None:
+    offenders = []
+    for path in sorted((g.ROOT / g.PACKAGE).rglob("*.py")):
+        if path.name == "session.py" and path.parent.name == "vsphere":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), start=1):
+            if "._stub" in line:
+                offenders.append(f"{path.relative_to(g.ROOT)}:{n}")
+    assert offenders == []
