@@ -41,7 +41,7 @@ from types import FrameType
 from typing import Any
 
 from pmemctl.apply.events import Event, Hook, NullHook
-from pmemctl.apply.journal import Journal
+from pmemctl.apply.journal import Journal, JournalWriteError
 from pmemctl.apply.records import (
     CreatedDevice,
     DiskUndo,
@@ -229,23 +229,13 @@ class Executor:
         w = self.vs.watch(progress=self.options.progress)
         self.watcher = w
         with _sigint(self.interrupt), contextlib.closing(w):
-            while True:
-                if self._interrupts and not self.sched.stopped:
-                    self.sched.stop()
-                    self._emit("stopping", message=f"{len(self._by_step)} task(s) still running")
-                if self._interrupts >= 2:
-                    left = [r.task_id for r in self._by_step.values() if r.task_id]
-                    break
-                for step in self.sched.take_ready():
-                    self._start(step)
-                if self.sched.finished:
-                    break
-                for u in self._wait(w):
-                    if u.task is not None:
-                        self._on_task(u.task)
-                    elif u.power_state is not None:
-                        self._on_power(u.obj_id, u.power_state)
-                self._check_deadlines()
+            try:
+                left = self._loop(w)
+            except JournalWriteError as e:
+                # The disk under the journal is full (or failing): nothing new may
+                # start, since nothing new could be recorded; VMs this run shut
+                # down must not stay off because of it.
+                raise self._journal_lost(w, e) from None
         result = self._result(self.clock.monotonic() - t0, left)
         if self._interrupts:
             self.journal.write("interrupted", running=left, summary=result.summary())
@@ -257,6 +247,78 @@ class Executor:
                 self._emit("skipped", vm=r.change.vm, action=r.change.action.value,
                            target=r.change.target)
         return result
+
+    def _loop(self, w: Watcher) -> list[str]:
+        """Submit and wait until the plan is done; the task ids left running on a second Ctrl-C."""
+        while True:
+            if self._interrupts and not self.sched.stopped:
+                self.sched.stop()
+                self._emit("stopping", message=f"{len(self._by_step)} task(s) still running")
+            if self._interrupts >= 2:
+                return [r.task_id for r in self._by_step.values() if r.task_id]
+            for step in self.sched.take_ready():
+                self._start(step)
+            if self.sched.finished:
+                return []
+            for u in self._wait(w):
+                if u.task is not None:
+                    self._on_task(u.task)
+                elif u.power_state is not None:
+                    self._on_power(u.obj_id, u.power_state)
+            self._check_deadlines()
+
+    def _powered_off_by_this_run(self) -> list[Step]:
+        """The power-on steps still owed to VMs whose power-off this run completed."""
+        owed = []
+        by_vm: dict[str, dict[StepKind, Step]] = {}
+        for step in self.sched.steps:
+            by_vm.setdefault(step.vm, {})[step.kind] = step
+        for steps in by_vm.values():
+            off, on = steps.get(StepKind.POWER_OFF), steps.get(StepKind.POWER_ON)
+            if off is not None and off.outcome is Outcome.DONE and on is not None \
+                    and on.outcome is not Outcome.DONE:
+                owed.append(on)
+        return owed
+
+    def _journal_lost(self, w: Watcher, error: JournalWriteError) -> JournalWriteError:
+        """Stop, power back on the VMs this run shut down, and say which; nothing is journaled.
+
+        The power-ons are submitted without journal records (they could not be
+        written); vCenter queues each behind the tasks still running on its VM.
+        Returns the error to raise, its message extended with what was done.
+        """
+        self.sched.stop()
+        self._emit("stopping", message=f"the journal cannot be written ({error}); no new "
+                                       "work; powering back on the VMs this run shut down")
+        tasks: dict[str, str] = {}
+        failed: list[str] = []
+        for step in self._powered_off_by_this_run():
+            moid = step.changes[0].vm_moid
+            try:
+                task = self.vs.power_on(moid)
+            except VSphereFault:
+                failed.append(step.vm)
+                continue
+            w.add_task(task)
+            tasks[task] = step.vm
+        on: list[str] = []
+        if tasks:
+            states = w.wait_all(set(tasks), self.options.max_wait_s)
+            for tid, vm in sorted(tasks.items(), key=lambda kv: kv[1]):
+                ts = states.get(tid)
+                (on if ts is not None and ts.state == "success" else failed).append(vm)
+        for vm in on:
+            self._emit("done", vm=vm, action="power_on", target=vm,
+                       message="powered back on (not journaled)")
+        parts = [str(error)]
+        if on:
+            parts.append("powered back on: " + ", ".join(on))
+        if failed:
+            parts.append("STILL POWERED OFF (power them on by hand): " + ", ".join(sorted(failed)))
+        out = JournalWriteError("; ".join(parts), path=error.path,
+                                record_type=error.record_type, errno_=error.errno)
+        out.powered_on, out.still_off = tuple(on), tuple(sorted(failed))
+        return out
 
     # -- sessions -----------------------------------------------------------
 

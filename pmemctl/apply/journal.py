@@ -101,6 +101,9 @@ class JournalWriteError(JournalError):
         super().__init__(message)
         self.path = path
         self.record_type = record_type
+        # Set by the executor when it stopped a run over this error.
+        self.powered_on: tuple[str, ...] = ()
+        self.still_off: tuple[str, ...] = ()
         self.errno = errno_
 
 

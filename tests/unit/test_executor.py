@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pmemctl.apply.executor import ExecOptions, Executor
+from pmemctl.apply.executor import ExecOptions, Executor, exec_context
+from pmemctl.apply.journal import Journal, JournalWriteError, read_journal
 from pmemctl.apply.scheduler import Limits, Outcome
 from pmemctl.cli.views.apply import report_lines
 from pmemctl.testing import FakeVSphere, Fault
@@ -354,3 +357,40 @@ def test_pbm_down_falls_back_with_warnings(tmp_path: Path) -> None:
         f"policy id {inv.pmem_policy_id}",
         "PBM did not report the disks' current storage policies; a rollback will give disks it "
         "moves back the target datastore's default policy"]
+
+
+class FullDiskJournal(Journal):
+    """A journal whose file system fills up at the ``fail_at``-th record of type ``kind``."""
+
+    def __init__(self, path: Path, kind: str, fail_at: int = 1) -> None:
+        super().__init__(path, run_id="r1")
+        self.kind, self.left = kind, fail_at
+
+    def write(self, type_: str, **fields: Any) -> dict[str, Any]:
+        if type_ == self.kind:
+            self.left -= 1
+            if self.left == 0:
+                raise JournalWriteError(
+                    f"cannot write to journal {self.path}: No space left on device",
+                    path=self.path, record_type=type_, errno_=errno.ENOSPC)
+        return super().write(type_, **fields)
+
+
+def test_a_full_disk_stops_new_work_and_powers_the_vm_back_on(tmp_path: Path) -> None:
+    # The VM is shut down; then the journal cannot record the reconfigure's intent.
+    # Nothing more may start (it could not be journaled), and the VM must not stay off.
+    inv = redis_inv(hw=14)
+    plan = plan_of(b.spec(b.entry("redis-01", nvdimms_gb=[16]), power_off=True), inv)
+    vs = FakeVSphere(inv)
+    with FullDiskJournal(tmp_path / "j.jsonl", "intent", fail_at=2) as j:
+        j.write("run_start", command="apply")
+        ex = Executor(exec_context(vs, plan, inv), plan, ExecOptions(), j)
+        with pytest.raises(JournalWriteError) as e:
+            ex.run()
+    assert e.value.powered_on == ("redis-01",) and e.value.still_off == ()
+    assert str(e.value).endswith("No space left on device; powered back on: redis-01")
+    assert not any(c.startswith("reconfigure") for c in vs.calls)  # no new work
+    assert vs.calls[-1] == "power_on redis-01"
+    assert vs.inventory.vms["redis-01"].power_state == "poweredOn"
+    # The journal is whole up to the last record written, so the next run resumes.
+    assert read_journal(tmp_path / "j.jsonl").steps[0].outcome == "done"
