@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pmemctl.testing import FakeVSphere
+from pmemctl.testing import FakeVSphere, Fault
 from tests.unit import builders as b
 from tests.unit import fakecli as k
 
@@ -107,3 +107,54 @@ def test_json_output_is_json_lines(tmp_path: Path) -> None:
     assert events == ["started", "done", "summary"]
     assert docs[1]["task"] == "task-1" and docs[1]["vm"] == "legacy-sql-03"
     assert docs[-1]["done"] == 1 and docs[-1]["failed"] == 0
+
+
+def test_stop_leaves_it_off_and_the_next_run_powers_it_on(tmp_path: Path) -> None:
+    vs = demo()
+    vs.fail("reconfigure", Fault("InsufficientResourcesFault", "PMem exhausted"), vm="redis-02")
+    spec = k.spec(tmp_path, REDIS_02)
+    r = k.run(vs, "apply", str(spec), "--yes")
+    assert r.exit_code == 1, r.output
+    assert "power_on redis-02 (not started)" in r.output
+    assert vs.inventory.vms["redis-02"].power_state == "poweredOff"
+    # The fault fired on the 1st reconfigure only: the next run adds the NVDIMM and
+    # powers the VM on because the journal says pmemctl powered it off.
+    r = k.run(vs, "apply", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    assert "redis-02: power_on redis-02: started" in r.output
+    vm = vs.inventory.vms["redis-02"]
+    assert vm.power_state == "poweredOn" and len(vm.nvdimms) == 1
+    assert k.submitted(vs) == [
+        "shutdown_guest redis-02", "upgrade redis-02 vmx-14",
+        "reconfigure redis-02: add_nvdimm NVDIMM 1 16384 MB",  # failed
+        "reconfigure redis-02: add_nvdimm NVDIMM 1 16384 MB", "power_on redis-02"]
+
+
+def test_submit_fault_is_reported(tmp_path: Path) -> None:
+    # A spec the planner accepts but vCenter refuses at once.
+    vs = demo()
+    vs.fail("power_on", Fault("InvalidPowerState"), vm="redis-02", when="submit")
+    r = k.run(vs, "apply", str(k.spec(tmp_path, REDIS_02)), "--yes")
+    assert r.exit_code == 1, r.output
+    assert "power_on redis-02: FAILED: InvalidPowerState" in r.output
+
+
+def test_plan_shows_what_apply_will_do_after_a_failed_run(tmp_path: Path) -> None:
+    # The failed run left redis-02 powered off: the power-on it owes is in the
+    # journal, and plan (one code path with apply) shows it just as apply runs it.
+    vs = demo()
+    vs.fail("reconfigure", Fault("InsufficientResourcesFault", "PMem exhausted"), vm="redis-02")
+    spec = k.spec(tmp_path, REDIS_02)
+    assert k.run(vs, "apply", str(spec), "--yes").exit_code == 1
+    planned = k.run(vs, "plan", str(spec), "-o", "json")
+    assert planned.exit_code == 0, planned.output
+    plan_changes = json.loads(planned.stdout)["changes"]
+    applied = k.run(vs, "apply", str(spec), "--yes", "-o", "json")
+    assert applied.exit_code == 0, applied.output
+    events = [json.loads(line) for line in applied.stdout.splitlines() if line.startswith("{")]
+    apply_changes = next(e for e in events if e["event"] == "plan")["changes"]
+    assert [(c["vm"], c["action"], c["target"]) for c in plan_changes] == [
+        ("redis-02", "add_nvdimm", "NVDIMM 1"), ("redis-02", "power_on", "redis-02")]
+    assert plan_changes == apply_changes
+    power_on = plan_changes[-1]
+    assert power_on["payload"] == {"type": "power_on", "owed": True}
