@@ -30,7 +30,11 @@ from pmemctl.errors import ExitCode, PmemctlError, SpecError
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
+    from pmemctl.vsphere.api import VSphere
     from pmemctl.vsphere.session import Connection
+
+    #: Opens the VSphere the planning commands use, given the spec's ``vcenter``.
+    VSphereFactory = Callable[[str | None], AbstractContextManager[VSphere]]
 
 
 # Width for output that is not a terminal (CI logs, files, pipes): rich would
@@ -79,11 +83,13 @@ def _safe_text_streams() -> None:
 class App:
     """Per-invocation state shared by every command: output, exit codes, session."""
 
-    def __init__(self, *, quiet: bool = False) -> None:
+    def __init__(self, *, quiet: bool = False, vsphere: VSphereFactory | None = None) -> None:
+        """``vsphere`` replaces vCenter for plan, apply and rollback (tests: a FakeVSphere)."""
         self.console = _console(stderr=False)
         self.err = _console(stderr=True)
         self.quiet = quiet
         self._warned: set[str] = set()
+        self._vsphere = vsphere
 
     @property
     def interactive(self) -> bool:
@@ -250,3 +256,21 @@ class App:
             yield conn
         finally:
             conn.close()
+
+    @contextmanager
+    def vsphere(self, spec_vcenter: str | None = None) -> Iterator[VSphere]:
+        """The :class:`~pmemctl.vsphere.api.VSphere` plan, apply and rollback work through.
+
+        :class:`~pmemctl.vsphere.vcenter.VCenter` over :meth:`connect`, unless
+        the App was given a ``vsphere`` factory (a test's FakeVSphere).
+        """
+        if self._vsphere is not None:
+            with self._vsphere(spec_vcenter) as vs:
+                for w in vs.warnings:
+                    self.warn(w)
+                yield vs
+            return
+        from pmemctl.vsphere.vcenter import VCenter
+
+        with self.connect(spec_vcenter) as conn:
+            yield VCenter(conn)

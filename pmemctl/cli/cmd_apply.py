@@ -58,13 +58,12 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
     """
     from pmemctl.apply.run import ApplyRun, exec_options, load_source
     from pmemctl.cli.views.apply import apply_view, run_exit_code
-    from pmemctl.vsphere.vcenter import VCenter
 
     view = apply_view(app, output)
     src = load_source(source)
     opts = exec_options(src.options, parallel=parallel, per_host=per_host,
                         per_datastore=per_datastore, on_failure=on_failure)
-    with app.connect(src.vcenter) as conn, ApplyRun(VCenter(conn), src, opts, journal_path) as run:
+    with app.vsphere(src.vcenter) as vs, ApplyRun(vs, src, opts, journal_path) as run:
         plan = run.prepare(view.events(), app.status)
         view.plan(plan)
         if plan.blocked:
@@ -73,7 +72,7 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
             return ExitCode.OK
         n = len(plan.changes)
         what = "this 1 change" if n == 1 else f"these {n} changes"
-        app.confirm(yes, question=f"Apply {what} to vcenter {conn.settings.host}?",
+        app.confirm(yes, question=f"Apply {what} to vcenter {vs.settings.host}?",
                     refusal="not applying: no terminal to confirm on. Review the plan above "
                             "and run again with --yes to apply it.",
                     cancelled="Apply cancelled.")

@@ -48,7 +48,6 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
     from pmemctl.apply.run import load_source, prepare
     from pmemctl.plan.savefile import check_plan_target, save_plan
     from pmemctl.plan.select import select_vms
-    from pmemctl.vsphere.vcenter import VCenter
 
     if out is not None:
         # Before connecting: a wrong --out (a directory, /dev/full) must not cost a plan.
@@ -59,13 +58,13 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
     if spec is None:
         raise UsageError(f"{spec_path} is a saved plan; show it with `pmemctl apply {spec_path}` "
                          "(which asks before doing anything), or plan its spec again")
-    with app.connect(spec.vcenter) as conn:
+    with app.vsphere(spec.vcenter) as vs:
         # The journal apply would use tells which power-ons a killed run still owes.
-        path = journal_path or default_journal_path(spec_path, conn.settings.host)
-        inventory, plan = prepare(VCenter(conn), source, read_journal(path), NullHook(), app.status)
+        path = journal_path or default_journal_path(spec_path, vs.settings.host)
+        inventory, plan = prepare(vs, source, read_journal(path), NullHook(), app.status)
         # The connection's warnings (a 9.0 deprecation) belong in the plan's
         # JSON "warnings" too; the App has shown them already and shows them once.
-        warnings = tuple(conn.warnings)
+        warnings = tuple(vs.warnings)
     plan = replace(plan, warnings=warnings + plan.warnings)
     view.plan(plan)
     if out is not None:

@@ -42,18 +42,17 @@ def command(app: App, journal_path: Path, yes: bool, allow_data_loss: bool,
     """
     from pmemctl.apply.run import RollbackRun, load_rollback
     from pmemctl.cli.views.apply import apply_view, run_exit_code
-    from pmemctl.vsphere.vcenter import VCenter
 
     view = apply_view(app, output, verb="Rollback")
     src = load_rollback(journal_path)
-    with app.connect(src.vcenter) as conn:
-        run = RollbackRun(VCenter(conn), src, allow_data_loss=allow_data_loss, parallel=parallel)
+    with app.vsphere(src.vcenter) as vs:
+        run = RollbackRun(vs, src, allow_data_loss=allow_data_loss, parallel=parallel)
         rb = run.prepare(view.events(), app.status)
         view.rollback_plan(rb)
         if rb.empty:
             return ExitCode.OK
         app.confirm(yes, question=f"Roll back these {len(rb.plan.changes)} changes on "
-                                  f"vcenter {conn.settings.host}?",
+                                  f"vcenter {vs.settings.host}?",
                     refusal="not rolling back: no terminal to confirm on. Run again with --yes.",
                     cancelled="Rollback cancelled.")
         hook, live = view.progress(rb.plan)

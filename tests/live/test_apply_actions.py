@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -126,25 +125,6 @@ def test_migrate_onto_pmem_and_back_off(make_sim: MakeSim, tmp_path: Path) -> No
     vm = k.estate(sim).vms["legacy-sql-01"]
     assert {d.datastore for d in vm.disks} == {"nfs-01"}
     assert not any(d.pmem for d in vm.disks)
-
-
-def test_json_output_is_json_lines(make_sim: MakeSim, tmp_path: Path) -> None:
-    sim = make_sim()
-    spec = k.spec(tmp_path, """
-        vms:
-          - name: legacy-sql-03
-            disks: {"*": pmem}
-    """)
-    journal = tmp_path / "elsewhere" / "my.jsonl"
-    r = k.run(sim, "apply", str(spec), "--yes", "--output", "json", "--journal", str(journal))
-    assert r.exit_code == 0, r.output
-    docs = [json.loads(line) for line in r.stdout.splitlines()]
-    assert docs[-1]["journal"] == str(journal) and journal.is_file()
-    assert docs[0]["event"] == "plan" and len(docs[0]["changes"]) == 1
-    events = [d["event"] for d in docs[1:]]
-    assert events == ["started", "done", "summary"]
-    assert docs[1]["task"].startswith("task-") and docs[1]["vm"] == "legacy-sql-03"
-    assert docs[-1]["done"] == 1 and docs[-1]["failed"] == 0
 
 
 def test_nvdimm_and_new_disks_in_one_reconfigure(make_sim: MakeSim, tmp_path: Path) -> None:

@@ -1,0 +1,55 @@
+"""Run the ``pmemctl`` CLI in-process on a :class:`pmemctl.testing.FakeVSphere`.
+
+The App's ``vsphere`` factory is the seam: plan, apply and rollback use the
+fake instead of connecting to vCenter; everything else (flags, the journal,
+views, exit codes) is the CLI's own path. stdin is not a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from pmemctl.cli import cli
+from pmemctl.cli.app import App
+from pmemctl.testing import FakeVSphere
+
+
+def run(vs: FakeVSphere, command: str, *args: str, input: str | None = None) -> Result:
+    """``pmemctl COMMAND ARGS`` with ``vs`` as vCenter (``vs.calls`` records what it did)."""
+    runner = CliRunner()
+    with runner.isolation():  # the App sizes its consoles as for a pipe, as `pmemctl` would
+        app = App(vsphere=lambda _vcenter: nullcontext(vs))
+    return runner.invoke(cli, [command, *args], input=input, obj=app, catch_exceptions=False)
+
+
+def spec(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
+    """Write a spec (``apiVersion`` added) and return its path."""
+    p = tmp_path / name
+    p.write_text("apiVersion: pmemctl/v1\n" + textwrap.dedent(text))
+    return p
+
+
+def journal_file(tmp_path: Path) -> Path:
+    """The apply journal in ``tmp_path/journals`` (PMEMCTL_JOURNAL_DIR)."""
+    files = [f for f in sorted((tmp_path / "journals").glob("*.jsonl"))
+             if ".rollback-" not in f.name]
+    assert len(files) == 1, files
+    return files[0]
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    """Every record of a journal file."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def submitted(vs: FakeVSphere) -> list[str]:
+    """The calls that change the estate (reads, policies and watches left out)."""
+    reads = ("read_devices", "task_states", "running_vm_tasks", "pmem_policy_id",
+             "disk_policies", "snapshot", "watch")
+    return [c for c in vs.calls if not c.startswith(reads)]
