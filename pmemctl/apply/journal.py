@@ -14,10 +14,12 @@ appends to the same journal, and that is what lets ``apply`` resume.
 Every record is one line with ``v`` (format version), ``type``, ``time``
 (Unix seconds) and ``run`` (the run id). Types::
 
-    run_start    command, version, spec, spec_sha256, vcenter, options
+    run_start    command, version, spec, spec_sha256, vcenter (host), vcenter_port,
+                 instance_uuid (the vCenter's ``about.instanceUuid``), options
     plan         plan_fingerprint, changes, vms
     intent       step, vm, kind, changes (Change JSON), undo (state to undo it)
-    submitted    step, task ("task-123")
+    submitted    step, task ("task-123"), vm_moid, description_id ("VirtualMachine.relocate")
+    task_seen    step, task, queue_time (ISO 8601, the server's ``info.queueTime``)
     shutdown_requested  step, timeout_s   (a guest shutdown has no task)
     done         step, task, elapsed_s, created (devices a reconfigure added: kind, key,
                  label, size_mb; format 2)
@@ -330,6 +332,18 @@ class RunRecord:
     def vcenter(self) -> str | None:
         """The vCenter host the run talked to."""
         value = self.start.get("vcenter")
+        return str(value) if value else None
+
+    @property
+    def vcenter_port(self) -> int | None:
+        """The vCenter port (None in journals written before it was recorded)."""
+        value = self.start.get("vcenter_port")
+        return int(value) if isinstance(value, int) else None
+
+    @property
+    def instance_uuid(self) -> str | None:
+        """The vCenter's ``instanceUuid`` (None before it was recorded)."""
+        value = self.start.get("instance_uuid")
         return str(value) if value else None
 
 

@@ -79,6 +79,40 @@ def no_status(message: str) -> AbstractContextManager[Any]:
     return nullcontext()
 
 
+def vcenter_identity(conn: VSphere) -> dict[str, Any]:
+    """What a journal's ``run_start`` records of the vCenter: host, port and instance UUID.
+
+    The host alone does not identify a vCenter (two behind one name, a port
+    forward, a rebuilt appliance); ``about.instanceUuid`` does.
+    """
+    return {"vcenter": conn.settings.host, "vcenter_port": conn.settings.port,
+            "instance_uuid": conn.about.instance_uuid or None}
+
+
+def check_same_vcenter(state: JournalState, conn: VSphere, path: Path) -> None:
+    """Refuse to act on a journal written against another vCenter.
+
+    Every recorded part must match: host, port and instance UUID (journals
+    written before pmemctl recorded the port and UUID are checked on the host
+    only). A rollback against the wrong vCenter would move or delete another
+    estate's disks.
+
+    Raises:
+        UsageError: a run in the journal talked to another vCenter.
+    """
+    have = (conn.settings.host, conn.settings.port, conn.about.instance_uuid or None)
+    for r in state.runs:
+        want = (r.vcenter, r.vcenter_port, r.instance_uuid)
+        diff = [f"{what} {w} (connected: {h})" for what, w, h in
+                zip(("host", "port", "instance UUID"), want, have, strict=True)
+                if w is not None and h is not None and str(w).lower() != str(h).lower()]
+        if diff:
+            raise UsageError(
+                f"journal {path} was written against another vCenter: " + ", ".join(diff)
+                + f" (run {r.run}). Nothing was changed; connect to the vCenter the journal "
+                "names (--url/--server)")
+
+
 def migration_mb(plan: Plan) -> int:
     """MiB the plan's disk migrations move (the live display's "moved" total)."""
     return sum(c.payload.size_mb for c in plan.changes if isinstance(c.payload, MigrateDisk))
@@ -271,7 +305,7 @@ class ApplyRun:
             "command": "apply", "version": __version__,
             "spec": str(Path(source.spec_path).resolve()),
             "spec_sha256": _sha256(source.spec_path), "source": str(source.path),
-            "vcenter": host,
+            **vcenter_identity(conn),
             "options": {**asdict(source.options), "limits": asdict(options.limits),
                         "on_failure": options.on_failure,
                         "call_shapes": asdict(shapes)},
@@ -293,6 +327,9 @@ class ApplyRun:
             InventoryError: a selected VM is ambiguous or unknown.
         """
         state = read_journal(self.journal_path)
+        # Resuming another vCenter's journal would settle its task ids and owe
+        # power-ons to VMs of the same name here.
+        check_same_vcenter(state, self.conn, self.journal_path)
         if state.pending:
             settle_journal(self.conn, self._journal.started(), state, hook)
         inventory, plan = self._read_and_plan(hook, status)
@@ -450,6 +487,7 @@ class RollbackRun:
 
     def __init__(self, conn: VSphere, source: RollbackSource, *,
                  allow_data_loss: bool = False, parallel: int | None = None) -> None:
+        check_same_vcenter(source.state, conn, source.path)
         self.conn = conn
         self.source = source
         self.allow_data_loss = allow_data_loss
@@ -486,7 +524,7 @@ class RollbackRun:
         src = self.source.path
         self.journal_path = src.with_name(f"{src.stem}.rollback-{run_id}.jsonl")
         start = {"command": "rollback", "version": __version__, "journal": str(src.resolve()),
-                 "vcenter": self.conn.settings.host,
+                 **vcenter_identity(self.conn),
                  "options": {"allow_data_loss": self.allow_data_loss}}
         if self.conn.clock.monotonic() - self._planned_at > SESSION_CHECK_AFTER_S:
             self.conn.ensure_session()

@@ -156,3 +156,35 @@ def test_rollback_moves_the_disk_back(tmp_path: Path) -> None:
     assert rb.journal_path is not None and rb.journal_path.name.startswith("j.rollback-")
     # Rolled back: a second rollback has nothing left to do.
     assert RollbackRun(vs, load_rollback(journal)).prepare(Events()).empty  # type: ignore[arg-type]
+
+
+def test_rollback_refuses_a_journal_of_another_vcenter(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from pmemctl.errors import UsageError
+    from pmemctl.vsphere.session import ConnectionSettings
+
+    inv = _inv()
+    a = FakeVSphere(inv, about=replace(inv.about, instance_uuid="uuid-A"))  # type: ignore[arg-type, attr-defined]
+    src = _source(tmp_path)
+    journal = tmp_path / "j.jsonl"
+    with ApplyRun(a, src, exec_options(src.options), journal) as run:  # type: ignore[arg-type]
+        run.prepare(Events())
+        assert run.execute(Events()).ok
+    start = read_journal(journal).runs[0]
+    assert (start.vcenter, start.vcenter_port, start.instance_uuid) == ("vc.fake", 443, "uuid-A")
+    # Same host name and port (a rebuilt appliance, a forward), another instance.
+    b_same_name = FakeVSphere(a.inventory, about=replace(inv.about, instance_uuid="uuid-B"))  # type: ignore[attr-defined]
+    with pytest.raises(UsageError) as e:
+        RollbackRun(b_same_name, load_rollback(journal))  # type: ignore[arg-type]
+    assert str(e.value) == (
+        f"journal {journal} was written against another vCenter: instance UUID uuid-A "
+        "(connected: uuid-B) (run " + start.run + "). Nothing was changed; connect to the "
+        "vCenter the journal names (--url/--server)")
+    other_port = FakeVSphere(a.inventory, about=a.about, settings=ConnectionSettings(
+        host="vc.fake", port=8443, user="admin", password=""))
+    with pytest.raises(UsageError, match="port 443 \\(connected: 8443\\)"):
+        RollbackRun(other_port, load_rollback(journal))  # type: ignore[arg-type]
+    assert not any(c.startswith("relocate") for c in b_same_name.calls + other_port.calls)
+    # The vCenter the journal names is accepted.
+    assert RollbackRun(a, load_rollback(journal)).prepare(Events()).plan.changes  # type: ignore[arg-type]
