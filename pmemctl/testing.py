@@ -46,6 +46,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Literal
 
 from pmemctl.errors import InventoryError
@@ -136,6 +137,8 @@ class _Task:
     state: str = "running"
     progress: int | None = None
     fault: Fault | None = None
+    vm_moid: str | None = None
+    queue_time: datetime | None = None
 
 
 @dataclass
@@ -283,6 +286,11 @@ class FakeVSphere:
         """A task someone else started on ``vm`` (for resume tests); returns its id."""
         return self._task(vm, call, lambda: None, duration=duration, fault=fault)
 
+    def restart(self) -> None:
+        """vCenter restarts: every task is forgotten and new ids start again at ``task-1``."""
+        self.tasks.clear()
+        self._task_ids = itertools.count(1)
+
     # -- helpers the watcher uses --------------------------------------------
 
     def check_alive(self, *, in_wait: bool = False) -> None:
@@ -313,6 +321,8 @@ class FakeVSphere:
         """The task as a :class:`TaskState`."""
         t = self.tasks[task_id]
         return TaskState(id=t.id, state=t.state, progress=t.progress, entity_name=t.vm,
+                         entity_moid=t.vm_moid, description_id=_DESCRIPTION_IDS.get(t.call),
+                         queue_time=t.queue_time,
                          fault=t.fault.report() if t.fault else None)
 
     def vm_by_moid(self, moid: str) -> VM | None:
@@ -343,7 +353,9 @@ class FakeVSphere:
     def _task(self, vm: str, call: str, effect: Callable[[], Fault | None], *,
               duration: float | None = None, fault: Fault | None = None) -> str:
         tid = f"task-{next(self._task_ids)}"
-        task = _Task(id=tid, vm=vm, call=call)
+        vm_obj = self.inventory.vms.get(vm)
+        task = _Task(id=tid, vm=vm, call=call, vm_moid=vm_obj.moid if vm_obj else None,
+                     queue_time=datetime.fromtimestamp(self.clock.time(), timezone.utc))
         self.tasks[tid] = task
         d = self.durations.get(call, 1.0) if duration is None else duration
         start = self.clock.now
@@ -578,6 +590,13 @@ class FakeVSphere:
         w = FakeWatcher(self, progress)
         self.watchers.append(w)
         return w
+
+
+# vCenter's TaskInfo.descriptionId per fake call (records.TASK_DESCRIPTION_IDS).
+_DESCRIPTION_IDS = {"relocate": "VirtualMachine.relocate",
+                    "reconfigure": "VirtualMachine.reconfigure",
+                    "upgrade": "VirtualMachine.upgradeVirtualHardware",
+                    "power_on": "VirtualMachine.powerOn", "power_off": "VirtualMachine.powerOff"}
 
 
 def _target(c: Change) -> str:

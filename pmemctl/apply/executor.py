@@ -43,6 +43,7 @@ from typing import Any
 from pmemctl.apply.events import Event, Hook, NullHook
 from pmemctl.apply.journal import Journal, JournalWriteError
 from pmemctl.apply.records import (
+    TASK_DESCRIPTION_IDS,
     CreatedDevice,
     DiskUndo,
     MigrateUndo,
@@ -50,6 +51,7 @@ from pmemctl.apply.records import (
     ReconfigureUndo,
     Undo,
     UpgradeUndo,
+    iso_time,
     undo_to_json,
 )
 from pmemctl.apply.scheduler import Limits, Outcome, Scheduler, Step, StepKind
@@ -157,6 +159,7 @@ class _Run:
     progress: int | None = None
     fault: str | None = None
     message: str | None = None
+    seen: bool = False  # the task's queue time is journaled (task_seen)
 
 
 def undo_state(step: Step, inventory: Inventory,
@@ -425,7 +428,12 @@ class Executor:
         self.watcher.add_task(task)
         run.task_id = task
         self._runs[task] = run
-        self.journal.write("submitted", step=run.step_id, task=run.task_id)
+        # The VM and the descriptionId, with the queue time once the watcher
+        # reports it (task_seen), let a resumed run tell this task from one
+        # that got the same id from a restarted vCenter.
+        desc = TASK_DESCRIPTION_IDS.get(run.step.kind.value, (None,))[0]
+        self.journal.write("submitted", step=run.step_id, task=run.task_id,
+                           vm_moid=run.vm_moid or None, description_id=desc)
 
     def _submit(self, run: _Run) -> str | None:
         step, vm, ctx = run.step, run.vm_moid, self.ctx
@@ -480,6 +488,10 @@ class Executor:
         if run is None:
             return
         if not ts.finished:
+            if not run.seen and ts.queue_time is not None:
+                run.seen = True
+                self.journal.write("task_seen", step=run.step_id, task=ts.id,
+                                   queue_time=iso_time(ts.queue_time))
             if ts.progress is not None and ts.progress != run.progress:
                 run.progress = ts.progress
                 self._emit_step("progress", run)

@@ -78,7 +78,8 @@ __all__ = ["FORMAT_VERSION", "MAX_JOURNAL_BYTES", "Journal", "JournalError", "Jo
 # 2: done records of reconfigures list the devices they created. Format 1
 # journals (the previous pmemctl) read the same, with those lists unknown.
 FORMAT_VERSION = 2
-_STEP_TYPES = ("intent", "submitted", "shutdown_requested", "done", "failed", "unknown")
+_STEP_TYPES = ("intent", "submitted", "task_seen", "shutdown_requested", "done", "failed",
+               "unknown")
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "cookie", "credential")
 # A record is a few hundred bytes; a journal of thousands of runs of thousands
 # of steps stays far below this. The limit exists so that a wrong --journal
@@ -302,6 +303,11 @@ class StepRecord:
     # Devices the step created (a reconfigure), read back from vCenter once it
     # succeeded; None when not recorded (format 1 journals, a failed read).
     created: tuple[CreatedDevice, ...] | None = None
+    # What identifies the task besides its id (a restarted vCenter reuses ids):
+    # the descriptionId pmemctl expected and the server's queueTime once seen.
+    # None in journals written before pmemctl recorded them.
+    description_id: str | None = None
+    queue_time: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -484,6 +490,11 @@ def _apply(rec: dict[str, Any], runs: dict[str, RunRecord], steps: dict[str, Ste
     s = known
     if kind == "submitted":
         s.task = rec.get("task")
+        s.description_id = _opt(rec.get("description_id"))
+        s.vm_moid = _opt(rec.get("vm_moid")) or s.vm_moid
+    elif kind == "task_seen":
+        if rec.get("task") == s.task:
+            s.queue_time = _opt(rec.get("queue_time"))
     elif kind in ("done", "failed", "unknown"):
         s.outcome = kind
         s.task = rec.get("task") or s.task
@@ -491,3 +502,7 @@ def _apply(rec: dict[str, Any], runs: dict[str, RunRecord], steps: dict[str, Ste
         s.message = rec.get("message")
         s.fault_keys = tuple(str(k) for k in rec.get("fault_keys", ()) or ())
         s.created = created_from_json(rec.get("created"))
+
+
+def _opt(value: Any) -> str | None:
+    return str(value) if value else None

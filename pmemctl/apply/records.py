@@ -167,3 +167,38 @@ def created_from_json(value: Any) -> tuple[CreatedDevice, ...] | None:
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+# -- task identity ------------------------------------------------------------
+
+#: vCenter's ``TaskInfo.descriptionId`` of the task each step kind starts (the
+#: first is what pmemctl journals; the others are aliases also believed).
+#: A vCenter that restarted hands out task ids from the start again, so an id
+#: alone may name another client's task; resume checks these as well as the
+#: VM and the queue time. ``upgradeVM`` is what govmomi's simulator reports;
+#: the vCenter name is from vSphere's task list (not seen on a live vCenter).
+TASK_DESCRIPTION_IDS: dict[str, tuple[str, ...]] = {
+    "migrate": ("VirtualMachine.relocate",),
+    "reconfigure": ("VirtualMachine.reconfigure",),
+    "upgrade": ("VirtualMachine.upgradeVirtualHardware", "VirtualMachine.upgradeVM"),
+    "power_on": ("VirtualMachine.powerOn",),
+    "power_off": ("VirtualMachine.powerOff",),
+}
+
+
+def description_ids(description_id: str | None) -> tuple[str, ...]:
+    """Every descriptionId that counts as ``description_id`` (itself and its aliases)."""
+    if description_id is None:
+        return ()
+    for ids in TASK_DESCRIPTION_IDS.values():
+        if description_id in ids:
+            return ids
+    return (description_id,)
+
+
+def iso_time(value: Any) -> str | None:
+    """A task time (pyVmomi's ``datetime``) as the journal writes it: ISO 8601."""
+    if value is None:
+        return None
+    iso = getattr(value, "isoformat", None)
+    return str(iso()) if callable(iso) else str(value)

@@ -5,8 +5,12 @@ The algorithm, run by ``apply`` before it plans:
 1. **Journaled tasks without an outcome** (the run died after submitting):
    read their state in ONE RetrievePropertiesEx. A task vCenter no longer
    knows is journaled as ``unknown`` (re-planning will tell whether its work
-   happened). Tasks still queued or running are **waited for, never issued
-   again**; each outcome is journaled against the old step.
+   happened). So is a task whose VM, ``descriptionId`` or queue time differs
+   from what the journal recorded (:func:`foreign_task`): a restarted vCenter
+   hands out ids from the start again, and ``task-8`` may now be another
+   client's task, whose success says nothing about ours. Tasks still
+   queued or running are **waited for, never issued again**; each outcome
+   is journaled against the old step.
 2. **Tasks the journal never heard of** (killed between the submit and the
    journal write of the task id): after the snapshot, read the selected
    VMs' ``recentTask`` lists once (one RetrievePropertiesEx) and wait for
@@ -26,7 +30,8 @@ from contextlib import closing
 from dataclasses import dataclass, field
 
 from pmemctl.apply.events import Event, Hook, NullHook
-from pmemctl.apply.journal import Journal, JournalState
+from pmemctl.apply.journal import Journal, JournalState, StepRecord
+from pmemctl.apply.records import description_ids, iso_time
 from pmemctl.apply.scheduler import StepKind
 from pmemctl.inventory.model import Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan
@@ -62,9 +67,12 @@ def settle_journal(vs: VSphere, journal: Journal, state: JournalState,
     journal.write("resume", pending=sorted(pending))
     known = vs.task_states(sorted(pending))
     for tid, step in pending.items():
-        if tid not in known:
+        ts = known.get(tid)
+        why = "task no longer known to vCenter" if ts is None else foreign_task(step, ts)
+        if why is not None:
+            known.pop(tid, None)
             journal.write("unknown", step=step.step, task=tid,
-                          message="task no longer known to vCenter; re-planning decides")
+                          message=f"{why}; re-planning decides")
             out.gone.append(tid)
     running = {t for t, ts in known.items() if not ts.finished}
     if running:
@@ -80,6 +88,29 @@ def settle_journal(vs: VSphere, journal: Journal, state: JournalState,
                           fault=ts.report.name, message=ts.report.text())
         out.finished[tid] = ts.state
     return out
+
+
+def foreign_task(step: StepRecord, ts: TaskState) -> str | None:
+    """Why the server's ``ts`` is not the task ``step`` submitted; None when it is.
+
+    Each of the VM, the ``descriptionId`` and the queue time is compared when
+    both the journal and the server have it (journals of older pmemctl have
+    only the VM; a run killed before the watcher's first report has no queue
+    time). Any difference means the id was handed out again.
+    """
+    theirs = []
+    if step.vm_moid and ts.entity_moid and ts.entity_moid != step.vm_moid:
+        theirs.append(f"VM {ts.entity_moid}, not {step.vm_moid}")
+    if (step.description_id and ts.description_id
+            and ts.description_id not in description_ids(step.description_id)):
+        theirs.append(f"{ts.description_id}, not {step.description_id}")
+    queued = iso_time(ts.queue_time)
+    if step.queue_time and queued and queued != step.queue_time:
+        theirs.append(f"queued {queued}, not {step.queue_time}")
+    if not theirs:
+        return None
+    return (f"{ts.id} on vCenter is another task ({'; '.join(theirs)}): the id was reused, "
+            "as after a vCenter restart")
 
 
 def settle_vms(vs: VSphere, inventory: Inventory, vm_names: list[str],

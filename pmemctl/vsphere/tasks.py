@@ -72,6 +72,10 @@ class TaskState:
     error: Any = None  # a vmodl.MethodFault when state == "error"
     result: Any = None
     entity_name: str | None = None
+    # The VM's moid and vCenter's descriptionId ("VirtualMachine.relocate"):
+    # read by task_states, not by the watcher (its property set is fixed).
+    entity_moid: str | None = None
+    description_id: str | None = None
     queue_time: Any = None
     start_time: Any = None
     complete_time: Any = None
@@ -299,6 +303,8 @@ _TASK_FIELDS = {
     "error": "error",
     "result": "result",
     "entityName": "entity_name",
+    "entity": "entity_moid",
+    "descriptionId": "description_id",
     "queueTime": "queue_time",
     "startTime": "start_time",
     "completeTime": "complete_time",
@@ -314,6 +320,10 @@ def _set_task_prop(ts: TaskState, name: str, val: Any) -> None:
     attr = _TASK_FIELDS.get(name.removeprefix("info."))
     if attr == "state":
         val = str(val)
+    elif attr == "entity_moid":
+        val = str(val._moId) if val is not None else None
+    elif attr == "description_id":
+        val = str(val) if val is not None else None
     elif attr == "progress":
         val = int(val) if val is not None else None
     if attr is not None:

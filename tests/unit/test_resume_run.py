@@ -188,3 +188,73 @@ def test_rollback_refuses_a_journal_of_another_vcenter(tmp_path: Path) -> None:
     assert not any(c.startswith("relocate") for c in b_same_name.calls + other_port.calls)
     # The vCenter the journal names is accepted.
     assert RollbackRun(a, load_rollback(journal)).prepare(Events()).plan.changes  # type: ignore[arg-type]
+
+
+def _killed_step(path: Path, task: str, *, vm_moid: str | None = "vm-db-01",
+                 description_id: str | None = "VirtualMachine.relocate",
+                 queue_time: str | None = None) -> None:
+    with Journal(path, run_id="r0") as j:
+        j.write("run_start", command="apply")
+        sid = j.next_step_id()
+        j.write("intent", step=sid, vm="db-01", kind="migrate", changes=[], undo={})
+        j.write("submitted", step=sid, task=task, vm_moid=vm_moid, description_id=description_id)
+        if queue_time is not None:
+            j.write("task_seen", step=sid, task=task, queue_time=queue_time)
+
+
+def test_apply_journals_what_identifies_each_task(tmp_path: Path) -> None:
+    import json
+
+    vs = FakeVSphere(_inv())  # type: ignore[arg-type]
+    src = _source(tmp_path)
+    journal = tmp_path / "j.jsonl"
+    with ApplyRun(vs, src, exec_options(src.options), journal) as run:  # type: ignore[arg-type]
+        run.prepare(Events())
+        assert run.execute(Events()).ok
+    recs = {r["type"]: r for r in map(json.loads, journal.read_text().splitlines())}
+    assert {k: recs["submitted"][k] for k in ("task", "vm_moid", "description_id")} == {
+        "task": "task-1", "vm_moid": "vm-db-01", "description_id": "VirtualMachine.relocate"}
+    assert recs["task_seen"]["queue_time"] == "1970-01-01T00:16:40+00:00"  # fake time 1000.0
+    step = read_journal(journal).steps[0]
+    assert (step.vm_moid, step.description_id, step.queue_time) == (
+        "vm-db-01", "VirtualMachine.relocate", "1970-01-01T00:16:40+00:00")
+
+
+@pytest.mark.parametrize(("case", "why"), [
+    ("other VM", "task-1 on vCenter is another task (VM vm-db-02, not vm-db-01; "
+                 "queued 1970-01-01T00:17:40+00:00, not 1970-01-01T00:16:40+00:00)"),
+    ("same VM, later", "task-1 on vCenter is another task (queued 1970-01-01T00:17:40+00:00, "
+                       "not 1970-01-01T00:16:40+00:00)"),
+    ("same VM, other call, never seen", "task-1 on vCenter is another task "
+     "(VirtualMachine.powerOn, not VirtualMachine.relocate)"),
+])
+def test_a_task_id_reused_after_a_vcenter_restart_is_unknown_not_done(
+        tmp_path: Path, case: str, why: str) -> None:
+    vs = FakeVSphere(_inv())  # type: ignore[arg-type]
+    ours = vs.start_task("db-01", duration=30)
+    seen = "1970-01-01T00:16:40+00:00" if case != "same VM, other call, never seen" else None
+    path = tmp_path / "j.jsonl"
+    _killed_step(path, ours, queue_time=seen)
+    vs.restart()  # our task is lost with the old server; ids start over
+    vs.clock.advance(60)
+    theirs = {"other VM": lambda: vs.start_task("db-02", duration=1),
+              "same VM, later": lambda: vs.start_task("db-01", duration=1),
+              "same VM, other call, never seen": lambda: vs.start_task("db-01", "power_on", 1)}
+    assert theirs[case]() == ours == "task-1"
+    vs.run_until(vs.clock.now + 5)  # someone else's task succeeded under our id
+    with Journal(path, run_id="r1") as j:
+        out = settle_journal(vs, j, read_journal(path), Events())
+    assert out.gone == ["task-1"] and out.finished == {} and out.waited == []
+    step = read_journal(path).steps[0]
+    assert step.outcome == "unknown" and step.message == (
+        why + ": the id was reused, as after a vCenter restart; re-planning decides")
+
+
+def test_the_task_the_journal_names_is_still_believed(tmp_path: Path) -> None:
+    vs = FakeVSphere(_inv())  # type: ignore[arg-type]
+    ours = vs.start_task("db-01", duration=3)
+    path = tmp_path / "j.jsonl"
+    _killed_step(path, ours, queue_time="1970-01-01T00:16:40+00:00")
+    with Journal(path, run_id="r1") as j:
+        out = settle_journal(vs, j, read_journal(path), Events())
+    assert out.finished == {ours: "success"} and read_journal(path).steps[0].outcome == "done"
