@@ -27,3 +27,11 @@ def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("PMEMCTL_URL", "PMEMCTL_SERVER", "PMEMCTL_USER", "PMEMCTL_PASSWORD",
                 "PMEMCTL_CA_FILE", "PMEMCTL_INSECURE"):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _private_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory,
+                   ) -> None:
+    """Each test its own ``XDG_STATE_HOME``: VM claims (and probe results) of parallel
+    tests against the same fake vCenter must not see each other's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

@@ -23,6 +23,7 @@ for its "Reading inventory" spinner.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pmemctl import __version__
+from pmemctl.apply.claims import Claims, default_lock_dir
 from pmemctl.apply.events import Hook
 from pmemctl.apply.executor import (
     ApplyResult,
@@ -139,6 +141,11 @@ class RunJournal:
         self._run_start = run_start
         self._journal = Journal(path, run_id=run_id)
         self._started = False
+
+    @property
+    def run_id(self) -> str:
+        """The id of this run (its records' ``run``)."""
+        return self._journal.run_id
 
     def started(self) -> Journal:
         """The journal, with ``run_start`` written (the first call writes it)."""
@@ -301,6 +308,7 @@ class ApplyRun:
         self.inventory: Inventory | None = None
         self.ctx: ExecContext | None = None
         self._planned_at = 0.0
+        self._claims: Claims | None = None
         self._journal = RunJournal(self.journal_path, {
             "command": "apply", "version": __version__,
             "spec": str(Path(source.spec_path).resolve()),
@@ -326,6 +334,7 @@ class ApplyRun:
             StalePlanError: a saved plan no longer matches the estate.
             InventoryError: a selected VM is ambiguous or unknown.
         """
+        since = time.time()  # before any read: see _claim
         state = read_journal(self.journal_path)
         # Resuming another vCenter's journal would settle its task ids and owe
         # power-ons to VMs of the same name here.
@@ -333,6 +342,8 @@ class ApplyRun:
         if state.pending:
             settle_journal(self.conn, self._journal.started(), state, hook)
         inventory, plan = self._read_and_plan(hook, status)
+        if not plan.blocked and not plan.empty:
+            inventory, plan = self._claim(plan, inventory, since, hook, status)
         self.ctx = None
         if not plan.blocked and not plan.empty:
             # PBM look-ups now, not after the prompt: their fallbacks are warnings
@@ -343,6 +354,28 @@ class ApplyRun:
         self.inventory = inventory
         self._planned_at = self.conn.clock.monotonic()
         return self.plan
+
+    def _claim(self, plan: Plan, inventory: Inventory, since: float, hook: Hook,
+               status: Status) -> tuple[Inventory, Plan]:
+        """Claim every VM the plan touches; plan again if another run let one go meanwhile.
+
+        A run whose claim on a VM ended after ``since`` (or that died holding
+        it) may have changed that VM after this plan read it: planning again
+        keeps this run from doing that work a second time.
+
+        Raises:
+            VmBusyError: another pmemctl run on this machine holds one of them.
+        """
+        if self._claims is None:
+            self._claims = Claims(directory=default_lock_dir(self.conn.settings.host,
+                                                             self.conn.settings.port),
+                                  run=self._journal.run_id)
+        self._claims.add(_plan_vms(plan), journal=self.journal_path, since=since)
+        if self._claims.recent:
+            self._claims.recent.clear()
+            inventory, plan = self._read_and_plan(hook, status)
+            self._claims.add(_plan_vms(plan), journal=self.journal_path, since=since)
+        return inventory, plan
 
     def _read_and_plan(self, hook: Hook, status: Status) -> tuple[Inventory, Plan]:
         return prepare(self.conn, self.source, read_journal(self.journal_path), hook, status,
@@ -390,7 +423,10 @@ class ApplyRun:
             self.ctx.inventory = inventory
 
     def close(self) -> None:
-        """Release the journal."""
+        """Release the VM claims and the journal."""
+        if self._claims is not None:
+            self._claims.release()
+            self._claims = None
         self._journal.close()
 
     def __enter__(self) -> ApplyRun:
@@ -398,6 +434,11 @@ class ApplyRun:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _plan_vms(plan: Plan) -> dict[str, str]:
+    """VM name by moid, every VM the plan changes (the VMs to claim)."""
+    return {c.vm_moid or c.vm: c.vm for c in plan.changes}
 
 
 def _change_keys(plan: Plan) -> list[tuple[str, str, str, str | None, str | None]]:

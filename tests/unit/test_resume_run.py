@@ -258,3 +258,45 @@ def test_the_task_the_journal_names_is_still_believed(tmp_path: Path) -> None:
     with Journal(path, run_id="r1") as j:
         out = settle_journal(vs, j, read_journal(path), Events())
     assert out.finished == {ours: "success"} and read_journal(path).steps[0].outcome == "done"
+
+
+def test_a_second_apply_of_the_spec_with_another_journal_is_refused(tmp_path: Path) -> None:
+    from pmemctl.apply.claims import VmBusyError
+
+    vs = FakeVSphere(_inv())  # type: ignore[arg-type]
+    src = _source(tmp_path)
+    with ApplyRun(vs, src, exec_options(src.options), tmp_path / "a.jsonl") as first:  # type: ignore[arg-type]
+        first.prepare(Events())
+        second = ApplyRun(vs, src, exec_options(src.options), tmp_path / "b.jsonl")  # type: ignore[arg-type]
+        with pytest.raises(VmBusyError) as e:
+            second.prepare(Events())
+        second.close()
+        assert str(e.value).startswith(
+            f"VM db-01 is being changed by another pmemctl, run {first._journal.run_id} (pid ")
+        assert f"journal {tmp_path / 'a.jsonl'}, since " in str(e.value)
+        assert "nothing was changed. Wait for that run to finish and run apply again" \
+            in str(e.value)
+        assert first.execute(Events()).ok
+    assert sum(c.startswith("relocate") for c in vs.calls) == 1
+    # Once the first let go, a new run may go ahead: it finds nothing left to do.
+    with ApplyRun(vs, src, exec_options(src.options), tmp_path / "b.jsonl") as third:  # type: ignore[arg-type]
+        assert third.prepare(Events()).empty
+
+
+def test_a_claim_let_go_after_the_plan_was_read_is_recent(tmp_path: Path) -> None:
+    import time
+
+    from pmemctl.apply.claims import claim_vms
+
+    vms = {"vm-1": "db-01", "vm-2": "db-02"}
+    since = time.time()
+    with claim_vms("vc", 443, "rA", {"vm-1": "db-01"}, journal=tmp_path / "a", since=since,
+                   directory=tmp_path) as a:
+        assert a.recent == []
+    # rA let go after rB began reading: rB's plan may predate rA's changes.
+    with claim_vms("vc", 443, "rB", vms, journal=tmp_path / "b", since=since,
+                   directory=tmp_path) as b:
+        assert b.recent == ["db-01"]
+    with claim_vms("vc", 443, "rC", vms, journal=tmp_path / "c", since=time.time() + 1,
+                   directory=tmp_path) as c:
+        assert c.recent == []
