@@ -333,6 +333,9 @@ class ApplyRun:
         Raises:
             StalePlanError: a saved plan no longer matches the estate.
             InventoryError: a selected VM is ambiguous or unknown.
+            UsageError: the journal was written against another vCenter.
+            VmBusyError: another pmemctl run on this machine has claimed a VM
+                the plan changes (the claims are held until :meth:`close`).
         """
         since = time.time()  # before any read: see _claim
         state = read_journal(self.journal_path)
