@@ -451,13 +451,10 @@ class Executor:
                                 onto=self.options.onto_shape, off=self.options.off_profile)
 
     def _needs_devices(self, step: Step) -> bool:
-        # Reconfigures edit live devices; so do migrations onto PMem in the
-        # device_change shape (the edit carries the disk as vCenter has it).
-        if step.kind is StepKind.RECONFIGURE:
-            return True
-        return (step.kind is StepKind.MIGRATE and self.options.onto_shape == "device_change"
-                and any(isinstance(c.payload, MigrateDisk) and c.payload.to_pmem
-                        for c in step.changes))
+        # Reconfigures edit live devices; migrations check that each disk is still
+        # the one the plan saw (key and backing), and the device_change shape
+        # edits the disk as vCenter has it. One read for the whole run.
+        return step.kind in (StepKind.RECONFIGURE, StepKind.MIGRATE)
 
     def _devices_of(self, moid: str) -> list[DeviceInfo]:
         if self._devices is None:

@@ -134,7 +134,7 @@ def _migrations(steps: list[StepRecord], inventory: Inventory, acc: _Acc) -> Non
                 # else the target's default (PBM did not say what it had).
                 policy=PolicyRef("pmem") if target.pmem else PolicyRef("defined",
                                                                         target.policy_ids),
-                rollback=True),
+                rollback=True, file_name=disk.file_name),
             vm_moid=vm.moid, host=vm.host, host_moid=vm.host_moid))
 
 

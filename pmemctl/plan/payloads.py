@@ -139,6 +139,10 @@ class MigrateDisk:
     target: DatastoreRef
     policy: PolicyRef = PolicyRef()
     rollback: bool = False
+    # The disk's backing file when planned: apply moves the disk only while the
+    # device with that key still has it, so a foreign disk that took the key or
+    # the label is never moved in its place. "" when unknown.
+    file_name: str = ""
 
     @property
     def to_pmem(self) -> bool:

@@ -358,7 +358,8 @@ def _place_disk(plan: _VmPlan, disk: Disk, target: DiskTarget) -> None:
             f"spec wants {disk.label} on {target.storage}",
             MigrateDisk(disk_key=disk.key, size_mb=disk.size_mb, source=source,
                         target=DatastoreRef(to_ds, to_moid, to_pmem),
-                        policy=migration_policy(source.pmem, to_pmem)),
+                        policy=migration_policy(source.pmem, to_pmem),
+                        file_name=disk.file_name),
         )
     )
 

@@ -247,6 +247,8 @@ def relocate_spec(changes: Sequence[Change], devices: Sequence[Any], pmem_policy
         p = c.payload
         if not isinstance(p, MigrateDisk):
             raise ValueError(f"{c.action.value} is not a disk migration")
+        if devices:
+            _same_disk(_existing(by_key, p.disk_key, c), p, c)
         if p.to_pmem and onto == "device_change":
             dev = copy.deepcopy(_existing(by_key, p.disk_key, c))
             edits.append(vim.vm.device.VirtualDeviceSpec(
@@ -266,6 +268,16 @@ def relocate_spec(changes: Sequence[Change], devices: Sequence[Any], pmem_policy
     if edits:
         spec.deviceChange = edits
     return spec
+
+
+def _same_disk(device: Any, p: MigrateDisk, c: Change) -> None:
+    """Refuse to move a device that is not the disk the plan saw (same key, other backing)."""
+    live = str(getattr(getattr(device, "backing", None), "fileName", "") or "")
+    if p.file_name and live and live != p.file_name:
+        raise InventoryError(
+            f"{c.vm}: {c.target} (device key {p.disk_key}) is not the disk the plan saw: its "
+            f"backing was {p.file_name}, now {live}; another client changed the VM: run plan "
+            "again")
 
 
 def _profile(policy: PolicyRef, pmem_policy_id: str, off: OffProfile) -> list[Any] | None:

@@ -265,3 +265,18 @@ def test_only_reconfigure_changes_go_into_a_reconfigure() -> None:
                                              ("vmx-19", "vmx-19")])
 def test_hardware_versions_read_as_vmx(value: Any, text: str) -> None:
     assert actions.hw_version(value) == text
+
+
+def test_a_disk_that_is_not_the_one_planned_is_not_moved() -> None:
+    # Another client replaced the disk: same device key, another backing file.
+    planned = Change("vm-1", Action.MIGRATE_DISK, "Hard disk 1", None, None, False, "",
+                     MigrateDisk(2000, 40 * 1024, SAN, PMEM, PolicyRef("pmem"),
+                                 file_name="[san-01] vm/vm_old.vmdk"))
+    with pytest.raises(InventoryError, match=r"Hard disk 1 \(device key 2000\) is not the disk "
+                       r"the plan saw: its backing was \[san-01\] vm/vm_old.vmdk, now "
+                       r"\[san-01\] vm/vm.vmdk"):
+        actions.relocate_spec([planned], [disk()], PMEM_POLICY_ID)
+    same = Change("vm-1", Action.MIGRATE_DISK, "Hard disk 1", None, None, False, "",
+                  MigrateDisk(2000, 40 * 1024, SAN, PMEM, PolicyRef("pmem"),
+                              file_name="[san-01] vm/vm.vmdk"))
+    assert actions.relocate_spec([same], [disk()], PMEM_POLICY_ID).deviceChange
