@@ -71,7 +71,7 @@ __all__ = ["Call", "FakeClock", "FakeVSphere", "FakeWatcher", "Fault"]
 #: The calls :meth:`FakeVSphere.fail` can script.
 Call = Literal["upgrade", "power_on", "power_off", "shutdown_guest", "reconfigure", "relocate",
                "read_devices", "task_states", "running_vm_tasks", "pmem_policy_id",
-               "disk_policies", "snapshot"]
+               "disk_policies", "snapshot", "set_owed_power_on"]
 
 POWERED_ON = PowerState.ON
 POWERED_OFF = PowerState.OFF
@@ -571,6 +571,14 @@ class FakeVSphere:
             self._put(replace(cur, disks=tuple(disks)))
             return None
         return self._task(name, "relocate", effect, fault=fault)
+
+    def set_owed_power_on(self, vm_moid: str, value: str) -> None:
+        """Set (or, with "", clear) the VM's owed-power-on marker: no task, as SetField."""
+        name = self._name(vm_moid)
+        self._call("set_owed_power_on",
+                   f"mark {name} owed power-on" if value else f"clear {name} owed power-on",
+                   name)
+        self._put(replace(self._vm(name), owed_power_on=value))
 
     def watch(self, *, progress: bool) -> FakeWatcher:
         """A new :class:`FakeWatcher`."""

@@ -54,7 +54,7 @@ from pmemctl.apply.records import (
 )
 from pmemctl.apply.scheduler import Limits, Outcome, Scheduler, Step, StepKind
 from pmemctl.errors import PmemctlError
-from pmemctl.inventory.model import Inventory
+from pmemctl.inventory.model import OWED_POWER_ON_FIELD, Inventory
 from pmemctl.plan.model import Change, Plan
 from pmemctl.plan.payloads import AddNvdimm, CreateDisk, MigrateDisk, PowerOff
 from pmemctl.spec.model import OnFailure
@@ -218,6 +218,7 @@ class Executor:
         self._devices: dict[str, list[DeviceInfo]] | None = None
         self._moved_mb = 0
         self._relogged = False  # True from a re-login until a call succeeds again
+        self._marked: set[str] = set()  # VMs this run marked as owed a power-on
         self.watcher: Watcher | None = None
 
     # -- public -------------------------------------------------------------
@@ -307,6 +308,11 @@ class Executor:
             for tid, vm in sorted(tasks.items(), key=lambda kv: kv[1]):
                 ts = states.get(tid)
                 (on if ts is not None and ts.state == "success" else failed).append(vm)
+        moids = {s.vm: s.changes[0].vm_moid for s in self.sched.steps}
+        for vm in on:
+            # A marker left set would power the VM on again in a later run.
+            with contextlib.suppress(VSphereFault):
+                self.vs.set_owed_power_on(moids[vm], "")
         for vm in on:
             self._emit("done", vm=vm, action="power_on", target=vm,
                        message="powered back on (not journaled)")
@@ -434,6 +440,7 @@ class Executor:
         if step.kind is StepKind.POWER_ON:
             return self.vs.power_on(vm)
         if step.kind is StepKind.POWER_OFF:
+            self._mark_owed(run)
             return self._power_off(run)
         if self._needs_devices(step):
             self._devices_of(vm)  # the specs edit the devices as vCenter has them
@@ -458,6 +465,43 @@ class Executor:
                             if self._needs_devices(s) and s.changes[0].vm_moid})
             self._devices = self.vs.read_devices(moids)
         return self._devices.get(moid, [])
+
+    def _mark_owed(self, run: _Run) -> None:
+        """Record on the VM itself, BEFORE powering it off, that pmemctl owes it a power-on.
+
+        The journal alone is not enough: a later run with another journal path
+        would not know. The custom field lives in vCenter, so any later
+        ``plan``, ``apply`` or ``rollback`` reads it in its snapshot. The journal
+        record comes first, so a kill between the two leaves a trace either way.
+        A VM that cannot be marked is not powered off (the step fails).
+        """
+        value = f"{self.journal.run_id} {self.journal.path.resolve()}"
+        self.journal.write("owed_marked", step=run.step_id, vm=run.step.vm, value=value)
+        try:
+            self.vs.set_owed_power_on(run.vm_moid, value)
+            self._marked.add(run.step.vm)
+        except VSphereFault as e:
+            if e.name == "NotAuthenticated":
+                raise  # _with_session logs in again and retries the whole submit
+            raise PmemctlError(
+                f"not powered off: pmemctl could not record on the VM that it owes it a "
+                f"power-on (custom field {OWED_POWER_ON_FIELD}: {e.report.text()}); the "
+                "user needs the Global.SetCustomValue privilege") from e
+
+    def _clear_owed(self, run: _Run) -> None:
+        """The power-on succeeded: the VM owes nothing any more (best effort, warned)."""
+        vm = self.ctx.inventory.vms.get(run.step.vm)
+        if run.step.vm not in self._marked and not (vm and vm.owed_power_on):
+            return  # nothing to clear: spare the call
+        try:
+            self._with_session(lambda: self.vs.set_owed_power_on(run.vm_moid, ""))
+        except VSphereFault as e:
+            self._emit("warning", vm=run.step.vm,
+                       message=f"powered on, but the marker {OWED_POWER_ON_FIELD} could not be "
+                               f"cleared ({e.name}); a later run that finds this VM off will "
+                               "power it on; clear the custom attribute in the vSphere Client")
+            return
+        self.journal.write("owed_cleared", step=run.step_id, vm=run.step.vm)
 
     def _power_off(self, run: _Run) -> str | None:
         p = run.step.changes[0].payload
@@ -526,6 +570,8 @@ class Executor:
                 extra["created"] = [c.to_json() for c in created]
         self.journal.write("done", step=run.step_id, task=run.task_id,
                            elapsed_s=round(elapsed, 3), **extra)
+        if run.step.kind is StepKind.POWER_ON:
+            self._clear_owed(run)
         self._moved_mb += run.step.size_mb
         self._by_step.pop(id(run.step), None)
         self.sched.finish(run.step, ok=True)

@@ -17,7 +17,10 @@ The algorithm, run by ``apply`` before it plans:
    is created twice, no disk migrated twice.
 4. **Power owed:** a VM that pmemctl powered off in an earlier run, that no
    later step powered on, and that is still off gets a ``power_on`` at the end
-   of its work (:func:`pending_power_ons`, pure).
+   of its work (:func:`pending_power_ons`, pure). The earlier run is found in
+   this journal OR in the VM's ``pmemctl.owed-power-on`` custom field (set
+   before every power off, cleared after the power on), so a re-run with
+   another journal path still owes it.
 """
 
 from __future__ import annotations
@@ -110,10 +113,11 @@ def _wait(vs: VSphere, ids: set[str], hook: Hook, vms: dict[str, str], *, max_wa
 def pending_power_ons(state: JournalState, plan: Plan, inventory: Inventory) -> Plan:
     """Step 4 (pure): append a ``power_on`` for VMs pmemctl left powered off.
 
-    A VM qualifies when the journal's latest power step for it is a
+    A VM qualifies when it is powered off now, the plan has no ``power_on``
+    for it already, and either the journal's latest power step for it is a
     ``power_off`` that completed (or never got an outcome: killed during a
-    guest shutdown), it is powered off now, and the plan has no ``power_on``
-    for it already.
+    guest shutdown) or the VM carries the owed-power-on marker (any run, any
+    journal: :attr:`~pmemctl.inventory.model.VM.owed_power_on`).
     """
     last_power: dict[str, StepKind] = {}
     for s in state.steps:
@@ -123,18 +127,25 @@ def pending_power_ons(state: JournalState, plan: Plan, inventory: Inventory) -> 
         if (s.outcome == "done" or unresolved_off) and s.kind in (StepKind.POWER_OFF,
                                                                    StepKind.POWER_ON):
             last_power[s.vm] = s.kind
+    why = {n: "pmemctl powered it off in an earlier run that did not power it back on"
+           for n, k in last_power.items() if k is StepKind.POWER_OFF}
+    runs = {r.run for r in state.runs}
+    for name, marked in inventory.vms.items():
+        run_id, _, journal = marked.owed_power_on.partition(" ")
+        # A marker from a run in this journal says no more than the journal,
+        # which also knows whether a later step powered the VM on.
+        if marked.owed_power_on and name not in why and run_id not in runs:
+            why[name] = (f"pmemctl powered it off in run {run_id} (journal {journal or '?'}) "
+                         "and still owes it a power-on (marker on the VM)")
     planned_on = {c.vm for c in plan.changes if c.action is Action.POWER_ON}
     extra: list[Change] = []
-    for vm_name, kind in sorted(last_power.items()):
+    for vm_name, reason in sorted(why.items()):
         vm = inventory.vms.get(vm_name)
-        if kind is not StepKind.POWER_OFF or vm is None or vm.power_state != POWERED_OFF:
-            continue
-        if vm_name in planned_on:
+        if vm is None or vm.power_state != POWERED_OFF or vm_name in planned_on:
             continue
         extra.append(Change(
             vm=vm_name, action=Action.POWER_ON, target=vm_name, before=POWERED_OFF,
-            after="poweredOn", disruptive=False,
-            reason="pmemctl powered it off in an earlier run that did not power it back on",
+            after="poweredOn", disruptive=False, reason=reason,
             payload=PowerOn(owed=True), vm_moid=vm.moid, host=vm.host,
             host_moid=vm.host_moid))
     if not extra:
