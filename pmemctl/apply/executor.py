@@ -111,6 +111,8 @@ class ApplyResult:
     interrupted: bool = False
     left_running: list[str] = field(default_factory=list)  # task ids still running on vCenter
     moved_mb: int = 0
+    # VMs this run powered off that it did not power back on → why (the report says).
+    still_off: dict[str, str] = field(default_factory=dict)
 
     def count(self, outcome: Outcome) -> int:
         """Number of changes with that outcome."""
@@ -252,7 +254,8 @@ class Executor:
     def _loop(self, w: Watcher) -> list[str]:
         """Submit and wait until the plan is done; the task ids left running on a second Ctrl-C."""
         while True:
-            if self._interrupts and not self.sched.stopped:
+            # Ctrl-C also ends the power-ons a stop by failure still submits.
+            if self._interrupts and (not self.sched.stopped or self.sched.power_back):
                 self.sched.stop()
                 self._emit("stopping", message=f"{len(self._by_step)} task(s) still running")
             if self._interrupts >= 2:
@@ -280,6 +283,29 @@ class Executor:
                     and on.outcome is not Outcome.DONE:
                 owed.append(on)
         return owed
+
+    def _still_off(self) -> dict[str, str]:
+        """Why each VM this run powered off is still off (the marker stays on it)."""
+        out: dict[str, str] = {}
+        for job in self.sched.jobs:
+            on = next((s for s in job.steps if s.kind is StepKind.POWER_ON), None)
+            if not job.powered_off_by_us or (on is not None and on.outcome is Outcome.DONE):
+                continue
+            failed = next((s for s in job.steps if s.outcome is Outcome.FAILED), None)
+            run = self._failed.get(id(failed)) if failed is not None else None
+            if failed is not None and failed is on:
+                why = f"its power-on failed ({run.fault if run else 'error'})"
+            elif failed is not None:
+                why = (f"its own {failed.label} failed ({run.fault if run else 'error'}); fix "
+                       "that and run apply again, or power it on by hand")
+            elif on is None:
+                why = "the plan powers it off and not on"
+            elif self._interrupts:
+                why = "interrupted before its power-on; run apply again to power it on"
+            else:
+                why = "its power-on did not start"
+            out[job.vm] = why
+        return out
 
     def _journal_lost(self, w: Watcher, error: JournalWriteError) -> JournalWriteError:
         """Stop, power back on the VMs this run shut down, and say which; nothing is journaled.
@@ -627,7 +653,8 @@ class Executor:
 
     def _result(self, elapsed: float, left: list[str]) -> ApplyResult:
         res = ApplyResult(elapsed_s=elapsed, interrupted=bool(self._interrupts),
-                          left_running=left, moved_mb=self._moved_mb)
+                          left_running=left, moved_mb=self._moved_mb,
+                          still_off=self._still_off())
         for step in self.sched.steps:
             run = self._failed.get(id(step)) or self._by_step.get(id(step))
             for c in step.changes:

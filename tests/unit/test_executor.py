@@ -227,9 +227,42 @@ def test_stop_leaves_it_off(tmp_path: Path) -> None:
     result, _, _ev = execute(vs, plan, inv, tmp_path)
     assert vs.inventory.vms["redis-01"].power_state == "poweredOff"
     assert [r.outcome for r in result.results] == [Outcome.DONE, Outcome.FAILED, Outcome.PENDING]
-    assert report_lines(result)[-1] == ("  redis-01: done: power_off redis-01; not done: "
-                                        "add_nvdimm NVDIMM 1 (failed), power_on redis-01 "
-                                        "(not started)")
+    assert report_lines(result)[-2:] == [
+        "  redis-01: done: power_off redis-01; not done: add_nvdimm NVDIMM 1 (failed), "
+        "power_on redis-01 (not started)",
+        "  redis-01: STILL POWERED OFF: its own add_nvdimm failed (InsufficientResourcesFault); "
+        "fix that and run apply again, or power it on by hand"]
+    assert result.still_off == {"redis-01": "its own add_nvdimm failed "
+                                "(InsufficientResourcesFault); fix that and run apply again, or "
+                                "power it on by hand"}
+    # The marker stays: any later run, whatever its journal, powers it on.
+    assert vs.inventory.vms["redis-01"].owed_power_on
+
+
+def test_stop_powers_back_on_the_vms_whose_own_work_did_not_fail(tmp_path: Path) -> None:
+    # redis-01 is powered off hard (no Tools) and its reconfigure fails at once,
+    # stopping the run while redis-02's guest shutdown is still under way. When
+    # that shutdown completes, redis-02's reconfigure is new work (skipped) but
+    # its power-on is owed: it must not stay off for a failure not its own.
+    inv = b.inventory(hosts=[b.host()], vms=[
+        b.vm("redis-01", hw=14, power="poweredOn", tools_running=False),
+        b.vm("redis-02", hw=14, power="poweredOn", tools_running=True)])
+    spec = b.spec(b.entry("redis-01", nvdimms_gb=[16]), b.entry("redis-02", nvdimms_gb=[16]),
+                  power_off=True)
+    plan = plan_of(spec, inv)
+    vs = FakeVSphere(inv)
+    vs.shutdown_s = 10.0
+    vs.fail("reconfigure", NO_PMEM, vm="redis-01", when="submit")
+    result, _, _ = execute(vs, plan, inv, tmp_path)
+    off, on = vs.inventory.vms["redis-01"], vs.inventory.vms["redis-02"]
+    assert off.power_state == "poweredOff" and off.owed_power_on  # its own work failed
+    assert on.power_state == "poweredOn" and on.owed_power_on == "" and not on.nvdimms
+    assert not any(c.startswith("reconfigure redis-02") for c in vs.calls)  # no new work
+    assert vs.calls.count("power_on redis-02") == 1
+    assert list(result.still_off) == ["redis-01"]
+    outcomes = {(r.change.vm, r.change.action.value): r.outcome for r in result.results}
+    assert outcomes[("redis-02", "add_nvdimm")] is Outcome.SKIPPED
+    assert outcomes[("redis-02", "power_on")] is Outcome.DONE
 
 
 def test_already_upgraded_counts_as_done(tmp_path: Path) -> None:
