@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pmemctl.apply.events import Event, Hook, NullHook
 from pmemctl.apply.journal import Journal, JournalState
 from pmemctl.apply.scheduler import StepKind
+from pmemctl.errors import ApplyError
 from pmemctl.inventory.model import Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.plan.payloads import PowerOn
@@ -38,6 +39,16 @@ from pmemctl.vsphere.api import VSphere
 from pmemctl.vsphere.tasks import TaskState
 
 POWERED_OFF = PowerState.OFF
+
+#: How long a resume waits for tasks an earlier run left running (a Storage
+#: vMotion of a large disk takes hours), before it stops with a clear message.
+RESUME_WAIT_S = 6 * 3600.0
+#: How often that wait also reads the tasks directly (not only the watcher).
+RECHECK_S = 30.0
+
+
+class ResumeTimeout(ApplyError):
+    """Tasks left running by an earlier run did not finish within the resume's deadline."""
 
 
 @dataclass
@@ -99,15 +110,51 @@ def settle_vms(vs: VSphere, inventory: Inventory, vm_names: list[str],
 
 
 def _wait(vs: VSphere, ids: set[str], hook: Hook, vms: dict[str, str], *, max_wait_s: int,
-          states: dict[str, TaskState]) -> None:
-    for tid in sorted(ids):
+          states: dict[str, TaskState], deadline_s: float | None = None) -> None:
+    """Wait for tasks an earlier run (or someone) left running, never forever.
+
+    ``states`` is what the caller just read (a task already finished is not
+    waited for). The watcher reports changes; every :data:`RECHECK_S` the
+    tasks are also read directly, since a task that finished while nobody
+    watched (or that vCenter purged) may never send an update. Past the
+    deadline the run stops with :class:`ResumeTimeout`: nothing was issued
+    again, and the journal still holds the tasks for the next run.
+    """
+    left = {t for t in ids if t in states and not states[t].finished}
+    if not left:
+        return
+    for tid in sorted(left):
         hook.event(Event(kind="waiting", vm=vms.get(tid, ""), task=tid, time=vs.clock.time(),
                          message="still running from an earlier run; waiting, not re-issuing"))
+    clock = vs.clock
+    limit = RESUME_WAIT_S if deadline_s is None else deadline_s
+    end, recheck = clock.monotonic() + limit, clock.monotonic() + RECHECK_S
     with closing(vs.watch(progress=True)) as w:
-        for tid in ids:
+        for tid in left:
             w.add_task(tid)
-        done = w.wait_all(ids, max_wait_s)
-    states.update(done)
+        while left:
+            now = clock.monotonic()
+            if now >= end:
+                names = ", ".join(f"{t}" + (f" ({vms[t]})" if vms.get(t) else "")
+                                  for t in sorted(left))
+                raise ResumeTimeout(
+                    f"waited {limit:.0f} s for task(s) an earlier run left running and they "
+                    f"have not finished: {names}. Nothing was issued again; see them in the "
+                    "vSphere Client (Recent Tasks), and run apply again once they end")
+            for u in w.wait(max_wait_s):
+                if u.task is not None and u.task.id in left:
+                    states[u.task.id] = u.task
+                    if u.task.finished:
+                        left.discard(u.task.id)
+            if left and clock.monotonic() >= recheck:
+                recheck = clock.monotonic() + RECHECK_S
+                read = vs.task_states(sorted(left))
+                for tid in sorted(left):
+                    if tid not in read:
+                        left.discard(tid)  # vCenter forgot it: re-planning decides
+                    elif read[tid].finished:
+                        states[tid] = read[tid]
+                        left.discard(tid)
 
 
 def pending_power_ons(state: JournalState, plan: Plan, inventory: Inventory) -> Plan:
