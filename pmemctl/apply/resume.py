@@ -35,7 +35,7 @@ from pmemctl.errors import ApplyError
 from pmemctl.inventory.model import Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.plan.payloads import PowerOn
-from pmemctl.vsphere.api import VSphere
+from pmemctl.vsphere.api import VSphere, VSphereFault
 from pmemctl.vsphere.tasks import TaskState
 
 POWERED_OFF = PowerState.OFF
@@ -199,3 +199,29 @@ def pending_power_ons(state: JournalState, plan: Plan, inventory: Inventory) -> 
         return plan
     return Plan(changes=plan.changes + tuple(extra), problems=plan.problems, hosts=plan.hosts,
                 warnings=plan.warnings)
+
+
+def clear_paid_markers(vs: VSphere, inventory: Inventory, plan: Plan) -> list[str]:
+    """Clear the owed-power-on marker of VMs that are on and that the plan leaves alone.
+
+    A run killed after its power-on was submitted (or before it cleared the
+    marker) leaves a marker on a VM that is on again: the debt is paid, and a
+    marker left there would power the VM on in some later run after an admin
+    shut it down. Only VMs with no change in the plan: a VM still shutting
+    down (a guest shutdown has no task to settle) still needs its work, so
+    the plan powers it off again and marks it anew. Best effort; returns the
+    VMs cleared.
+
+    Side Effects:
+        One ``SetField`` per such VM.
+    """
+    touched = {c.vm for c in plan.changes}
+    cleared = []
+    for name, vm in sorted(inventory.vms.items()):
+        if vm.owed_power_on and vm.power_state == PowerState.ON and name not in touched:
+            try:
+                vs.set_owed_power_on(vm.moid, "")
+            except VSphereFault:
+                continue  # still marked: the next run tries again
+            cleared.append(name)
+    return cleared
