@@ -36,6 +36,9 @@ What it models, and nothing more:
 * **Sessions.** :meth:`FakeVSphere.expire_session` ends the session: calls
   then fail ``NotAuthenticated`` (a wait in progress ``RequestCanceled``, when
   asked) until :meth:`relogin` or :meth:`ensure_session`.
+* **The owed-power-on marker** (:meth:`FakeVSphere.set_owed_power_on`): kept
+  in :attr:`~pmemctl.inventory.model.VM.owed_power_on`, as vCenter keeps the
+  custom field; recorded as ``mark <vm> owed power-on`` / ``clear <vm> ...``.
 * **A record** of every call in :attr:`FakeVSphere.calls`, one readable line
   each (waits are only counted, in :attr:`FakeVSphere.waits`).
 """

@@ -153,6 +153,18 @@ def test_a_rerun_with_another_journal_still_powers_it_on(tmp_path: Path) -> None
     assert vs.calls[-1] == "clear redis-02 owed power-on"
 
 
+def test_rollback_powers_on_the_vm_apply_left_off(tmp_path: Path) -> None:
+    vs = demo()
+    vs.fail("reconfigure", Fault("InsufficientResourcesFault", "PMem exhausted"), vm="redis-02")
+    journal = tmp_path / "first.jsonl"
+    r = k.run(vs, "apply", str(k.spec(tmp_path, REDIS_02)), "--yes", "--journal", str(journal))
+    assert r.exit_code == 1 and vs.inventory.vms["redis-02"].power_state == "poweredOff"
+    r = k.run(vs, "rollback", str(journal), "--yes")
+    assert r.exit_code == 0, r.output
+    vm = vs.inventory.vms["redis-02"]
+    assert vm.power_state == "poweredOn" and vm.owed_power_on == ""
+
+
 def test_a_vm_that_cannot_be_marked_is_not_powered_off(tmp_path: Path) -> None:
     vs = demo()
     vs.fail("set_owed_power_on", Fault("NoPermission", "Permission to perform this operation "
