@@ -36,6 +36,9 @@ What it models, and nothing more:
 * **Sessions.** :meth:`FakeVSphere.expire_session` ends the session: calls
   then fail ``NotAuthenticated`` (a wait in progress ``RequestCanceled``, when
   asked) until :meth:`relogin` or :meth:`ensure_session`.
+* **The owed-power-on marker** (:meth:`FakeVSphere.set_owed_power_on`): kept
+  in :attr:`~pmemctl.inventory.model.VM.owed_power_on`, as vCenter keeps the
+  custom field; recorded as ``mark <vm> owed power-on`` / ``clear <vm> ...``.
 * **A record** of every call in :attr:`FakeVSphere.calls`, one readable line
   each (waits are only counted, in :attr:`FakeVSphere.waits`).
 """
@@ -72,7 +75,7 @@ __all__ = ["Call", "FakeClock", "FakeVSphere", "FakeWatcher", "Fault"]
 #: The calls :meth:`FakeVSphere.fail` can script.
 Call = Literal["upgrade", "power_on", "power_off", "shutdown_guest", "reconfigure", "relocate",
                "read_devices", "task_states", "running_vm_tasks", "pmem_policy_id",
-               "disk_policies", "snapshot"]
+               "disk_policies", "snapshot", "set_owed_power_on"]
 
 POWERED_ON = PowerState.ON
 POWERED_OFF = PowerState.OFF
@@ -583,6 +586,14 @@ class FakeVSphere:
             self._put(replace(cur, disks=tuple(disks)))
             return None
         return self._task(name, "relocate", effect, fault=fault)
+
+    def set_owed_power_on(self, vm_moid: str, value: str) -> None:
+        """Set (or, with "", clear) the VM's owed-power-on marker: no task, as SetField."""
+        name = self._name(vm_moid)
+        self._call("set_owed_power_on",
+                   f"mark {name} owed power-on" if value else f"clear {name} owed power-on",
+                   name)
+        self._put(replace(self._vm(name), owed_power_on=value))
 
     def watch(self, *, progress: bool) -> FakeWatcher:
         """A new :class:`FakeWatcher`."""

@@ -56,7 +56,7 @@ from pmemctl.apply.records import (
 )
 from pmemctl.apply.scheduler import Limits, Outcome, Scheduler, Step, StepKind
 from pmemctl.errors import PmemctlError
-from pmemctl.inventory.model import Inventory
+from pmemctl.inventory.model import OWED_POWER_ON_FIELD, Inventory
 from pmemctl.plan.model import Change, Plan
 from pmemctl.plan.payloads import AddNvdimm, CreateDisk, MigrateDisk, PowerOff
 from pmemctl.spec.model import OnFailure
@@ -113,6 +113,8 @@ class ApplyResult:
     interrupted: bool = False
     left_running: list[str] = field(default_factory=list)  # task ids still running on vCenter
     moved_mb: int = 0
+    # VMs this run powered off that it did not power back on → why (the report says).
+    still_off: dict[str, str] = field(default_factory=dict)
 
     def count(self, outcome: Outcome) -> int:
         """Number of changes with that outcome."""
@@ -221,6 +223,7 @@ class Executor:
         self._devices: dict[str, list[DeviceInfo]] | None = None
         self._moved_mb = 0
         self._relogged = False  # True from a re-login until a call succeeds again
+        self._marked: set[str] = set()  # VMs this run marked as owed a power-on
         self.watcher: Watcher | None = None
 
     # -- public -------------------------------------------------------------
@@ -254,7 +257,8 @@ class Executor:
     def _loop(self, w: Watcher) -> list[str]:
         """Submit and wait until the plan is done; the task ids left running on a second Ctrl-C."""
         while True:
-            if self._interrupts and not self.sched.stopped:
+            # Ctrl-C also ends the power-ons a stop by failure still submits.
+            if self._interrupts and (not self.sched.stopped or self.sched.power_back):
                 self.sched.stop()
                 self._emit("stopping", message=f"{len(self._by_step)} task(s) still running")
             if self._interrupts >= 2:
@@ -283,6 +287,29 @@ class Executor:
                 owed.append(on)
         return owed
 
+    def _still_off(self) -> dict[str, str]:
+        """Why each VM this run powered off is still off (the marker stays on it)."""
+        out: dict[str, str] = {}
+        for job in self.sched.jobs:
+            on = next((s for s in job.steps if s.kind is StepKind.POWER_ON), None)
+            if not job.powered_off_by_us or (on is not None and on.outcome is Outcome.DONE):
+                continue
+            failed = next((s for s in job.steps if s.outcome is Outcome.FAILED), None)
+            run = self._failed.get(id(failed)) if failed is not None else None
+            if failed is not None and failed is on:
+                why = f"its power-on failed ({run.fault if run else 'error'})"
+            elif failed is not None:
+                why = (f"its own {failed.label} failed ({run.fault if run else 'error'}); fix "
+                       "that and run apply again, or power it on by hand")
+            elif on is None:
+                why = "the plan powers it off and not on"
+            elif self._interrupts:
+                why = "interrupted before its power-on; run apply again to power it on"
+            else:
+                why = "its power-on did not start"
+            out[job.vm] = why
+        return out
+
     def _journal_lost(self, w: Watcher, error: JournalWriteError) -> JournalWriteError:
         """Stop, power back on the VMs this run shut down, and say which; nothing is journaled.
 
@@ -310,6 +337,11 @@ class Executor:
             for tid, vm in sorted(tasks.items(), key=lambda kv: kv[1]):
                 ts = states.get(tid)
                 (on if ts is not None and ts.state == "success" else failed).append(vm)
+        moids = {s.vm: s.changes[0].vm_moid for s in self.sched.steps}
+        for vm in on:
+            # A marker left set would power the VM on again in a later run.
+            with contextlib.suppress(VSphereFault):
+                self.vs.set_owed_power_on(moids[vm], "")
         for vm in on:
             self._emit("done", vm=vm, action="power_on", target=vm,
                        message="powered back on (not journaled)")
@@ -442,6 +474,7 @@ class Executor:
         if step.kind is StepKind.POWER_ON:
             return self.vs.power_on(vm)
         if step.kind is StepKind.POWER_OFF:
+            self._mark_owed(run)
             return self._power_off(run)
         if self._needs_devices(step):
             self._devices_of(vm)  # the specs edit the devices as vCenter has them
@@ -463,6 +496,43 @@ class Executor:
                             if self._needs_devices(s) and s.changes[0].vm_moid})
             self._devices = self.vs.read_devices(moids)
         return self._devices.get(moid, [])
+
+    def _mark_owed(self, run: _Run) -> None:
+        """Record on the VM itself, BEFORE powering it off, that pmemctl owes it a power-on.
+
+        The journal alone is not enough: a later run with another journal path
+        would not know. The custom field lives in vCenter, so any later
+        ``plan``, ``apply`` or ``rollback`` reads it in its snapshot. The journal
+        record comes first, so a kill between the two leaves a trace either way.
+        A VM that cannot be marked is not powered off (the step fails).
+        """
+        value = f"{self.journal.run_id} {self.journal.path.resolve()}"
+        self.journal.write("owed_marked", step=run.step_id, vm=run.step.vm, value=value)
+        try:
+            self.vs.set_owed_power_on(run.vm_moid, value)
+            self._marked.add(run.step.vm)
+        except VSphereFault as e:
+            if e.name == "NotAuthenticated":
+                raise  # _with_session logs in again and retries the whole submit
+            raise PmemctlError(
+                f"not powered off: pmemctl could not record on the VM that it owes it a "
+                f"power-on (custom field {OWED_POWER_ON_FIELD}: {e.report.text()}); the "
+                "user needs the Global.SetCustomValue privilege") from e
+
+    def _clear_owed(self, run: _Run) -> None:
+        """The power-on succeeded: the VM owes nothing any more (best effort, warned)."""
+        vm = self.ctx.inventory.vms.get(run.step.vm)
+        if run.step.vm not in self._marked and not (vm and vm.owed_power_on):
+            return  # nothing to clear: spare the call
+        try:
+            self._with_session(lambda: self.vs.set_owed_power_on(run.vm_moid, ""))
+        except VSphereFault as e:
+            self._emit("warning", vm=run.step.vm,
+                       message=f"powered on, but the marker {OWED_POWER_ON_FIELD} could not be "
+                               f"cleared ({e.name}); a later run that finds this VM off will "
+                               "power it on; clear the custom attribute in the vSphere Client")
+            return
+        self.journal.write("owed_cleared", step=run.step_id, vm=run.step.vm)
 
     def _power_off(self, run: _Run) -> str | None:
         p = run.step.changes[0].payload
@@ -535,6 +605,8 @@ class Executor:
                 extra["created"] = [c.to_json() for c in created]
         self.journal.write("done", step=run.step_id, task=run.task_id,
                            elapsed_s=round(elapsed, 3), **extra)
+        if run.step.kind is StepKind.POWER_ON:
+            self._clear_owed(run)
         self._moved_mb += run.step.size_mb
         self._by_step.pop(id(run.step), None)
         self.sched.finish(run.step, ok=True)
@@ -590,7 +662,8 @@ class Executor:
 
     def _result(self, elapsed: float, left: list[str]) -> ApplyResult:
         res = ApplyResult(elapsed_s=elapsed, interrupted=bool(self._interrupts),
-                          left_running=left, moved_mb=self._moved_mb)
+                          left_running=left, moved_mb=self._moved_mb,
+                          still_off=self._still_off())
         for step in self.sched.steps:
             run = self._failed.get(id(step)) or self._by_step.get(id(step))
             for c in step.changes:

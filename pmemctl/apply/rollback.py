@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from pmemctl.apply.journal import JournalState, StepRecord
 from pmemctl.apply.records import DiskUndo, MigrateUndo, ReconfigureUndo
+from pmemctl.apply.resume import pending_power_ons
 from pmemctl.apply.scheduler import StepKind
 from pmemctl.inventory.model import VM, Datastore, Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan
@@ -87,8 +88,10 @@ def rollback_plan(state: JournalState, inventory: Inventory,
     _irreversible(steps, acc)
     order = {Action.REMOVE_NVDIMM: 0, Action.REMOVE_DISK: 0, Action.MIGRATE_DISK: 1}
     changes = sorted(acc.changes, key=lambda c: (c.vm, order.get(c.action, 9)))
-    return RollbackPlan(plan=Plan(changes=tuple(changes)), notes=tuple(acc.notes),
-                        vms=tuple(journal_vms(state)))
+    # A VM the apply powered off and still owes a power-on (journal or marker on
+    # the VM) is powered on after its undo, as apply would have.
+    plan = pending_power_ons(state, Plan(changes=tuple(changes)), inventory)
+    return RollbackPlan(plan=plan, notes=tuple(acc.notes), vms=tuple(journal_vms(state)))
 
 
 def _migrations(steps: list[StepRecord], inventory: Inventory, acc: _Acc) -> None:

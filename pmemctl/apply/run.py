@@ -48,7 +48,12 @@ from pmemctl.apply.journal import (
     new_run_id,
     read_journal,
 )
-from pmemctl.apply.resume import pending_power_ons, settle_journal, settle_vms
+from pmemctl.apply.resume import (
+    clear_paid_markers,
+    pending_power_ons,
+    settle_journal,
+    settle_vms,
+)
 from pmemctl.apply.rollback import RollbackPlan, journal_vms, rollback_plan
 from pmemctl.apply.scheduler import Limits
 from pmemctl.apply.shapes import for_vcenter
@@ -218,7 +223,10 @@ def prepare(conn: VSphere, source: ApplySource, journal: JournalState, hook: Hoo
     else:
         assert source.spec is not None
         plan = make_plan(source.spec, inventory)
-    return inventory, pending_power_ons(journal, plan, inventory)
+    plan = pending_power_ons(journal, plan, inventory)
+    if settle:  # apply only: plan changes nothing
+        clear_paid_markers(conn, inventory, plan)
+    return inventory, plan
 
 
 # -- apply --------------------------------------------------------------------

@@ -183,16 +183,19 @@ def build_jobs(plan: Plan) -> list[Job]:
 class Scheduler:
     """Decides which steps may start, given what runs; fed outcomes by the executor.
 
-    ``on_failure`` is ``"stop"`` (no new work after any failure) or
-    ``"continue"`` (only the failed VM's remaining steps are skipped, except
-    a ``power_on`` owed because pmemctl powered that VM off: a VM left off is
-    an outage that the failed change no longer justifies).
+    ``on_failure`` is ``"stop"`` (no new work after any failure, except the
+    power-ons owed to OTHER VMs that pmemctl powered off and whose own work
+    did not fail: they would otherwise stay off for work that will not run)
+    or ``"continue"`` (only the failed VM's remaining steps are skipped,
+    except a ``power_on`` owed because pmemctl powered that VM off: a VM left
+    off is an outage that the failed change no longer justifies).
     """
 
     jobs: list[Job]
     limits: Limits = field(default_factory=Limits)
     on_failure: OnFailure = OnFailure.STOP
     stopped: bool = False  # set by a failure under "stop", or by Ctrl-C
+    power_back: bool = False  # stopped by a failure: still power on the VMs we powered off
     _running: list[Step] = field(default_factory=list)
 
     @classmethod
@@ -213,8 +216,9 @@ class Scheduler:
             yield from j.steps
 
     def stop(self) -> None:
-        """Start nothing new (Ctrl-C, or a failure under ``stop``)."""
+        """Start nothing new (Ctrl-C, or a failure under ``stop``), power-ons included."""
         self.stopped = True
+        self.power_back = False
 
     def _fits(self, step: Step, hosts: Counter[str], stores: Counter[str]) -> bool:
         if len(self._running) >= self.limits.total:
@@ -225,10 +229,36 @@ class Scheduler:
             return False
         return all(stores[d] < self.limits.per_datastore for d in step.datastores)
 
+    def _owed_back(self, job: Job) -> Step | None:
+        """After a stop by a failure: the job's power-on, when pmemctl powered the VM
+        off, none of its steps failed and none runs; its other pending steps are
+        skipped then (they are the new work the stop forbids)."""
+        if not job.powered_off_by_us:
+            return None
+        if any(s.outcome in (Outcome.FAILED, Outcome.RUNNING) for s in job.steps):
+            return None
+        on = next((s for s in job.steps if s.kind is StepKind.POWER_ON
+                   and s.outcome is Outcome.PENDING), None)
+        if on is not None:
+            for s in job.steps:
+                if s.outcome is Outcome.PENDING and s is not on:
+                    s.outcome = Outcome.SKIPPED
+        return on
+
     def take_ready(self) -> list[Step]:
         """Mark and return every step that may start now, best first."""
         if self.stopped:
-            return []
+            if not self.power_back:
+                return []
+            back: list[Step] = []
+            for job in self.jobs:
+                on = self._owed_back(job)
+                if on is None or len(self._running) >= self.limits.total:
+                    continue
+                on.outcome = Outcome.RUNNING
+                self._running.append(on)
+                back.append(on)
+            return back
         hosts: Counter[str] = Counter()
         stores: Counter[str] = Counter()
         for s in self._running:
@@ -261,6 +291,7 @@ class Scheduler:
             return
         if self.on_failure is OnFailure.STOP:
             self.stop()
+            self.power_back = True
             return
         for s in job.steps:
             if s.outcome is Outcome.PENDING:
@@ -280,7 +311,7 @@ class Scheduler:
         if self._running:
             return False
         if self.stopped:
-            return True
+            return not (self.power_back and any(self._owed_back(j) for j in self.jobs))
         return all(j.next_step() is None for j in self.jobs)
 
     def counts(self) -> dict[str, int]:

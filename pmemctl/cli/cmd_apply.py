@@ -81,6 +81,7 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
             result = run.execute(hook, live=live)
     view.summary(result, journal_label="Journal", journal_path=run.journal_path,
                  extra={"elapsed_s": round(result.elapsed_s, 3),
-                        "interrupted": result.interrupted, "left_running": result.left_running})
+                        "interrupted": result.interrupted, "left_running": result.left_running,
+                        "still_off": result.still_off})
     return run_exit_code(result, verb="Apply",
                          interrupted_hint=" The journal is intact; run apply again to resume.")

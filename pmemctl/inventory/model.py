@@ -169,6 +169,11 @@ class PowerState(str, Enum):
         return format(str(self.value), spec)
 
 
+#: The VM custom field (vCenter "custom attribute") that says pmemctl powered the
+#: VM off and owes it a power-on; its value is ``"<run id> <journal path>"``.
+OWED_POWER_ON_FIELD = "pmemctl.owed-power-on"
+
+
 @dataclass(frozen=True)
 class VM:
     """A virtual machine, with its devices when they were fetched.
@@ -196,6 +201,10 @@ class VM:
     datacenter: str = ""
     host_moid: str = ""
     datastore_moids: tuple[str, ...] = ()
+    # The ``pmemctl.owed-power-on`` custom field ("<run id> <journal path>"), "" when
+    # unset: pmemctl powered this VM off and has not powered it back on yet. It
+    # lives in vCenter so that any later run finds it, whatever its journal.
+    owed_power_on: str = ""
 
     def __post_init__(self) -> None:
         # The snapshot hands over vSphere's strings; keep one type inside pmemctl.

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from pmemctl.inventory.model import About, Inventory, Scope
+from pmemctl.inventory.model import OWED_POWER_ON_FIELD, About, Inventory, Scope
 from pmemctl.plan.model import Change
 from pmemctl.vsphere.faults import FaultReport
 
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from pmemctl.vsphere.session import ConnectionSettings
     from pmemctl.vsphere.snapshot import WantDevices
     from pmemctl.vsphere.tasks import TaskState, Update
+
+__all__ = ["OWED_POWER_ON_FIELD", "Clock", "DeviceInfo", "DeviceKind", "SystemClock", "VSphere",
+           "VSphereFault", "Watcher"]
 
 #: What :meth:`VSphere.read_devices` tells apart; everything else is ``other``.
 DeviceKind = Literal["nvdimm", "disk", "other"]
@@ -181,6 +184,17 @@ class VSphere(Protocol):
 
         Raises:
             InventoryError: a disk the plan names is gone (nothing was sent).
+        """
+
+    def set_owed_power_on(self, vm_moid: str, value: str) -> None:
+        """Set the VM's ``pmemctl.owed-power-on`` custom field; ``""`` clears it.
+
+        A custom field, not extraConfig: ``SetField`` works on a powered-on VM
+        with no reconfigure task, and vCenter keeps it across any pmemctl
+        run (see :data:`OWED_POWER_ON_FIELD`).
+
+        Raises:
+            VSphereFault: e.g. ``NoPermission`` (``Global.SetCustomValue``).
         """
 
     def watch(self, *, progress: bool) -> Watcher:

@@ -68,6 +68,38 @@ def submit_power_off(vm: Any) -> Any:
     return vm.PowerOffVM_Task()
 
 
+def owed_field_key(content: Any, name: str) -> int:
+    """The key of the VM custom field ``name``, defined first when it is not yet.
+
+    Reads ``customFieldsManager.field``; when absent, ``AddCustomFieldDef``
+    (moType VirtualMachine). A run that lost the race to define it gets
+    ``DuplicateName`` and reads the definition again.
+    """
+    cfm = content.customFieldsManager
+
+    def find() -> int | None:
+        for f in cfm.field or ():
+            if f.name == name and f.managedObjectType in (None, "", _vim.VirtualMachine):
+                return int(f.key)
+        return None
+
+    key = find()
+    if key is not None:
+        return key
+    try:
+        return int(cfm.AddCustomFieldDef(name=name, moType=_vim.VirtualMachine).key)
+    except _vim.fault.DuplicateName:
+        found = find()
+        if found is None:
+            raise
+        return found
+
+
+def set_field(content: Any, vm: Any, key: int, value: str) -> None:
+    """``CustomFieldsManager.SetField`` on a VM (no task; works powered on)."""
+    content.customFieldsManager.SetField(entity=vm, key=key, value=value)
+
+
 def request_guest_shutdown(vm: Any) -> str | None:
     """Ask VMware Tools to shut the guest down (no task: the call returns at once).
 

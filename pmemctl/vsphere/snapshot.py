@@ -45,6 +45,7 @@ from pyVmomi import vim, vmodl
 
 from pmemctl.errors import InventoryError
 from pmemctl.inventory.model import (
+    OWED_POWER_ON_FIELD,
     VM,
     About,
     Datastore,
@@ -103,6 +104,10 @@ SELECTED_VM_PROPS = [
     "snapshot.rootSnapshotList",
     "datastore",
     "config.hardware.device",
+    # The owed-power-on marker: the field definitions the VM has (to find the
+    # marker's key without another call) and the VM's values.
+    "availableField",
+    "customValue",
 ]
 DEVICE_PROPS = ["config.hardware.device"]
 
@@ -487,7 +492,23 @@ def _selected_fields(props: dict[str, Any], datastores: dict[str, Datastore]) ->
         "home_datastore": unescape_name(_datastore_of_path(props.get("config.files.vmPathName"))),
         **_vm_datastores(props.get("datastore"), datastores),
         **_parse_devices(props.get("config.hardware.device"), datastores),
+        "owed_power_on": owed_marker(props.get("availableField"), props.get("customValue")),
     }
+
+
+def owed_marker(fields: Any, values: Any) -> str:
+    """The VM's ``pmemctl.owed-power-on`` value, "" when unset or cleared.
+
+    The LAST value for the key wins: vCenter's ``SetField`` replaces the value,
+    vcsim 0.24 appends a new one; both read right this way. An empty value is
+    a cleared marker (``SetField`` with "" is how it is cleared).
+    """
+    keys = {int(f.key) for f in fields or () if str(getattr(f, "name", "")) == OWED_POWER_ON_FIELD}
+    out = ""
+    for v in values or ():
+        if int(v.key) in keys:
+            out = str(getattr(v, "value", "") or "")
+    return out
 
 
 def _nvdimm_size(dev: Any) -> tuple[int, bool]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from pyVmomi import vmodl
 
-from pmemctl.inventory.model import About, Inventory, Scope
+from pmemctl.inventory.model import OWED_POWER_ON_FIELD, About, Inventory, Scope
 from pmemctl.plan.model import Change
 from pmemctl.vsphere import actions, calls, tasks
 from pmemctl.vsphere.actions import OffProfile, OntoShape
@@ -105,6 +105,7 @@ class VCenter:
         self.warnings: list[str] = conn.warnings
         self.clock: Clock = clock or SystemClock()
         self._devices: dict[str, list[Any]] = {}  # vm moid → pyVmomi devices last read
+        self._owed_key: int | None = None  # the owed-power-on custom field's key, once known
 
     # -- session ------------------------------------------------------------
 
@@ -187,6 +188,13 @@ class VCenter:
         spec = actions.relocate_spec(changes, self._devices.get(vm_moid, []), pmem_policy_id,
                                      onto=onto, off=off, stub=self.conn.stub)
         return self._submit(lambda: calls.submit_relocate(self._vm(vm_moid), spec))
+
+    def set_owed_power_on(self, vm_moid: str, value: str) -> None:
+        """``SetField`` of the owed-power-on field (``AddCustomFieldDef`` once, if missing)."""
+        with _faults():
+            if self._owed_key is None:
+                self._owed_key = calls.owed_field_key(self.conn.content, OWED_POWER_ON_FIELD)
+            calls.set_field(self.conn.content, self._vm(vm_moid), self._owed_key, value)
 
     def watch(self, *, progress: bool) -> VCenterWatcher:
         """A :class:`VCenterWatcher` (creates a PropertyCollector and a ListView)."""

@@ -130,6 +130,52 @@ def test_stop_leaves_it_off_and_the_next_run_powers_it_on(tmp_path: Path) -> Non
         "reconfigure redis-02: add_nvdimm NVDIMM 1 16384 MB", "power_on redis-02"]
 
 
+def test_a_rerun_with_another_journal_still_powers_it_on(tmp_path: Path) -> None:
+    # The owed power-on is marked on the VM (a custom field), not only in the
+    # journal: a run with a new --journal finds it in plan and in apply.
+    vs = demo()
+    vs.fail("reconfigure", Fault("InsufficientResourcesFault", "PMem exhausted"), vm="redis-02")
+    spec = k.spec(tmp_path, REDIS_02)
+    first = tmp_path / "first.jsonl"
+    r = k.run(vs, "apply", str(spec), "--yes", "--journal", str(first))
+    assert r.exit_code == 1, r.output
+    vm = vs.inventory.vms["redis-02"]
+    assert vm.power_state == "poweredOff"
+    run_id = k.records(first)[0]["run"]
+    assert vm.owed_power_on == f"{run_id} {first.resolve()}"
+    r = k.run(vs, "plan", str(spec))
+    assert "power_on" in r.output and run_id in r.output, r.output
+    r = k.run(vs, "apply", str(spec), "--yes", "--journal", str(tmp_path / "second.jsonl"))
+    assert r.exit_code == 0, r.output
+    vm = vs.inventory.vms["redis-02"]
+    assert vm.power_state == "poweredOn" and len(vm.nvdimms) == 1 and vm.owed_power_on == ""
+    assert vs.calls.count("power_on redis-02") == 1
+    assert vs.calls[-1] == "clear redis-02 owed power-on"
+
+
+def test_rollback_powers_on_the_vm_apply_left_off(tmp_path: Path) -> None:
+    vs = demo()
+    vs.fail("reconfigure", Fault("InsufficientResourcesFault", "PMem exhausted"), vm="redis-02")
+    journal = tmp_path / "first.jsonl"
+    r = k.run(vs, "apply", str(k.spec(tmp_path, REDIS_02)), "--yes", "--journal", str(journal))
+    assert r.exit_code == 1 and vs.inventory.vms["redis-02"].power_state == "poweredOff"
+    r = k.run(vs, "rollback", str(journal), "--yes")
+    assert r.exit_code == 0, r.output
+    vm = vs.inventory.vms["redis-02"]
+    assert vm.power_state == "poweredOn" and vm.owed_power_on == ""
+
+
+def test_a_vm_that_cannot_be_marked_is_not_powered_off(tmp_path: Path) -> None:
+    vs = demo()
+    vs.fail("set_owed_power_on", Fault("NoPermission", "Permission to perform this operation "
+                                       "was denied."), vm="redis-02")
+    r = k.run(vs, "apply", str(k.spec(tmp_path, REDIS_02)), "--yes")
+    assert r.exit_code == 1, r.output
+    assert "Global.SetCustomValue" in r.output
+    assert vs.inventory.vms["redis-02"].power_state == "poweredOn"
+    assert not any(c.startswith(("shutdown_guest", "power_off")) for c in vs.calls)
+
+
 def test_submit_fault_is_reported(tmp_path: Path) -> None:
     # A spec the planner accepts but vCenter refuses at once.
     vs = demo()

@@ -36,10 +36,13 @@ def test_upgrade_guest_shutdown_nvdimm_power_on(tmp_path: Path) -> None:
     result, state, ev = execute(vs, plan, inv, tmp_path)
     assert result.ok and result.summary() == {"not_started": 0, "done": 4, "failed": 0,
                                               "skipped": 0}
-    assert vs.calls == ["pmem_policy_id", "watch", "shutdown_guest redis-01",
+    assert vs.calls == ["pmem_policy_id", "watch", "mark redis-01 owed power-on",
+                        "shutdown_guest redis-01",
                         "upgrade redis-01 vmx-14", "read_devices redis-01",
                         "reconfigure redis-01: add_nvdimm NVDIMM 1 16384 MB",
-                        "read_devices redis-01", "power_on redis-01"]
+                        "read_devices redis-01", "power_on redis-01",
+                        "clear redis-01 owed power-on"]
+    assert vs.inventory.vms["redis-01"].owed_power_on == ""  # cleared after the power on
     assert ev.lines == [
         "redis-01: power_off redis-01: started",
         "redis-01: power_off redis-01: done after 2.0s",
@@ -82,7 +85,8 @@ def test_guest_shutdown_refused_falls_back_to_a_power_off(tmp_path: Path) -> Non
     vs = FakeVSphere(inv)
     vs.fail("shutdown_guest", Fault("ToolsUnavailable"))
     result, _, _ = execute(vs, plan, inv, tmp_path)
-    assert result.ok and vs.calls[2:4] == ["shutdown_guest redis-01", "power_off redis-01"]
+    assert result.ok and vs.calls[2:5] == ["mark redis-01 owed power-on", "shutdown_guest redis-01",
+                                        "power_off redis-01"]
 
 
 def test_shutdown_timeout_powers_off_hard(tmp_path: Path) -> None:
@@ -93,7 +97,8 @@ def test_shutdown_timeout_powers_off_hard(tmp_path: Path) -> None:
     vs.shutdown_s = None  # the guest never shuts down
     result, _, ev = execute(vs, plan, inv, tmp_path)
     assert result.ok
-    assert vs.calls[2:4] == ["shutdown_guest redis-01", "power_off redis-01"]
+    assert vs.calls[2:5] == ["mark redis-01 owed power-on", "shutdown_guest redis-01",
+                                        "power_off redis-01"]
     assert ev.lines[:3] == [
         "redis-01: power_off redis-01: started",
         "redis-01: power_off redis-01: guest shutdown timed out; powering off",
@@ -209,7 +214,7 @@ def test_continue_powers_the_failed_vm_back_on(tmp_path: Path) -> None:
     vs = FakeVSphere(inv)
     vs.fail("reconfigure", NO_PMEM)
     result, _, _ev = execute(vs, plan, inv, tmp_path, options=ExecOptions(on_failure="continue"))
-    assert vs.calls[-1] == "power_on redis-01"
+    assert vs.calls[-2:] == ["power_on redis-01", "clear redis-01 owed power-on"]
     assert vs.inventory.vms["redis-01"].power_state == "poweredOn"
     assert [r.outcome for r in result.results] == [Outcome.DONE, Outcome.FAILED, Outcome.DONE]
 
@@ -222,9 +227,42 @@ def test_stop_leaves_it_off(tmp_path: Path) -> None:
     result, _, _ev = execute(vs, plan, inv, tmp_path)
     assert vs.inventory.vms["redis-01"].power_state == "poweredOff"
     assert [r.outcome for r in result.results] == [Outcome.DONE, Outcome.FAILED, Outcome.PENDING]
-    assert report_lines(result)[-1] == ("  redis-01: done: power_off redis-01; not done: "
-                                        "add_nvdimm NVDIMM 1 (failed), power_on redis-01 "
-                                        "(not started)")
+    assert report_lines(result)[-2:] == [
+        "  redis-01: done: power_off redis-01; not done: add_nvdimm NVDIMM 1 (failed), "
+        "power_on redis-01 (not started)",
+        "  redis-01: STILL POWERED OFF: its own add_nvdimm failed (InsufficientResourcesFault); "
+        "fix that and run apply again, or power it on by hand"]
+    assert result.still_off == {"redis-01": "its own add_nvdimm failed "
+                                "(InsufficientResourcesFault); fix that and run apply again, or "
+                                "power it on by hand"}
+    # The marker stays: any later run, whatever its journal, powers it on.
+    assert vs.inventory.vms["redis-01"].owed_power_on
+
+
+def test_stop_powers_back_on_the_vms_whose_own_work_did_not_fail(tmp_path: Path) -> None:
+    # redis-01 is powered off hard (no Tools) and its reconfigure fails at once,
+    # stopping the run while redis-02's guest shutdown is still under way. When
+    # that shutdown completes, redis-02's reconfigure is new work (skipped) but
+    # its power-on is owed: it must not stay off for a failure not its own.
+    inv = b.inventory(hosts=[b.host()], vms=[
+        b.vm("redis-01", hw=14, power="poweredOn", tools_running=False),
+        b.vm("redis-02", hw=14, power="poweredOn", tools_running=True)])
+    spec = b.spec(b.entry("redis-01", nvdimms_gb=[16]), b.entry("redis-02", nvdimms_gb=[16]),
+                  power_off=True)
+    plan = plan_of(spec, inv)
+    vs = FakeVSphere(inv)
+    vs.shutdown_s = 10.0
+    vs.fail("reconfigure", NO_PMEM, vm="redis-01", when="submit")
+    result, _, _ = execute(vs, plan, inv, tmp_path)
+    off, on = vs.inventory.vms["redis-01"], vs.inventory.vms["redis-02"]
+    assert off.power_state == "poweredOff" and off.owed_power_on  # its own work failed
+    assert on.power_state == "poweredOn" and on.owed_power_on == "" and not on.nvdimms
+    assert not any(c.startswith("reconfigure redis-02") for c in vs.calls)  # no new work
+    assert vs.calls.count("power_on redis-02") == 1
+    assert list(result.still_off) == ["redis-01"]
+    outcomes = {(r.change.vm, r.change.action.value): r.outcome for r in result.results}
+    assert outcomes[("redis-02", "add_nvdimm")] is Outcome.SKIPPED
+    assert outcomes[("redis-02", "power_on")] is Outcome.DONE
 
 
 def test_already_upgraded_counts_as_done(tmp_path: Path) -> None:
@@ -390,7 +428,7 @@ def test_a_full_disk_stops_new_work_and_powers_the_vm_back_on(tmp_path: Path) ->
     assert e.value.powered_on == ("redis-01",) and e.value.still_off == ()
     assert str(e.value).endswith("No space left on device; powered back on: redis-01")
     assert not any(c.startswith("reconfigure") for c in vs.calls)  # no new work
-    assert vs.calls[-1] == "power_on redis-01"
+    assert vs.calls[-2:] == ["power_on redis-01", "clear redis-01 owed power-on"]
     assert vs.inventory.vms["redis-01"].power_state == "poweredOn"
     # The journal is whole up to the last record written, so the next run resumes.
     assert read_journal(tmp_path / "j.jsonl").steps[0].outcome == "done"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pmemctl.apply import resume
 from pmemctl.apply.journal import Journal, read_journal
-from pmemctl.apply.resume import settle_journal, settle_vms
+from pmemctl.apply.resume import ResumeTimeout, settle_journal, settle_vms
 from pmemctl.apply.run import ApplyRun, RollbackRun, exec_options, load_rollback, load_source
 from pmemctl.errors import StalePlanError
 from pmemctl.testing import FakeVSphere, Fault
@@ -66,6 +67,19 @@ def test_settle_vms_waits_for_tasks_the_journal_never_heard_of() -> None:
     tid = vs.start_task("db-01", duration=3)
     assert settle_vms(vs, inv, ["db-01", "db-02"]) == [tid]  # type: ignore[arg-type]
     assert vs.tasks[tid].state == "success" and vs.clock.now == 1003.0
+
+
+def test_a_resume_wait_has_a_deadline_and_says_what_it_waited_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resume, "RESUME_WAIT_S", 90.0)
+    inv = _inv()
+    vs = FakeVSphere(inv)  # type: ignore[arg-type]
+    tid = vs.start_task("db-01", duration=10_000)
+    with pytest.raises(ResumeTimeout, match=rf"waited 90 s .*{tid}.*Nothing was issued again"):
+        settle_vms(vs, inv, ["db-01"])  # type: ignore[arg-type]
+    assert 1090.0 <= vs.clock.now < 1092.0  # it gave up at the deadline, not later
+    # It also read the task directly (every RECHECK_S), not only through the watcher.
+    assert vs.calls.count(f"task_states {tid}") == 3  # at 30, 60 and 90 s
 
 
 def _source(tmp_path: Path, text: str = SPEC) -> object:

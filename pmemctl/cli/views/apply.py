@@ -58,6 +58,8 @@ def report_lines(result: ApplyResult, verb: str = "Apply") -> list[str]:
                     for r in rs if r.outcome is not Outcome.DONE]
         lines.append(f"  {vm}: done: {', '.join(done) or 'nothing'}; "
                      f"not done: {', '.join(not_done)}")
+    for vm, why in sorted(result.still_off.items()):
+        lines.append(f"  {vm}: STILL POWERED OFF: {why}")
     if result.left_running:
         lines.append("  Still running on vCenter (not cancelled): "
                      + ", ".join(result.left_running))
