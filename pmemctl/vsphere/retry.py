@@ -24,7 +24,9 @@ happened; :class:`LostReply` when a non-idempotent call may have been done.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import select
 import socket
 import ssl
 import time
@@ -238,11 +240,41 @@ def install(stub: Any, policy: Policy) -> None:
     invoke = stub.InvokeMethod
 
     def invoke_with_policy(mo: Any, info: Any, args: Any, outerStub: Any = None) -> Any:
+        if str(info.wsdlName) not in IDEMPOTENT:
+            drop_dead_connections(stub)
         return policy.call(str(info.wsdlName), lambda: invoke(mo, info, args, outerStub),
                            what=str(getattr(mo, "_moId", "")))
 
     stub.InvokeMethod = invoke_with_policy
     stub.pmemctl_policy = policy
+
+
+def drop_dead_connections(stub: Any) -> None:
+    """Close the pooled connections the server has already closed or reset.
+
+    A submit sent on such a socket fails with a reset that looks exactly
+    like a lost reply, and a lost reply cannot be retried; a socket found
+    dead *before* sending is safe to drop. An idle HTTP connection has
+    nothing to read, so one that is readable has been closed by the peer.
+    """
+    pool = getattr(stub, "pool", None)
+    lock = getattr(stub, "lock", None)
+    if not isinstance(pool, list) or lock is None:
+        return
+    with lock:
+        alive = []
+        for conn, stamp in pool:
+            sock: Any = getattr(conn, "sock", None)
+            dead = sock is None
+            if not dead:
+                with contextlib.suppress(OSError, ValueError):
+                    dead = bool(select.select([sock], [], [], 0)[0])
+            if dead:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            else:
+                alive.append((conn, stamp))
+        pool[:] = alive
 
 
 def policy_of(stub: Any) -> Policy | None:
