@@ -65,7 +65,9 @@ class Proxy:
             except TimeoutError:
                 continue
             except OSError:
-                return
+                if self._stop.is_set():
+                    return
+                continue  # e.g. ECONNABORTED: a client gave up before accept
             self.accepted += 1
             if self._refuse:
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

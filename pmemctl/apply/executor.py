@@ -685,6 +685,9 @@ def exec_context(vs: VSphere, plan: Plan, inventory: Inventory) -> ExecContext:
     if needs_pmem_policy(plan):
         try:
             policy = vs.pmem_policy_id()
+        except NetworkError as e:  # PBM's endpoint down (404, reset, silent): not fatal
+            warnings.append(f"PBM (storage policies) did not answer ({e.cause}); using the "
+                            f"fixed PMem policy id {policy}")
         except PmemctlError as e:
             warnings.append(f"{e}; using the fixed PMem policy id {policy}")
         except Exception as e:  # PBM is a second endpoint: any transport or vmodl fault

@@ -51,7 +51,7 @@ def test_connections_reset_mid_apply_are_retried(make_sim: MakeSim, tmp_path: Pa
     monkeypatch.setenv("PMEMCTL_JOURNAL_DIR", str(tmp_path / "journals"))
     sim = make_sim("--copy-rate", "60GiB/s")  # a few seconds of copying
     spec = k.spec(tmp_path, LEGACY)
-    with Proxy(("127.0.0.1", int(sim.parts.port or 0)), lifetime_s=60) as proxy:
+    with Proxy(("127.0.0.1", int(sim.parts.port or 0)), lifetime_s=180) as proxy:
         # Reset everything on the wire while the migrations run (waits and reads).
         timers = [threading.Timer(t, proxy.reset) for t in (1.0, 1.8)]
         for t in timers:
@@ -75,7 +75,7 @@ def test_a_silent_vcenter_is_reported_within_seconds_and_apply_resumes(
     monkeypatch.setenv("PMEMCTL_JOURNAL_DIR", str(tmp_path / "journals"))
     sim = make_sim("--copy-rate", "60GiB/s")
     spec = k.spec(tmp_path, LEGACY)
-    with Proxy(("127.0.0.1", int(sim.parts.port or 0)), lifetime_s=60) as proxy:
+    with Proxy(("127.0.0.1", int(sim.parts.port or 0)), lifetime_s=180) as proxy:
         timer = threading.Timer(1.0, proxy.silent)
         timer.start()
         t0 = time.monotonic()
