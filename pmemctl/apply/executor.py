@@ -63,6 +63,7 @@ from pmemctl.spec.model import OnFailure
 from pmemctl.vsphere.actions import OffProfile, OntoShape, upgrade_version
 from pmemctl.vsphere.api import DeviceInfo, VSphere, VSphereFault, Watcher
 from pmemctl.vsphere.faults import FaultReport
+from pmemctl.vsphere.retry import SIGNALS, Cancelled, LostReply, NetworkError
 from pmemctl.vsphere.tasks import TaskState, Update
 
 #: Faults that mean the step's goal already holds (UpgradeVM on a VM at that version).
@@ -242,6 +243,17 @@ class Executor:
                 # start, since nothing new could be recorded; VMs this run shut
                 # down must not stay off because of it.
                 raise self._journal_lost(w, e) from None
+            except NetworkError as e:
+                # vCenter is gone (the retries are spent, or it went silent):
+                # nothing more can be done or learnt; say what is done.
+                raise self._network_lost(e) from None
+            except Cancelled:
+                # Ctrl-C ended a retry's wait or a read vCenter did not answer:
+                # as a second Ctrl-C, the running tasks are journaled and reported.
+                self._interrupts = max(self._interrupts, 2)
+                left = sorted(r.task_id for r in self._by_step.values() if r.task_id)
+            finally:
+                SIGNALS.cancel = False
         result = self._result(self.clock.monotonic() - t0, left)
         if self._interrupts:
             self.journal.write("interrupted", running=left, summary=result.summary())
@@ -355,6 +367,25 @@ class Executor:
         out.powered_on, out.still_off = tuple(on), tuple(sorted(failed))
         return out
 
+    def _network_lost(self, error: NetworkError) -> NetworkError:
+        """The error that ends a run vCenter stopped answering: what happened, what is
+        done, what to do. Journals the tasks left running (best effort: the disk may be
+        fine while the network is not), as a second Ctrl-C does."""
+        running = sorted(r.task_id for r in self._by_step.values() if r.task_id)
+        with contextlib.suppress(JournalWriteError):
+            self.journal.write("interrupted", running=running, network=str(error))
+        done = sum(1 for s in self.sched.steps if s.outcome is Outcome.DONE)
+        failed = sum(1 for s in self.sched.steps if s.outcome is Outcome.FAILED)
+        parts = [str(error), f"done in this run: {done} of {len(list(self.sched.steps))} step(s)"
+                 + (f", {failed} failed" if failed else "")]
+        if running:
+            parts.append("still running on vCenter, not waited for: " + ", ".join(running))
+        parts.append("run apply again to resume: it waits for running tasks and finds a task "
+                     "whose reply was lost in the VM's recentTask, never submitting it twice")
+        out = NetworkError("; ".join(parts), cause=error.cause, method=error.method)
+        out.complete = True
+        return out
+
     # -- sessions -----------------------------------------------------------
 
     def _with_session(self, call: Callable[[], Any]) -> Any:
@@ -419,9 +450,15 @@ class Executor:
         """What Ctrl-C does (SIGINT is routed here during :meth:`run`).
 
         Once: submit nothing new, wait for running tasks. Twice: stop waiting.
-        Safe from a signal handler: it only counts; the loop acts on it.
+        Safe from a signal handler: it only counts; the loop acts on it. It
+        also ends a wait to retry a network call at once; and a second one
+        abandons a read vCenter is not answering (a submit is always let
+        finish: its reply holds the task id, bounded by ``--timeout``).
         """
         self._interrupts += 1
+        SIGNALS.cancel = True
+        if self._interrupts >= 2 and SIGNALS.reading:
+            raise Cancelled("interrupted while vCenter did not answer")
 
     # -- starting -----------------------------------------------------------
 
@@ -440,6 +477,14 @@ class Executor:
             if vm_inv is None:
                 raise PmemctlError(f"VM {step.vm} is not in the inventory")
             task = self._with_session(lambda: self._submit(run))
+        except LostReply as e:
+            # Sent, reply lost: the task may run. Never send it again; the intent
+            # is journaled, so the next run finds the task in the VM's recentTask.
+            raise LostReply(f"the reply to {e.method} for VM {step.vm} was lost ({e.cause}); "
+                            "the task may be running", cause=e.cause, method=e.method,
+                            original=e.original) from None
+        except NetworkError:
+            raise  # not a fault of this step: the run ends (see run())
         except VSphereFault as e:
             if e.name in _DONE_FAULTS.get(run.step.kind, ()):
                 self._done(run)  # e.g. AlreadyUpgraded: the goal holds
@@ -722,6 +767,9 @@ def exec_context(vs: VSphere, plan: Plan, inventory: Inventory) -> ExecContext:
     if needs_pmem_policy(plan):
         try:
             policy = vs.pmem_policy_id()
+        except NetworkError as e:  # PBM's endpoint down (404, reset, silent): not fatal
+            warnings.append(f"PBM (storage policies) did not answer ({e.cause}); using the "
+                            f"fixed PMem policy id {policy}")
         except PmemctlError as e:
             warnings.append(f"{e}; using the fixed PMem policy id {policy}")
         except Exception as e:  # PBM is a second endpoint: any transport or vmodl fault

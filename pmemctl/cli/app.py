@@ -26,6 +26,7 @@ from rich.console import Console
 from pmemctl.cli import jsonout
 from pmemctl.cli.options import connection_values
 from pmemctl.errors import ExitCode, PmemctlError, SpecError
+from pmemctl.vsphere.retry import NetworkError
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -125,6 +126,11 @@ class App:
         self._warned.add(message)
         self.err.print(f"Warning: {message}", soft_wrap=True)
 
+    def retrying(self, message: str) -> None:
+        """A transient network fault is being retried: say so, always (a run that stalls
+        for a minute must say why)."""
+        self.err.print(f"Warning: {message}", soft_wrap=True)
+
     def info(self, message: str) -> None:
         """Print a progress note to stderr unless --quiet."""
         if not self.quiet:
@@ -200,6 +206,11 @@ class App:
             for d in e.diagnostics:
                 click.echo(str(d), err=True)
             return e.exit_code
+        if isinstance(e, NetworkError) and not e.complete:
+            # Outside apply's executor nothing was submitted after the fault.
+            click.echo(f"Error: {e}; no change was submitted after it: run the command again "
+                       "when vCenter answers (apply resumes from its journal)", err=True)
+            return e.exit_code
         if isinstance(e, PmemctlError):
             click.echo(f"Error: {e}", err=True)
             return e.exit_code
@@ -242,6 +253,7 @@ class App:
             ca_file=values.get("ca_file"),
             insecure=values.get("insecure"),
             spec_vcenter=spec_vcenter,
+            timeout=values.get("timeout"),
         )
         if settings.insecure:
             self.warn(
@@ -249,7 +261,7 @@ class App:
                 "use --ca-file in production"
             )
         with self.status(f"Connecting to {settings.display}"):
-            conn = connect(settings)
+            conn = connect(settings, notify=self.retrying)
         try:
             for w in conn.warnings:
                 self.warn(w)

@@ -25,7 +25,7 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 
 def connection_options(f: F) -> F:
-    """Add --url/--server/--user/--password/--ca-file/--insecure to a command or group."""
+    """Add --url/--server/--user/--password/--ca-file/--insecure/--timeout to a command or group."""
     opts = [
         click.option(
             "--url",
@@ -69,6 +69,14 @@ def connection_options(f: F) -> F:
             expose_value=False,
             callback=_store,
             help="Do not verify TLS (prints a warning) [env PMEMCTL_INSECURE=1].",
+        ),
+        click.option(
+            "--timeout",
+            metavar="SECONDS",
+            expose_value=False,
+            callback=_store,
+            help="Give up on a vCenter that sends nothing for this long, per socket operation "
+                 "(default 30) [env PMEMCTL_TIMEOUT].",
         ),
     ]
     for opt in reversed(opts):

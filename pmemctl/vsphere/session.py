@@ -44,6 +44,7 @@ from pyVmomi.SoapAdapter import SoapStubAdapter
 
 from pmemctl.errors import SessionError, UsageError
 from pmemctl.inventory.model import About, version_tuple
+from pmemctl.vsphere import retry
 
 DEFAULT_PORT = 443
 SDK_PATH = "/sdk"
@@ -53,11 +54,13 @@ PBM_PATH = "/pbm/sdk"
 PBM_VERSION = "pbm.version.version12"
 MIN_API = (6, 7)
 DEPRECATED_API = (9, 0)
-# The version probe and the TCP/TLS handshake get CONNECT_TIMEOUT_S; each SOAP
-# socket operation gets REQUEST_TIMEOUT_S, because one RetrievePropertiesEx
-# over a big estate can take a while on a busy vCenter.
-CONNECT_TIMEOUT_S = 30.0
-REQUEST_TIMEOUT_S = 300
+# Every socket operation (connect, TLS handshake, each send and receive) gets
+# the --timeout, DEFAULT_TIMEOUT_S unless given: a silent vCenter must be
+# reported in seconds, not after minutes. It bounds the wait for the first
+# byte of an answer, so a slow RetrievePropertiesEx over a big estate needs
+# a larger one (vCenter computes the page before it sends it).
+DEFAULT_TIMEOUT_S = 30.0
+MAX_TIMEOUT_S = 3600.0
 _URL_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -74,6 +77,7 @@ class ConnectionSettings:
     ca_file: str | None = None
     insecure: bool = False
     path: str = SDK_PATH
+    timeout_s: float = DEFAULT_TIMEOUT_S  # every socket operation (--timeout)
 
     @property
     def display(self) -> str:
@@ -197,6 +201,18 @@ def _parse_url(url: str, origin: str) -> _UrlParts:
     return _UrlParts(host=parts.hostname, port=port, user=user, password=password, path=path)
 
 
+def parse_timeout(value: str | float, origin: str) -> float:
+    """A ``--timeout`` in seconds: a number above 0 and at most an hour."""
+    try:
+        t = float(value)
+    except ValueError:
+        raise UsageError(f"bad timeout {value!r} in {origin}: give seconds, e.g. 10") from None
+    if not 0 < t <= MAX_TIMEOUT_S:
+        raise UsageError(f"bad timeout {value!r} in {origin}: give seconds from 0.1 to "
+                         f"{MAX_TIMEOUT_S:.0f}")
+    return t
+
+
 def _flag_bool(value: str, name: str) -> bool:
     v = value.strip().lower()
     if v in _TRUE:
@@ -215,6 +231,7 @@ def resolve_settings(
     ca_file: str | None = None,
     insecure: bool | None = None,
     spec_vcenter: str | None = None,
+    timeout: float | str | None = None,
     env: Mapping[str, str] = os.environ,
 ) -> ConnectionSettings:
     """Merge flags, ``PMEMCTL_*`` environment and the spec's ``vcenter:`` into settings.
@@ -228,8 +245,8 @@ def resolve_settings(
 
     Raises:
         UsageError: no server at all, a non-https or malformed URL, a bad port,
-            no user or password, a missing CA file, or both ``--insecure`` and
-            ``--ca-file``.
+            no user or password, a missing CA file, both ``--insecure`` and
+            ``--ca-file``, or a bad ``--timeout``/``PMEMCTL_TIMEOUT``.
     """
     env_url = env.get("PMEMCTL_URL") or None
     env_server = env.get("PMEMCTL_SERVER") or None
@@ -318,6 +335,13 @@ def resolve_settings(
     if final_ca is not None and not Path(final_ca).is_file():
         raise UsageError(f"CA file {final_ca!r} does not exist or is not a file")
 
+    if timeout is not None:
+        timeout_s = parse_timeout(timeout, "--timeout")
+    elif env.get("PMEMCTL_TIMEOUT"):
+        timeout_s = parse_timeout(env["PMEMCTL_TIMEOUT"], "PMEMCTL_TIMEOUT")
+    else:
+        timeout_s = DEFAULT_TIMEOUT_S
+
     return ConnectionSettings(
         host=host,
         port=port if port is not None else DEFAULT_PORT,
@@ -326,6 +350,7 @@ def resolve_settings(
         ca_file=final_ca,
         insecure=final_insecure,
         path=path,
+        timeout_s=timeout_s,
     )
 
 
@@ -365,9 +390,13 @@ class Connection:
     """
 
     def __init__(
-        self, si: Any, content: Any, settings: ConnectionSettings, context: ssl.SSLContext
+        self, si: Any, content: Any, settings: ConnectionSettings, context: ssl.SSLContext,
+        policy: retry.Policy | None = None,
     ) -> None:
         self.si = si
+        # How calls on this session retry (installed on its stubs by connect()).
+        self.policy = policy or retry.Policy(where=settings.endpoint,
+                                             timeout_s=settings.timeout_s)
         self.content: Any = content  # fetched once at login; si.content would be a round trip
         ab = self.content.about
         self.about = About(
@@ -405,12 +434,13 @@ class Connection:
                 path=PBM_PATH,
                 version=PBM_VERSION,
                 sslContext=self._ssl_context,
-                httpConnectionTimeout=REQUEST_TIMEOUT_S,
+                httpConnectionTimeout=self.settings.timeout_s,
                 # vCenter's PBM reads the session from the vcSessionCookie SOAP
                 # header; vcsim reads the HTTP cookie. Send both.
                 requestContext={"vcSessionCookie": session},
             )
             stub.cookie = cookie
+            retry.install(stub, self.policy)
             instance = pbm.ServiceInstance("ServiceInstance", stub)  # type: ignore[no-untyped-call]
             self._pbm = instance.RetrieveContent().profileManager
         return self._pbm
@@ -431,6 +461,8 @@ class Connection:
         """
         try:
             self.content.sessionManager.Login(self.settings.user, self.settings.password, None)
+        except retry.NetworkError:
+            raise  # already says what happened, and is no login refusal
         except Exception as exc:  # every failure becomes a SessionError
             raise SessionError("the vCenter session ended and logging in again failed: "
                                + _describe(exc, self.settings)) from None
@@ -564,7 +596,8 @@ def _describe(exc: BaseException, settings: ConnectionSettings) -> str:
     if isinstance(exc, socket.gaierror):
         return f"cannot reach vCenter at {where}: host name {settings.host!r} does not resolve"
     if isinstance(exc, TimeoutError | socket.timeout):
-        return f"cannot reach vCenter at {where}: no answer within {CONNECT_TIMEOUT_S:.0f} s"
+        return (f"cannot reach vCenter at {where}: no answer within {settings.timeout_s:g} s "
+                "(--timeout)")
     if isinstance(exc, OSError):
         reason = clean(exc.strerror or exc or type(exc).__name__)
         return f"cannot reach vCenter at {where}: {reason}"
@@ -586,23 +619,14 @@ def _describe(exc: BaseException, settings: ConnectionSettings) -> str:
     return f"cannot log in to {where}: {type(exc).__name__}: {text}"
 
 
-def connect(settings: ConnectionSettings) -> Connection:
-    """Log in to vCenter and check that its API has the PMem features (6.7+).
-
-    Side Effects:
-        One ``GET /sdk/vimServiceVersions.xml``, ``RetrieveServiceContent`` and
-        ``Login``. On a too-old vCenter also ``Logout`` before raising.
-
-    Raises:
-        SessionError: unreachable, TLS not trusted, login refused, or an API
-            older than 6.7. The message never contains the password.
-    """
-    context = ssl_context(settings)
+def _login(settings: ConnectionSettings, context: ssl.SSLContext) -> tuple[Any, Any]:
+    """The three round trips of a login, on a new stub: ``(si, content)``."""
     # pyVim's version probe opens its own HTTPSConnection without a timeout;
     # bound it (and the handshakes) through the socket default for the
     # duration of the login only.
     old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(CONNECT_TIMEOUT_S)
+    socket.setdefaulttimeout(settings.timeout_s)
+    stub: Any = None
     try:
         # SmartStubAdapter, not SmartConnect: SmartConnect throws away the
         # ServiceContent it fetched, and reading si.content afterwards costs
@@ -612,19 +636,63 @@ def connect(settings: ConnectionSettings) -> Connection:
             port=settings.port,
             path=settings.path,
             sslContext=context,
-            httpConnectionTimeout=REQUEST_TIMEOUT_S,
+            httpConnectionTimeout=settings.timeout_s,
         )
         si = vim.ServiceInstance("ServiceInstance", stub)  # type: ignore[no-untyped-call]
         content: Any = si.RetrieveContent()
         content.sessionManager.Login(settings.user, settings.password, None)
-    except Exception as exc:  # every failure becomes a SessionError
-        # "from None": the original exception may carry request details; the
-        # message below is complete and scrubbed.
-        raise SessionError(_describe(exc, settings)) from None
+    except BaseException:
+        if stub is not None:  # a retry makes a new stub: close this one's sockets
+            with contextlib.suppress(Exception):
+                stub.DropConnections()
+        raise
     finally:
         socket.setdefaulttimeout(old_timeout)
+    return si, content
 
-    conn = Connection(si, content, settings, context)
+
+def connect(settings: ConnectionSettings, notify: retry.Notify | None = None) -> Connection:
+    """Log in to vCenter and check that its API has the PMem features (6.7+).
+
+    A transient fault (reset, refused, TLS EOF, HTTP 503: a vCenter
+    restarting) makes the whole login start over, as :mod:`.retry` bounds
+    it, with a message to ``notify`` per retry. Every later call on the
+    connection goes through the same :class:`~pmemctl.vsphere.retry.Policy`.
+
+    Side Effects:
+        One ``GET /sdk/vimServiceVersions.xml``, ``RetrieveServiceContent`` and
+        ``Login`` (again per retry). On a too-old vCenter also ``Logout``
+        before raising.
+
+    Raises:
+        SessionError: unreachable, TLS not trusted, login refused, or an API
+            older than 6.7. The message never contains the password.
+    """
+    context = ssl_context(settings)
+    policy = retry.Policy(where=settings.endpoint, timeout_s=settings.timeout_s, notify=notify)
+
+    def login() -> tuple[Any, Any]:
+        try:
+            return _login(settings, context)
+        except Exception as exc:
+            # pyVim wraps socket errors in HostConnectFault: retry on the cause.
+            root = _root_cause(exc)
+            if retry.is_network(root) and root is not exc:
+                raise root from None
+            raise
+
+    try:
+        si, content = policy.call("Login", login)
+    except retry.NetworkError as exc:
+        # "from None": the original exception may carry request details; the
+        # message is complete and scrubbed.
+        tries = f" ({exc.attempts} tries in {exc.elapsed_s:.0f} s)" if exc.attempts > 1 else ""
+        raise SessionError(_describe(exc.original or exc, settings) + tries) from None
+    except Exception as exc:  # every failure becomes a SessionError
+        raise SessionError(_describe(exc, settings)) from None
+    retry.install(si._stub, policy)
+
+    conn = Connection(si, content, settings, context, policy)
     api = version_tuple(conn.about.api_version)
     if api and api < MIN_API:
         conn.close()
@@ -660,6 +728,14 @@ def raw_call(mo: Any, method: str, **kwargs: Any) -> bytes | None:
     bound = getattr(mo, "_stub", None)
     if type(bound) is not SoapStubAdapter:
         return None
+    policy = retry.policy_of(bound)
+    if policy is None:
+        return _raw_call(bound, mo, method, **kwargs)
+    return policy.call(method, lambda: _raw_call(bound, mo, method, **kwargs),
+                       what=str(getattr(mo, "_moId", "")))
+
+
+def _raw_call(bound: Any, mo: Any, method: str, **kwargs: Any) -> bytes:
     stub: Any = bound  # pyVmomi's stub methods are untyped
     from pyVmomi import SoapAdapter as _soap
 

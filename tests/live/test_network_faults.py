@@ -1,0 +1,122 @@
+"""Network faults between pmemctl and vCenter, through a TCP proxy of our own (tests/netproxy.py).
+
+Reset connections are retried for reads and never for submits; a vCenter
+that goes silent is reported within a few seconds of ``--timeout`` with
+what is done and what to do; the next apply resumes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from pmemctl.cli import cli
+from tests import simproc
+from tests.live import applykit as k
+from tests.netproxy import Proxy
+
+MakeSim = Callable[..., simproc.PmemSim]
+LEGACY = """
+    vms:
+      - match: {name: "legacy-sql-*"}
+        disks: {"*": pmem}
+"""
+
+
+def via(proxy: Proxy, sim: simproc.PmemSim) -> list[str]:
+    """Connection flags that go through ``proxy``."""
+    url = sim.url.replace(f":{sim.parts.port}/", f":{proxy.port}/")
+    return ["--url", url, "--ca-file", str(sim.cert)]
+
+
+def cli_run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def submitted_twice(tmp_path: Path) -> list[str]:
+    """Steps with more than one ``submitted`` record (a task sent twice)."""
+    recs = k.records(k.journal_file(tmp_path))
+    per_step = Counter(r["step"] for r in recs if r.get("type") == "submitted")
+    return [s for s, n in per_step.items() if n > 1]
+
+
+def test_connections_reset_mid_apply_are_retried(make_sim: MakeSim, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMEMCTL_JOURNAL_DIR", str(tmp_path / "journals"))
+    sim = make_sim("--copy-rate", "60GiB/s")  # a few seconds of copying
+    spec = k.spec(tmp_path, LEGACY)
+    with Proxy(("127.0.0.1", int(sim.parts.port or 0)), lifetime_s=180) as proxy:
+        # Reset everything on the wire while the migrations run (waits and reads).
+        timers = [threading.Timer(t, proxy.reset) for t in (1.0, 1.8)]
+        for t in timers:
+            t.start()
+        try:
+            r = cli_run("apply", str(spec), "--yes", *via(proxy, sim))
+        finally:
+            for t in timers:
+                t.cancel()
+    assert proxy.resets > 0
+    assert r.exit_code == 0, r.output
+    assert "Internal error" not in r.output
+    assert submitted_twice(tmp_path) == []
+    # Converged: planning again finds nothing to do.
+    again = cli_run("plan", str(spec), "--detailed-exitcode", *k.conn_args(sim))
+    assert again.exit_code == 0, again.output
+
+
+def test_a_silent_vcenter_is_reported_within_seconds_and_apply_resumes(
+        make_sim: MakeSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMEMCTL_JOURNAL_DIR", str(tmp_path / "journals"))
+    sim = make_sim("--copy-rate", "60GiB/s")
+    spec = k.spec(tmp_path, LEGACY)
+    with Proxy(("127.0.0.1", int(sim.parts.port or 0)), lifetime_s=180) as proxy:
+        timer = threading.Timer(1.0, proxy.silent)
+        timer.start()
+        t0 = time.monotonic()
+        try:
+            r = cli_run("apply", str(spec), "--yes", "--timeout", "1", *via(proxy, sim))
+        finally:
+            timer.cancel()
+        took = time.monotonic() - t0
+    assert r.exit_code == 1, r.output
+    assert "Internal error" not in r.output
+    assert "no answer within 1 s (--timeout)" in r.output
+    assert "run apply again to resume" in r.output
+    assert took < 15, took  # was 4 x 300 s
+    assert submitted_twice(tmp_path) == []
+    # vCenter answers again: the next apply waits for what runs and converges.
+    again = cli_run("apply", str(spec), "--yes", *k.conn_args(sim))
+    assert again.exit_code == 0, again.output
+    assert submitted_twice(tmp_path) == []
+    plan = cli_run("plan", str(spec), "--detailed-exitcode", *k.conn_args(sim))
+    assert plan.exit_code == 0, plan.output
+
+
+def test_a_silent_vcenter_at_login_is_reported_within_seconds(
+        demo_sim: simproc.PmemSim, tmp_path: Path) -> None:
+    spec = k.spec(tmp_path, LEGACY)
+    with Proxy(("127.0.0.1", int(demo_sim.parts.port or 0)), lifetime_s=30) as proxy:
+        proxy.silent()
+        t0 = time.monotonic()
+        r = cli_run("plan", str(spec), "--timeout", "1", *via(proxy, demo_sim))
+        took = time.monotonic() - t0
+    assert r.exit_code == 1, r.output
+    assert "no answer within 1 s (--timeout)" in r.output, r.output
+    assert took < 10, took
+
+
+def test_a_restarting_vcenter_is_retried_at_login(demo_sim: simproc.PmemSim,
+                                                  tmp_path: Path) -> None:
+    spec = k.spec(tmp_path, LEGACY)
+    with Proxy(("127.0.0.1", int(demo_sim.parts.port or 0)), lifetime_s=30) as proxy:
+        proxy.refuse()  # connections reset at once, as while vpxd restarts
+        threading.Timer(1.5, proxy.refuse, args=(False,)).start()
+        r = cli_run("plan", str(spec), *via(proxy, demo_sim))
+    assert r.exit_code in (0, 2), r.output
+    assert "retry 1 of" in r.output, r.output
