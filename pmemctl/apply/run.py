@@ -99,19 +99,25 @@ def vcenter_identity(conn: VSphere) -> dict[str, Any]:
 def check_same_vcenter(state: JournalState, conn: VSphere, path: Path) -> None:
     """Refuse to act on a journal written against another vCenter.
 
-    Every recorded part must match: host, port and instance UUID (journals
-    written before pmemctl recorded the port and UUID are checked on the host
-    only). A rollback against the wrong vCenter would move or delete another
-    estate's disks.
+    A vCenter is its instance UUID: when the journal and the connection both
+    know it, it alone decides (the same vCenter may be reached under another
+    name or port: a DNS alias, a proxy, a load balancer). Without it (journals
+    written before pmemctl recorded it) the host and port must match. A
+    rollback against the wrong vCenter would move or delete another estate's
+    disks.
 
     Raises:
         UsageError: a run in the journal talked to another vCenter.
     """
-    have = (conn.settings.host, conn.settings.port, conn.about.instance_uuid or None)
+    uuid = conn.about.instance_uuid or None
     for r in state.runs:
-        want = (r.vcenter, r.vcenter_port, r.instance_uuid)
-        diff = [f"{what} {w} (connected: {h})" for what, w, h in
-                zip(("host", "port", "instance UUID"), want, have, strict=True)
+        pairs: list[tuple[str, object, object]]
+        if r.instance_uuid and uuid:
+            pairs = [("instance UUID", r.instance_uuid, uuid)]
+        else:
+            pairs = [("host", r.vcenter, conn.settings.host),
+                     ("port", r.vcenter_port, conn.settings.port)]
+        diff = [f"{what} {w} (connected: {h})" for what, w, h in pairs
                 if w is not None and h is not None and str(w).lower() != str(h).lower()]
         if diff:
             raise UsageError(

@@ -48,6 +48,14 @@ def submitted_twice(tmp_path: Path) -> list[str]:
 
 def test_connections_reset_mid_apply_are_retried(make_sim: MakeSim, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resets on the wire mid-apply: retried, or a clear end; the next run converges.
+
+    The contract is the issue's: each ends "with a clear message and converge[s]
+    on the next run". Retries usually carry the run through (exit 0); on a
+    loaded machine the retries may run out (exit 1, with what is done and
+    "run apply again"), and then the next apply must finish the work with
+    nothing submitted twice.
+    """
     monkeypatch.setenv("PMEMCTL_JOURNAL_DIR", str(tmp_path / "journals"))
     sim = make_sim("--copy-rate", "60GiB/s")  # a few seconds of copying
     spec = k.spec(tmp_path, LEGACY)
@@ -62,12 +70,16 @@ def test_connections_reset_mid_apply_are_retried(make_sim: MakeSim, tmp_path: Pa
             for t in timers:
                 t.cancel()
     assert proxy.resets > 0
-    assert r.exit_code == 0, r.output
     assert "Internal error" not in r.output
+    assert r.exit_code in (0, 1), r.output
+    if r.exit_code == 1:
+        assert "run apply again" in r.output or "run the command again" in r.output, r.output
+        again = cli_run("apply", str(spec), "--yes", *k.conn_args(sim))
+        assert again.exit_code == 0, again.output
     assert submitted_twice(tmp_path) == []
     # Converged: planning again finds nothing to do.
-    again = cli_run("plan", str(spec), "--detailed-exitcode", *k.conn_args(sim))
-    assert again.exit_code == 0, again.output
+    plan = cli_run("plan", str(spec), "--detailed-exitcode", *k.conn_args(sim))
+    assert plan.exit_code == 0, plan.output
 
 
 def test_a_silent_vcenter_is_reported_within_seconds_and_apply_resumes(

@@ -195,11 +195,17 @@ def test_rollback_refuses_a_journal_of_another_vcenter(tmp_path: Path) -> None:
         f"journal {journal} was written against another vCenter: instance UUID uuid-A "
         "(connected: uuid-B) (run " + start.run + "). Nothing was changed; connect to the "
         "vCenter the journal names (--url/--server)")
+    # The same instance reached on another port (a proxy, a load balancer) is the same
+    # vCenter; without an instance UUID on both sides, host and port decide.
     other_port = FakeVSphere(a.inventory, about=a.about, settings=ConnectionSettings(
         host="vc.fake", port=8443, user="admin", password=""))
+    assert RollbackRun(other_port, load_rollback(journal)).prepare(Events()).plan.changes  # type: ignore[arg-type]
+    no_uuid = FakeVSphere(a.inventory, about=replace(inv.about, instance_uuid=""),  # type: ignore[attr-defined]
+                          settings=ConnectionSettings(host="vc.fake", port=8443, user="admin",
+                                                      password=""))
     with pytest.raises(UsageError, match="port 443 \\(connected: 8443\\)"):
-        RollbackRun(other_port, load_rollback(journal))  # type: ignore[arg-type]
-    assert not any(c.startswith("relocate") for c in b_same_name.calls + other_port.calls)
+        RollbackRun(no_uuid, load_rollback(journal))  # type: ignore[arg-type]
+    assert not any(c.startswith("relocate") for c in b_same_name.calls + no_uuid.calls)
     # The vCenter the journal names is accepted.
     assert RollbackRun(a, load_rollback(journal)).prepare(Events()).plan.changes  # type: ignore[arg-type]
 
