@@ -127,7 +127,7 @@ func (e *Estate) restart(down time.Duration, keep net.Conn) restartReport {
 		r.downUntil = now.Add(time.Hour) // until the restart below is done
 	}
 	r.restarts++
-	rep := restartReport{Restart: r.restarts, DownSeconds: down.Seconds()}
+	rep := restartReport{Restart: r.restarts, DownSeconds: down.Seconds(), LostQueued: []string{}, Completing: []string{}}
 	atomic.AddInt64(&r.epoch, 1)
 	tasks, entities := r.tasks, r.entities
 	r.tasks, r.entities, r.taskSeq = nil, map[types.ManagedObjectReference]bool{}, 0
