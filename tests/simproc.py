@@ -67,6 +67,23 @@ class PmemSim:
         """Sum of all SOAP requests served since start."""
         return sum(int(v) for v in self.stats().values())
 
+    def restart(self, down_s: float = 0.0) -> dict[str, Any]:
+        """Restart the simulated vCenter, keeping its estate (``POST /pmemsim/restart``).
+
+        Every connection and session ends, task ids start again from task-1,
+        queued tasks are lost, and for ``down_s`` seconds every vCenter request
+        gets HTTP 503. Returns pmemsim's report (``restart``, ``down_s``,
+        ``sessions_ended``, ``tasks_forgotten``, ``lost_queued``, ``completing``,
+        ``conns_closed``).
+        """
+        ctx = ssl.create_default_context(cafile=str(self.cert))
+        req = urllib.request.Request(f"https://{self.host}/pmemsim/restart?down={down_s:g}",
+                                     method="POST", data=b"")
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+            data = json.loads(r.read())
+        assert isinstance(data, dict)
+        return data
+
     def stderr(self) -> str:
         """What the simulator has written to stderr so far."""
         return "".join(self._stderr)

@@ -31,7 +31,7 @@ const pmemProfileID = "c268da1b-b343-49f7-a468-b1deeb7078e0"
 //     (CreateVM_Task, Destroy_Task, UnregisterVM) under mu;
 //   - mu: see below; the VMs, datastores and hosts it guards are vcsim
 //     registry objects, not fields of Estate;
-//   - sched, hub, sessions, each faultRule: their own mutex;
+//   - sched, hub, sessions, life, each faultRule: their own mutex;
 //   - recentMu: the recentTask lists of every entity;
 //   - dsSeq, tempDirs: buildEstate and close only (one goroutine);
 //     moSeq: atomic.
@@ -76,6 +76,9 @@ type Estate struct {
 	hub      *updateHub // fans registry changes out to WaitForUpdatesEx
 	sessions *sessionTracker
 
+	// Restarts (restart.go): the epoch, task ids, open connections, 503s.
+	life *restartState
+
 	tempDirs []string // behind the datastores; removed by close
 }
 
@@ -107,6 +110,7 @@ func newEstate(o *options) *Estate {
 		hostByRef:   map[types.ManagedObjectReference]*hostState{},
 		vms:         map[types.ManagedObjectReference]*PVM{},
 		sched:       newScheduler(),
+		life:        newRestartState(),
 	}
 }
 

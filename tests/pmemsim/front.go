@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +54,15 @@ func (h *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/pmemsim/stats":
 		h.serveStats(w)
 		return
+	case r.URL.Path == "/pmemsim/restart":
+		h.serveRestart(w, r)
+		return
+	}
+	if down, _ := estate.life.down(time.Now()); down {
+		writeUnavailable(w, r.URL.Path)
+		return
+	}
+	switch {
 	case r.URL.Path == "/sdk/vimServiceVersions.xml":
 		h.serveVersions(w)
 		return
@@ -196,6 +208,39 @@ func (h *frontHandler) serveStats(w http.ResponseWriter) {
 	h.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(data)
+}
+
+// serveRestart is POST /pmemsim/restart?down=SECONDS (restart.go).
+func (h *frontHandler) serveRestart(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "POST /pmemsim/restart?down=SECONDS", http.StatusMethodNotAllowed)
+		return
+	}
+	down := 0.0
+	if v := r.URL.Query().Get("down"); v != "" {
+		d, err := strconv.ParseFloat(v, 64)
+		if err != nil || d < 0 || d > 3600 || math.IsNaN(d) {
+			http.Error(w, "down: seconds, 0 to 3600", http.StatusBadRequest)
+			return
+		}
+		down = d
+	}
+	keep, _ := r.Context().Value(connKey{}).(net.Conn)
+	rep := estate.restart(time.Duration(down*float64(time.Second)), keep)
+	data, _ := json.Marshal(rep)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Connection", "close") // this connection goes too
+	_, _ = w.Write(data)
+}
+
+// writeUnavailable is what vCenter's reverse proxy (rhttpproxy) answers
+// while vpxd is not up: HTTP 503 with a plain-text body naming the endpoint.
+func writeUnavailable(w http.ResponseWriter, path string) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	fmt.Fprintf(w, "503 Service Unavailable (Failed to connect to endpoint: [N7Vmacore4Http20NamedPipeServiceSpecE:0x0000pmemsim] _serverNamespace = %s action = Allow _pipeName =/var/run/vmware/vpxd-webserver-pipe)", path)
 }
 
 // serveVersions replaces vcsim's document, which always lists 6.0 and 5.5 as

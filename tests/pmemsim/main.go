@@ -92,6 +92,9 @@ func run(args []string) int {
 		Handler:   newFrontHandler(mux, opts),
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ErrorLog:  quietLogger(),
+		// a restart closes every open connection (restart.go)
+		ConnState:   est.life.connState,
+		ConnContext: connContext,
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeTLS(ln, "", "") }()

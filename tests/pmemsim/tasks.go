@@ -58,6 +58,7 @@ type job struct {
 	inject *injected
 	entity types.ManagedObjectReference
 	run    func(j *job) (types.AnyType, *taskFault)
+	epoch  int64 // Estate.life epoch at submission (restart.go)
 }
 
 // scheduler is Estate.sched; mu guards all its fields.
@@ -92,12 +93,9 @@ func submitTask(vm *PVM, entity types.ManagedObjectReference, entityName, method
 // (the new VM's name for CreateVM_Task).
 func submitTaskFor(vm *PVM, entity types.ManagedObjectReference, entityName, vmName, method, descID string,
 	svm *svmResources, run func(j *job) (types.AnyType, *taskFault)) types.ManagedObjectReference {
-	task := simulator.CreateTask(entity, descID, nil)
-	task.Info.Name = method
-	task.Info.DescriptionId = fmt.Sprintf("%s.%s", entity.Type, descID)
-	task.Info.EntityName = entityName
-	task.Info.Cancelable = false
-	j := &job{task: task, vm: vm, method: method, svm: svm, run: run, entity: entity}
+	task := newTask(entity, entityName, method, descID)
+	j := &job{task: task, vm: vm, method: method, svm: svm, run: run, entity: entity,
+		epoch: estate.life.currentEpoch()}
 	addRecentTask(entity, task.Self)
 	j.inject = estate.faults.match(method, vmName)
 	s := estate.sched
@@ -106,6 +104,26 @@ func submitTaskFor(vm *PVM, entity types.ManagedObjectReference, entityName, vmN
 	s.mu.Unlock()
 	s.dispatch()
 	return task.Self
+}
+
+// newTask is simulator.CreateTask with pmemsim's task ids: task-N numbered
+// from task-1 again after each restart, as vCenter reuses them (restart.go).
+func newTask(entity types.ManagedObjectReference, entityName, method, descID string) *simulator.Task {
+	task := &simulator.Task{}
+	task.Self = estate.life.newTaskRef(entity)
+	task.Info.Key = task.Self.Value
+	task.Info.Task = task.Self
+	task.Info.Name = method
+	task.Info.DescriptionId = fmt.Sprintf("%s.%s", entity.Type, descID)
+	ref := entity
+	task.Info.Entity = &ref
+	task.Info.EntityName = entityName
+	task.Info.Reason = &types.TaskReasonUser{UserName: "vcsim"}
+	task.Info.QueueTime = time.Now()
+	task.Info.State = types.TaskInfoStateQueued
+	task.Info.Cancelable = false
+	simulator.Map.Put(task)
+	return task
 }
 
 // dispatch starts every queued job whose VM and Storage vMotion slots are
@@ -183,7 +201,15 @@ func (s *scheduler) release(j *job) {
 
 func (j *job) execute() {
 	defer estate.sched.release(j)
-	simulator.Map.Update(j.task, []types.PropertyChange{
+	runningMu.Lock()
+	running[j] = true
+	runningMu.Unlock()
+	defer func() {
+		runningMu.Lock()
+		delete(running, j)
+		runningMu.Unlock()
+	}()
+	j.publish([]types.PropertyChange{
 		{Name: "info.startTime", Val: time.Now()},
 		{Name: "info.state", Val: types.TaskInfoStateRunning},
 		{Name: "info.progress", Val: int32(0)},
@@ -216,7 +242,10 @@ func (j *job) execute() {
 			changes = append(changes, types.PropertyChange{Name: "info.result", Val: res})
 		}
 	}
-	simulator.Map.Update(j.task, changes)
+	if j.epoch != estate.life.currentEpoch() {
+		return // a restart came: the task is gone from vCenter
+	}
+	j.publish(changes)
 	expireRecentTask(j.entity, j.task.Self)
 }
 
@@ -247,7 +276,13 @@ func expireRecentTask(entity, task types.ManagedObjectReference) {
 		dropRecentTask(entity, task)
 		return
 	}
-	time.AfterFunc(estate.recentWin, func() { dropRecentTask(entity, task) })
+	// A restart in between cleared the lists, and the id may be reused.
+	epoch := estate.life.currentEpoch()
+	time.AfterFunc(estate.recentWin, func() {
+		if estate.life.currentEpoch() == epoch {
+			dropRecentTask(entity, task)
+		}
+	})
 }
 
 func dropRecentTask(entity, task types.ManagedObjectReference) {
@@ -271,10 +306,10 @@ func (j *job) progress(p int) *taskFault {
 		p = 99
 	}
 	if j.inject != nil && j.inject.at >= 0 && p >= j.inject.at {
-		simulator.Map.Update(j.task, []types.PropertyChange{{Name: "info.progress", Val: int32(j.inject.at)}})
+		j.publish([]types.PropertyChange{{Name: "info.progress", Val: int32(j.inject.at)}})
 		return j.inject.fault(j)
 	}
-	simulator.Map.Update(j.task, []types.PropertyChange{{Name: "info.progress", Val: int32(p)}})
+	j.publish([]types.PropertyChange{{Name: "info.progress", Val: int32(p)}})
 	return nil
 }
 
