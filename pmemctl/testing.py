@@ -205,11 +205,17 @@ class FakeWatcher:
             self.wait(max_wait_s)
         return {t: self.vs.task_state(t) for t in task_ids if t in self.vs.tasks}
 
-    def reopen(self) -> None:
-        """Report every watched object's state again (a new collector after a re-login)."""
+    def reopen(self) -> set[str]:
+        """Report every watched object's state again (a new collector after a re-login).
+
+        Tasks the fake no longer knows (after :meth:`FakeVSphere.restart`) are
+        dropped and returned, as vCenter's forgotten tasks are.
+        """
         self.vs.calls.append("watch (reopened)")
-        self._tasks = dict.fromkeys(self._tasks)
+        lost = {t for t in self._tasks if t not in self.vs.tasks}
+        self._tasks = {t: None for t in self._tasks if t not in lost}
         self._vms = dict.fromkeys(self._vms)
+        return lost
 
     def close(self) -> None:
         """Nothing to release."""

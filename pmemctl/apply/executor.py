@@ -418,7 +418,18 @@ class Executor:
         # or a wait found out): start the watcher over; every task it re-adds
         # reports its current state.
         if self.watcher is not None:
-            self.watcher.reopen()
+            self._reopen(self.watcher)
+
+    def _reopen(self, w: Watcher) -> None:
+        """Start the watcher over; a step whose task vCenter forgot ends, for the re-plan."""
+        for task in sorted(w.reopen()):
+            run = self._runs.pop(task, None)
+            if run is not None:
+                # A restarted vCenter forgets its tasks: whether this one's work
+                # happened is for the next plan to see, never for a re-submit.
+                self._fail(run, "TaskLost",
+                           f"vCenter no longer knows {task} (it restarted?); the next run "
+                           "re-plans from what is there: run apply again")
 
     def _wait(self, w: Watcher) -> list[Update]:
         try:
@@ -428,16 +439,18 @@ class Executor:
                 if self.ctx.relogin is None or self._relogged:
                     raise
                 self._relogin()
-            elif e.name == "RequestCanceled":
+            elif e.name in ("RequestCanceled", "ManagedObjectNotFound"):
                 # A session that ends while a WaitForUpdatesEx is pending cancels
-                # the wait rather than failing it NotAuthenticated.
+                # the wait rather than failing it NotAuthenticated; after a vCenter
+                # restart the watcher's private collector no longer exists at all.
+                # Either way: check the session, then start the watcher over.
                 if self.ctx.check_session is None or self._relogged:
                     raise
                 if self.ctx.check_session():
                     self._relogged = True
                     self._after_relogin()
                 else:
-                    w.reopen()  # someone cancelled our wait: its collector may be gone
+                    self._reopen(w)  # someone cancelled our wait: its collector may be gone
             else:
                 raise
             updates = w.wait(self.options.max_wait_s)

@@ -108,8 +108,13 @@ class Watcher(Protocol):
     def wait_all(self, task_ids: set[str], max_wait_s: int) -> dict[str, TaskState]:
         """Wait until every task in ``task_ids`` finished; their last states."""
 
-    def reopen(self) -> None:
-        """Start over after a re-login, watching the same objects."""
+    def reopen(self) -> set[str]:
+        """Start over after a re-login, watching the same objects.
+
+        Returns the ids of watched, unfinished tasks that vCenter no longer
+        knows (after a restart it forgets its task history); they are not
+        watched any more.
+        """
 
     def close(self) -> None:
         """Release what the watcher holds on the server (best effort)."""

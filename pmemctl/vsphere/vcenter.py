@@ -85,10 +85,17 @@ class VCenterWatcher:
         with _faults():
             return self.tasks.wait_all(task_ids, max_wait_s)
 
-    def reopen(self) -> None:
-        """A new collector and view after a re-login."""
+    def reopen(self) -> set[str]:
+        """A new collector and view after a re-login; the tasks vCenter forgot are dropped."""
         with _faults():
+            watched = [t for t, ts in self.tasks.tasks.items()
+                       if not ts.finished and t in self.tasks._members]
+            known = tasks.task_states(self.tasks.content, watched) if watched else {}
+            lost = set(watched) - set(known)
+            for t in lost:
+                self.tasks.discard(tasks.task_ref(self._morefs, t))
             self.tasks.reopen()
+        return lost
 
     def close(self) -> None:
         """Destroy the collector and view."""

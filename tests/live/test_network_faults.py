@@ -128,7 +128,7 @@ def test_a_restarting_vcenter_is_retried_at_login(demo_sim: simproc.PmemSim,
     spec = k.spec(tmp_path, LEGACY)
     with Proxy(("127.0.0.1", int(demo_sim.parts.port or 0)), lifetime_s=30) as proxy:
         proxy.refuse()  # connections reset at once, as while vpxd restarts
-        threading.Timer(1.5, proxy.refuse, args=(False,)).start()
+        threading.Timer(0.3, proxy.refuse, args=(False,)).start()
         r = cli_run("plan", str(spec), *via(proxy, demo_sim))
     assert r.exit_code in (0, 2), r.output
     assert "retry 1 of" in r.output, r.output
