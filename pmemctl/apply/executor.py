@@ -66,6 +66,9 @@ from pmemctl.vsphere.faults import FaultReport
 from pmemctl.vsphere.retry import SIGNALS, Cancelled, LostReply, NetworkError
 from pmemctl.vsphere.tasks import TaskState, Update
 
+#: Seconds without any update while tasks run before their states are read directly.
+QUIET_POLL_S = 10.0
+
 #: Faults that mean the step's goal already holds (UpgradeVM on a VM at that version).
 _DONE_FAULTS = {StepKind.UPGRADE: {"AlreadyUpgraded"}}
 
@@ -224,6 +227,7 @@ class Executor:
         self._devices: dict[str, list[DeviceInfo]] | None = None
         self._moved_mb = 0
         self._relogged = False  # True from a re-login until a call succeeds again
+        self._last_heard = 0.0  # clock time of the watcher's last update
         self._marked: set[str] = set()  # VMs this run marked as owed a power-on
         self.watcher: Watcher | None = None
 
@@ -231,7 +235,7 @@ class Executor:
 
     def run(self) -> ApplyResult:
         """Execute the plan; returns per-change outcomes. Never raises for task faults."""
-        t0 = self.clock.monotonic()
+        t0 = self._last_heard = self.clock.monotonic()
         left: list[str] = []
         w = self.vs.watch(progress=self.options.progress)
         self.watcher = w
@@ -279,12 +283,34 @@ class Executor:
                 self._start(step)
             if self.sched.finished:
                 return []
-            for u in self._wait(w):
+            updates = self._wait(w)
+            for u in updates:
                 if u.task is not None:
                     self._on_task(u.task)
                 elif u.power_state is not None:
                     self._on_power(u.obj_id, u.power_state)
+            self._poll_if_quiet(bool(updates))
             self._check_deadlines()
+
+    def _poll_if_quiet(self, heard: bool) -> None:
+        """Read the running tasks' states directly when the watcher has been quiet a while.
+
+        An update can be lost on the way (a reply cut by a reset connection, a
+        retried WaitForUpdatesEx): a task that finished would then be waited
+        for forever. One RetrievePropertiesEx every ``QUIET_POLL_S`` of silence
+        is the insurance.
+        """
+        now = self.clock.monotonic()
+        if heard:
+            self._last_heard = now
+            return
+        running = sorted(t for t, r in self._runs.items() if r.task_id == t)
+        if not running or now - self._last_heard < QUIET_POLL_S:
+            return
+        self._last_heard = now
+        for ts in self.vs.task_states(running).values():
+            if ts.finished:
+                self._on_task(ts)
 
     def _powered_off_by_this_run(self) -> list[Step]:
         """The power-on steps still owed to VMs whose power-off this run completed."""
