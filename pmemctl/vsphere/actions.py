@@ -273,11 +273,18 @@ def relocate_spec(changes: Sequence[Change], devices: Sequence[Any], pmem_policy
 def _same_disk(device: Any, p: MigrateDisk, c: Change) -> None:
     """Refuse to move a device that is not the disk the plan saw (same key, other backing)."""
     live = str(getattr(getattr(device, "backing", None), "fileName", "") or "")
-    if p.file_name and live and live != p.file_name:
+    # Compare the path inside the datastore: a Storage vMotion (someone else's,
+    # or one a vCenter restart hid) changes "[datastore]" but not the file.
+    if p.file_name and live and _in_datastore(live) != _in_datastore(p.file_name):
         raise InventoryError(
             f"{c.vm}: {c.target} (device key {p.disk_key}) is not the disk the plan saw: its "
             f"backing was {p.file_name}, now {live}; another client changed the VM: run plan "
             "again")
+
+
+def _in_datastore(file_name: str) -> str:
+    """``"[san-01] vm/vm.vmdk"`` → ``"vm/vm.vmdk"``."""
+    return file_name.split("] ", 1)[-1]
 
 
 def _profile(policy: PolicyRef, pmem_policy_id: str, off: OffProfile) -> list[Any] | None:

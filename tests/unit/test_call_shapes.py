@@ -280,3 +280,8 @@ def test_a_disk_that_is_not_the_one_planned_is_not_moved() -> None:
                   MigrateDisk(2000, 40 * 1024, SAN, PMEM, PolicyRef("pmem"),
                               file_name="[san-01] vm/vm.vmdk"))
     assert actions.relocate_spec([same], [disk()], PMEM_POLICY_ID).deviceChange
+    # The same file moved by someone else's Storage vMotion is still the same disk.
+    moved = Change("vm-1", Action.MIGRATE_DISK, "Hard disk 1", None, None, False, "",
+                   MigrateDisk(2000, 40 * 1024, SAN, PMEM, PolicyRef("pmem"),
+                               file_name="[nfs-01] vm/vm.vmdk"))
+    assert actions.relocate_spec([moved], [disk()], PMEM_POLICY_ID).deviceChange
