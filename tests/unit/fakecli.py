@@ -7,17 +7,16 @@ views, exit codes) is the CLI's own path. stdin is not a terminal.
 
 from __future__ import annotations
 
-import json
 import textwrap
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
 
 from click.testing import CliRunner, Result
 
 from pmemctl.cli import cli
 from pmemctl.cli.app import App
 from pmemctl.testing import FakeVSphere
+from tests.live.applykit import journal_file, records  # noqa: F401 -- one copy of the journal readers
 
 
 def run(vs: FakeVSphere, command: str, *args: str, input: str | None = None) -> Result:
@@ -35,17 +34,6 @@ def spec(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
     return p
 
 
-def journal_file(tmp_path: Path) -> Path:
-    """The apply journal in ``tmp_path/journals`` (PMEMCTL_JOURNAL_DIR)."""
-    files = [f for f in sorted((tmp_path / "journals").glob("*.jsonl"))
-             if ".rollback-" not in f.name]
-    assert len(files) == 1, files
-    return files[0]
-
-
-def records(path: Path) -> list[dict[str, Any]]:
-    """Every record of a journal file."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def submitted(vs: FakeVSphere) -> list[str]:
