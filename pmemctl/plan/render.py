@@ -115,17 +115,16 @@ def _table(*headers: str) -> Table:
     return table
 
 
+def _cells(c: Change) -> tuple[str, ...]:
+    """One change's cells, the same in the per-VM and the folded table."""
+    return (c.action.symbol, c.action.value, c.target, f"{_side(c.before)} → {_side(c.after)}",
+            DISRUPTIVE_MARK if c.disruptive else "", c.reason)
+
+
 def _changes_table(changes: list[Change]) -> Table:
     table = _table("", "Action", "Target", "Before → After", DISRUPTIVE_MARK, "Reason")
     for c in changes:
-        table.add_row(
-            c.action.symbol,
-            c.action.value,
-            c.target,
-            f"{_side(c.before)} → {_side(c.after)}",
-            DISRUPTIVE_MARK if c.disruptive else "",
-            c.reason,
-        )
+        table.add_row(*_cells(c))
     return table
 
 
@@ -135,16 +134,8 @@ def _folded_table(groups: list[tuple[str, list[Change]]]) -> Table:
                    "Reason")
     for vm, changes in groups:
         for i, c in enumerate(changes):
-            table.add_row(
-                f"{vm} ({c.host or '?'})" if i == 0 else "",
-                c.action.symbol,
-                c.action.value,
-                c.target,
-                f"{_side(c.before)} → {_side(c.after)}",
-                DISRUPTIVE_MARK if c.disruptive else "",
-                c.reason,
-                end_section=i == len(changes) - 1,
-            )
+            table.add_row(f"{vm} ({c.host or '?'})" if i == 0 else "", *_cells(c),
+                          end_section=i == len(changes) - 1)
     return table
 
 

@@ -256,6 +256,10 @@ class TaskWatcher:
                 return Update(obj_id=oid, power_state=str(ch.val))
         return None
 
+    def watched_tasks(self) -> list[str]:
+        """Ids of the unfinished tasks being watched."""
+        return [t for t, ts in self.tasks.items() if not ts.finished and t in self._members]
+
     def reopen(self) -> None:
         """Start over on a new collector and view, watching the same objects.
 

@@ -88,8 +88,7 @@ class VCenterWatcher:
     def reopen(self) -> set[str]:
         """A new collector and view after a re-login; the tasks vCenter forgot are dropped."""
         with _faults():
-            watched = [t for t, ts in self.tasks.tasks.items()
-                       if not ts.finished and t in self.tasks._members]
+            watched = self.tasks.watched_tasks()
             known = tasks.task_states(self.tasks.content, watched) if watched else {}
             lost = set(watched) - set(known)
             for t in lost:
