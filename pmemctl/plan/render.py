@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pmemctl.plan.grid import Grid
 from pmemctl.plan.model import Change, HostPmem, Plan
 from pmemctl.units import format_mb
 
@@ -128,10 +129,10 @@ def _changes_table(changes: list[Change]) -> Table:
     return table
 
 
-def _folded_table(groups: list[tuple[str, list[Change]]]) -> Table:
+def _folded_table(groups: list[tuple[str, list[Change]]]) -> Grid:
     """Every VM's changes in one table; the VM (and host) on the first row of each."""
-    table = _table("VM (host)", "", "Action", "Target", "Before → After", DISRUPTIVE_MARK,
-                   "Reason")
+    # A Grid, not a rich Table: one pass over the cells (see pmemctl.plan.grid).
+    table = Grid("VM (host)", "", "Action", "Target", "Before → After", DISRUPTIVE_MARK, "Reason")
     for vm, changes in groups:
         for i, c in enumerate(changes):
             table.add_row(f"{vm} ({c.host or '?'})" if i == 0 else "", *_cells(c),
