@@ -77,9 +77,7 @@ class Grid:
         widths = [cell_len(h) for h in self.headers]
         for row in self._rows:
             for i, cell in enumerate(row):
-                n = cell_len(cell)
-                if n > widths[i]:
-                    widths[i] = n
+                widths[i] = max(widths[i], cell_len(cell))
         return widths
 
 
@@ -123,10 +121,11 @@ def _wrap(cell: str, width: int) -> list[str]:
             continue
         if line:
             lines.append(line)
-        while cell_len(word) > width:
-            lines.append(word[:width])
-            word = word[width:]
-        line = word
+        rest = word
+        while cell_len(rest) > width:
+            lines.append(rest[:width])
+            rest = rest[width:]
+        line = rest
     lines.append(line)
     return lines
 
