@@ -731,7 +731,9 @@ def raw_call(mo: Any, method: str, **kwargs: Any) -> bytes | None:
     policy = retry.policy_of(bound)
     if policy is None:
         return _raw_call(bound, mo, method, **kwargs)
-    return policy.call(method, lambda: _raw_call(bound, mo, method, **kwargs),
+    # The policy knows methods by their wsdl names (RetrieveContents is RetrieveProperties).
+    wsdl = str(type(mo)._GetMethodInfo(method).wsdlName)
+    return policy.call(wsdl, lambda: _raw_call(bound, mo, method, **kwargs),
                        what=str(getattr(mo, "_moId", "")))
 
 
