@@ -78,6 +78,9 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
         )
         view.saved(out)
     if plan.blocked:
+        from pmemctl.cli.errjson import blocked_document
+
+        app.error_json(blocked_document([(p.vm, p.message) for p in plan.problems]))
         return ExitCode.ERROR
     if detailed_exitcode and not plan.empty:
         return ExitCode.CHANGES

@@ -89,13 +89,25 @@ def connection_values(ctx: click.Context) -> dict[str, Any]:
     return dict(ctx.meta.get(META_KEY, {}))
 
 
-def output_option(f: F) -> F:
-    """Add ``--output table|json`` (``-o``)."""
-    return click.option(
-        "--output",
-        "-o",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="Output format.",
-    )(f)
+def _note_output(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    # Errors follow --output: a script reading JSON gets its errors as JSON
+    # too (App.json_errors; the App is the root context's obj).
+    app = ctx.find_root().obj
+    if value == "json" and hasattr(app, "json_errors"):
+        app.json_errors = True
+    return value
+
+
+def output_option(f: F | None = None, *, choices: tuple[str, ...] = ("table", "json")) -> Any:
+    """Add ``--output table|json`` (``-o``); ``choices`` for commands with more renderings."""
+    def decorate(g: F) -> F:
+        return click.option(
+            "--output",
+            "-o",
+            type=click.Choice(list(choices)),
+            default="table",
+            show_default=True,
+            callback=_note_output,
+            help="Output format; with json, errors are one JSON object on stderr.",
+        )(g)
+    return decorate if f is None else decorate(f)
