@@ -98,16 +98,21 @@ def _note_output(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-def output_option(f: F | None = None, *, choices: tuple[str, ...] = ("table", "json")) -> Any:
-    """Add ``--output table|json`` (``-o``); ``choices`` for commands with more renderings."""
-    def decorate(g: F) -> F:
+def output_option(f: F) -> F:
+    """Add ``--output table|json`` (``-o``)."""
+    return output_choice("table", "json")(f)
+
+
+def output_choice(*choices: str) -> Callable[[F], F]:
+    """``--output`` (``-o``) with these ``choices``, the first the default."""
+    def decorate(f: F) -> F:
         return click.option(
             "--output",
             "-o",
             type=click.Choice(list(choices)),
-            default="table",
+            default=choices[0],
             show_default=True,
             callback=_note_output,
             help="Output format; with json, errors are one JSON object on stderr.",
-        )(g)
-    return decorate if f is None else decorate(f)
+        )(f)
+    return decorate
