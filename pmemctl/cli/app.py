@@ -109,6 +109,10 @@ class App:
         """Write ``data`` to stdout as one JSON Lines record, flushed at once."""
         self._write_stdout(jsonout.line(data))
 
+    def emit_text(self, text: str) -> None:
+        """Write ``text`` to stdout as it is: no wrapping, no markup (Markdown documents)."""
+        self._write_stdout(text)
+
     def _write_stdout(self, text: str) -> None:
         # Bytes, not text: the encoder's output is valid UTF-8 by construction,
         # and the locale's encoding (LANG=C, a latin-1 terminal) must not decide

@@ -116,3 +116,15 @@ def output_choice(*choices: str) -> Callable[[F], F]:
             help="Output format; with json, errors are one JSON object on stderr.",
         )(f)
     return decorate
+
+
+def max_chars_option(f: F) -> F:
+    """Add ``--max-chars N``: the size limit of ``--output markdown`` (0: none)."""
+    return click.option(
+        "--max-chars",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help="With -o markdown: keep the document within N characters, saying what is left "
+             "out (default 60000: GitHub comments hold 65536; 0: no limit).",
+    )(f)
