@@ -68,11 +68,13 @@ def _register() -> None:
         cmd_plan,
         cmd_probe,
         cmd_rollback,
+        cmd_show,
         cmd_status,
         cmd_validate,
     )
 
-    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback, cmd_probe):
+    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_show, cmd_apply, cmd_rollback,
+                cmd_probe):
         cli.add_command(mod.command)
 
 
