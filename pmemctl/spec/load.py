@@ -32,8 +32,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pmemctl.errors import Diagnostic, SpecError
 from pmemctl.fileio import FileProblem, format_size, read_bounded, read_stream_bounded
+from pmemctl.spec.disksel import DiskKeyError, parse_key
 from pmemctl.spec.model import (
     API_VERSION,
+    KEEP,
     NVDIMM_SNAPSHOT_MODES,
     PMEM,
     PMEM_MIGRATION_SHAPES,
@@ -591,9 +593,15 @@ class _Reader:
         return tuple(result) if ok else None
 
     def disk(self, label: str, pair: _Pair, path: str) -> DiskTarget | None:
-        """One disk target: ``pmem``, a datastore name, or ``{storage, size}``."""
-        if not label.strip():
-            self.error(pair.key_node, f"{path}: a disk label must not be empty")
+        """One disk target: ``pmem``, a datastore name, ``keep``, or ``{storage, size}``.
+
+        The key is a label, a glob or a selector (pmemctl.spec.disksel); one
+        that the planner would not read as written is refused here.
+        """
+        try:
+            parse_key(label)
+        except DiskKeyError as exc:
+            self.error(pair.key_node, f"{path}: {exc}")
             return None
         node = pair.value
         if _is_str(node):
@@ -614,12 +622,14 @@ class _Reader:
         return DiskTarget(storage, size)
 
     def storage(self, node: Node, path: str) -> str | None:
-        """``pmem`` or a datastore name."""
-        value = self.string(node, path, "'pmem' or a datastore name")
-        if value is not None and value != PMEM and value.lower() == PMEM:
-            # A datastore named "PMem" is far less likely than a mistyped keyword.
-            self.error(node, f"{path}: write the keyword in lower case: 'pmem' (got {value!r})")
-            return None
+        """``pmem``, ``keep`` or a datastore name."""
+        value = self.string(node, path, "'pmem', 'keep' or a datastore name")
+        for keyword in (PMEM, KEEP):
+            if value is not None and value != keyword and value.lower() == keyword:
+                # A datastore named "PMem" is far less likely than a mistyped keyword.
+                self.error(node, f"{path}: write the keyword in lower case: {keyword!r} "
+                                 f"(got {value!r})")
+                return None
         return value
 
     def new_disk_size(self, label: str, storage: str | None, pair: _Pair,
@@ -629,6 +639,14 @@ class _Reader:
         if label == ALL_DISKS:
             self.error(pair.key_node, f"{where}: cannot create '*' (every disk); "
                                       "give the new disk's label, e.g. 'Hard disk 2'")
+            return None
+        if not parse_key(label).exact:
+            self.error(pair.key_node, f"{where}: a size creates one new disk, and {label!r} "
+                                      "is not one label; give the new disk's label as vSphere "
+                                      "will number it, e.g. 'Hard disk 3' on a VM with two disks")
+            return None
+        if storage == KEEP:
+            self.error(pair.key_node, f"{where}: keep leaves a disk as it is; it takes no size")
             return None
         if storage is not None and storage != PMEM:
             self.error(pair.key_node, f"{where}: only a new vPMemDisk can be created; "

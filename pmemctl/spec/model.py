@@ -18,6 +18,7 @@ NVDIMM_SNAPSHOT_MODES = ("independent_persistent", "independent_eraseonrevert")
 # locator = a DiskLocator naming the PMem datastore.
 PMEM_MIGRATION_SHAPES = ("auto", "device_change", "locator")
 PMEM = "pmem"  # the storage keyword: the PMem datastore of the VM's host
+KEEP = "keep"  # the storage keyword: leave this disk where it is (see pmemctl.spec.disksel)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,11 @@ class DiskTarget:
     def is_pmem(self) -> bool:
         """True when the target is the host-local PMem datastore."""
         return self.storage == PMEM
+
+    @property
+    def is_keep(self) -> bool:
+        """True for ``keep``: the disk stays as it is, whatever else covers it."""
+        return self.storage == KEEP
 
 
 @dataclass(frozen=True)
