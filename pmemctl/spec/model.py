@@ -103,12 +103,17 @@ class Match:
 
     ``host`` (an extension) selects the VMs registered on one ESXi host, so an
     admin can evacuate a host's disks off PMem before maintenance.
+    ``exclude`` are globs on the VM name that drop VMs again; ``attributes``
+    are (custom attribute name, glob on its value) pairs, all of which a VM
+    must have (see pmemctl.plan.select).
     """
 
     name: str
     cluster: str | None = None
     folder: str | None = None
     host: str | None = None
+    exclude: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
