@@ -184,3 +184,25 @@ def test_a_new_vpmemdisk_is_created_once(make_sim: MakeSim, tmp_path: Path) -> N
         ("Hard disk 1", False, 16384), ("Hard disk 2", True, 4096)]
     again = plan_json(sim, right)
     assert (again["changes"], again["problems"]) == ([], [])
+
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_the_playbooks_plan_what_their_comments_say(demo_sim: simproc.PmemSim) -> None:
+    data = plan_json(demo_sim, ROOT / "playbooks" / "data-disks-to-pmem.yaml")
+    assert data["problems"] == []
+    # legacy-sql-01/02 move Hard disk 2 only; legacy-sql-03 has only its OS disk.
+    assert [(c["vm"], c["target"], c["after"].startswith("PMemDS-")) for c in data["changes"]] \
+        == [("legacy-sql-01", "Hard disk 2", True), ("legacy-sql-02", "Hard disk 2", True)]
+    assert "VM legacy-sql-03: no disk matches 'number:2-'; skipped" in data["warnings"]
+
+
+def test_the_evacuation_playbook_moves_only_pmem_disks(make_sim: MakeSim, tmp_path: Path) -> None:
+    # The demo estate has no vPMemDisk on esx-01: run it on the evacuation estate.
+    sim = make_sim(inventory=k.inventory_file(tmp_path, EVACUATE))
+    data = plan_json(sim, ROOT / "playbooks" / "evacuate-pmem-disks.yaml")
+    assert data["problems"] == []
+    assert [(c["vm"], c["target"], c["after"]) for c in data["changes"]] == [
+        ("db-01", "Hard disk 2", "san-01"), ("db-01", "Hard disk 3", "san-01"),
+        ("db-02", "Hard disk 1", "san-01")]
