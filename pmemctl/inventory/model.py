@@ -43,6 +43,14 @@ def unescape_name(name: str) -> str:
     return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0).lower()], name)
 
 
+def name_order(name: str) -> tuple[str, str]:
+    """Sort key for names in output: case-insensitive, as vSphere clients list them.
+
+    The name itself breaks ties, so ``DB-01`` and ``db-01`` keep one order.
+    """
+    return (name.casefold(), name)
+
+
 @dataclass(frozen=True)
 class Datastore:
     """A datastore and the hosts that mount it."""

@@ -33,8 +33,9 @@ Merging, when several entries select the same VM:
 * ``disks``: the union of all targets. The same key (a label, or ``"*"``)
   given twice must name the same storage; sizes merge (a size given once
   applies), and two different sizes conflict. An explicit label always wins
-  over ``"*"``, whichever entry it comes from: ``"*"`` means "every disk not
-  named otherwise". The planner expands ``"*"`` against the real disks.
+  over a glob or selector, and they over ``"*"``, whichever entry each comes
+  from: ``"*"`` means "every disk not named otherwise". The planner resolves
+  the keys against the real disks (:mod:`pmemctl.plan.disksel`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from pmemctl.inventory.model import VM, Inventory, Scope, unescape_name
+from pmemctl.inventory.model import VM, Inventory, Scope, name_order, unescape_name
 from pmemctl.plan.model import Problem
 from pmemctl.spec.model import DiskTarget, Location, Match, Spec, VmEntry
 from pmemctl.units import format_mb
@@ -78,7 +79,7 @@ class Selection:
     @property
     def names(self) -> list[str]:
         """Selected VM names, sorted case-insensitively (``DB-02`` between db-01 and db-03)."""
-        return sorted(self.vms, key=lambda n: (n.casefold(), n))
+        return sorted(self.vms, key=name_order)
 
 
 def select_vms(spec: Spec, inventory: Inventory) -> Selection:

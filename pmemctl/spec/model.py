@@ -122,7 +122,8 @@ class VmEntry:
 
     ``nvdimms`` is None when the key is absent (leave NVDIMMs alone) and a
     tuple (possibly empty) when present: the complete list the VM should have.
-    ``disks`` maps a disk label, or ``"*"`` for every disk, to its target.
+    ``disks`` maps a disk key (a label, ``"*"``, a glob or a selector, see
+    :mod:`pmemctl.spec.disksel`) to its target.
     """
 
     name: str | None = None
@@ -142,6 +143,8 @@ class VmEntry:
             parts.append(f"cluster={self.match.cluster}")
         if self.match.folder:
             parts.append(f"folder={self.match.folder}")
+        parts += [f"exclude={g}" for g in self.match.exclude]
+        parts += [f"{k}={v}" for k, v in self.match.attributes]
         return "match(" + ", ".join(parts) + ")"
 
 

@@ -11,8 +11,9 @@ from pmemctl.inventory.model import Scope
 from pmemctl.plan.select import select_vms, spec_scope
 from pmemctl.spec.load import load_spec_text
 from pmemctl.spec.model import Match
+from pmemctl.status import build_status
 from pmemctl.vsphere.snapshot import custom_attributes
-from tests.unit.builders import inventory, spec, vm
+from tests.unit.builders import disk, host, inventory, spec, vm
 
 
 def _inv():  # type: ignore[no-untyped-def]
@@ -94,3 +95,14 @@ class _V:
 def test_custom_attributes_last_value_wins_and_unknown_keys_are_dropped() -> None:
     values = [_V(1, "db"), _V(2, "x"), _V(1, "web"), _V(9, "?")]
     assert custom_attributes({1: "team", 2: "tier"}, values) == (("team", "web"), ("tier", "x"))
+
+
+def test_status_lists_vms_and_hosts_case_insensitively() -> None:
+    on_pmem = [disk("Hard disk 1", 8, "PMemDS-esx-01")]
+    inv = inventory(hosts=[host("esx-01"), host("ESX-02", pmem_gb=0)],
+                    vms=[vm("db-03", disks=on_pmem), vm("DB-02", disks=on_pmem),
+                         vm("db-01", disks=on_pmem)])
+    doc = build_status(inv)
+    assert [v["name"] for v in doc["vms"]] == ["db-01", "DB-02", "db-03"]
+    assert [h["name"] for h in doc["hosts"]] == ["esx-01", "ESX-02"]
+    assert doc["hosts"][0]["vms"] == ["db-01", "DB-02", "db-03"]
