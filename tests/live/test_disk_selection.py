@@ -124,6 +124,16 @@ def test_bulk_migration_by_custom_attribute_and_keep(make_sim: MakeSim, tmp_path
     assert after[("App-02", "Hard disk 1")] == after[("app-04-test", "Hard disk 2")] == "san-01"
     assert after[("web-01", "Hard disk 2")] == "san-01"
     assert plan_json(sim, spec)["changes"] == []
+    # Narrowed to a host, the VMs are read from that host's view, attributes too.
+    scoped = k.spec(tmp_path, """
+        vms:
+          - match: {name: '*', host: esx-02, attributes: {team: db, tier: gold}}
+            disks: {"*": pmem}
+    """, name="scoped.yaml")
+    data = plan_json(sim, scoped)
+    assert data["problems"] == []
+    # app-04-test (team db, no tier) on the same host is not selected.
+    assert [(c["vm"], c["target"]) for c in data["changes"]] == [("App-02", "Hard disk 1")]
     gold = k.spec(tmp_path, """
         vms:
           - match: {name: '*', attributes: {team: db, tier: silver}}
@@ -206,3 +216,23 @@ def test_the_evacuation_playbook_moves_only_pmem_disks(make_sim: MakeSim, tmp_pa
     assert [(c["vm"], c["target"], c["after"]) for c in data["changes"]] == [
         ("db-01", "Hard disk 2", "san-01"), ("db-01", "Hard disk 3", "san-01"),
         ("db-02", "Hard disk 1", "san-01")]
+
+
+def test_vm_names_compare_as_typed_or_escaped(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim(inventory=k.inventory_file(tmp_path, """
+        hosts: [{name: esx-01, pmem: 64GiB}]
+        datastores: [{name: san-01, capacity: 1TiB}]
+        vms:
+          - {name: "web/01", host: esx-01, disks: [{size: 4GiB, datastore: san-01}]}
+          - {name: "100%", host: esx-01, disks: [{size: 4GiB, datastore: san-01}]}
+    """))
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: web%2f01
+            disks: {"*": pmem}
+          - match: {name: '100%25'}
+            disks: {"*": pmem}
+    """)
+    data = plan_json(sim, spec)
+    assert data["problems"] == []
+    assert [c["vm"] for c in data["changes"]] == ["100%", "web/01"]
