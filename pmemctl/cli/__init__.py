@@ -60,6 +60,7 @@ def _register() -> None:
     # `pmemctl --help` lists them all.
     from pmemctl.cli import (
         cmd_apply,
+        cmd_export,
         cmd_plan,
         cmd_probe,
         cmd_rollback,
@@ -67,7 +68,8 @@ def _register() -> None:
         cmd_validate,
     )
 
-    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback, cmd_probe):
+    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback, cmd_probe,
+                cmd_export):
         cli.add_command(mod.command)
 
 
