@@ -63,13 +63,15 @@ def _register() -> None:
         cmd_export,
         cmd_plan,
         cmd_probe,
+        cmd_rehearse,
         cmd_rollback,
+        cmd_sim,
         cmd_status,
         cmd_validate,
     )
 
     for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback, cmd_probe,
-                cmd_export):
+                cmd_export, cmd_sim, cmd_rehearse):
         cli.add_command(mod.command)
 
 
