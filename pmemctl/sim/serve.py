@@ -18,14 +18,18 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pmemctl.errors import PmemctlError
+from pmemctl.errors import PmemctlError, UsageError
 from pmemctl.sim.build import binary
 
 START_TIMEOUT_S = 120.0
 
 
 class SimStartError(PmemctlError):
-    """pmemsim refused its inventory or flags, or did not start."""
+    """pmemsim did not start."""
+
+
+class SimInputError(UsageError):
+    """pmemsim refused its inventory or flags (it exits 2 for those); exit 64."""
 
 
 @dataclass
@@ -71,8 +75,9 @@ def start(*args: str, inventory: Path | None = None,
 
     Raises:
         SimBuildError: see :func:`pmemctl.sim.build.binary`.
-        SimStartError: pmemsim exited (a bad inventory: its FILE:LINE message)
-            or printed no URL within ``timeout``.
+        SimInputError: pmemsim refused the inventory (its FILE:LINE message)
+            or a flag.
+        SimStartError: pmemsim exited otherwise or printed no URL within ``timeout``.
     """
     exe = binary()
     workdir = tempfile.TemporaryDirectory(prefix="pmemctl-sim-")
@@ -102,7 +107,9 @@ def start(*args: str, inventory: Path | None = None,
         proc.wait()
         pumper.join(2)
         workdir.cleanup()
-        why = "".join(errs).strip() or f"no URL within {timeout:.0f} s"
+        why = "".join(errs).strip().removeprefix("pmemsim: ") or f"no URL within {timeout:.0f} s"
+        if proc.returncode == 2:
+            raise SimInputError(f"pmemsim refused its input: {why}; nothing was started")
         raise SimStartError(f"pmemsim did not start: {why}")
     # Keep draining stdout so the simulator never blocks on a full pipe.
     threading.Thread(target=lambda: proc.stdout and proc.stdout.read(), daemon=True).start()
