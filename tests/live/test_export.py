@@ -160,3 +160,18 @@ def test_export_to_stdout_is_the_file(demo_sim: simproc.PmemSim, tmp_path: Path,
     r = run(demo_sim, "export", *args)
     assert r.exit_code == 0
     assert r.stdout == _export(demo_sim, tmp_path / "f.yaml", *args)
+
+
+def test_export_reads_the_estate_in_one_paged_pass(make_sim: MakeSim, tmp_path: Path) -> None:
+    # 2 clusters x 3 hosts x 40 VMs: 240 VMs and ~20 other objects, 3 pages of 100.
+    (tmp_path / "gen.yaml").write_text(
+        "generate: {clusters: 2, hosts_per_cluster: 3, vms_per_host: 40, pmem_per_host: 64GiB}\n")
+    sim = make_sim(inventory=tmp_path / "gen.yaml")
+    before = sim.stats()
+    text = _export(sim, tmp_path / "gen-out.yaml")
+    after = sim.stats()
+    calls = {m: n - before.get(m, 0) for m, n in after.items() if n != before.get(m, 0)}
+    assert calls == {"RetrieveServiceContent": 1, "Login": 1, "CreateContainerView": 1,
+                     "RetrievePropertiesEx": 1, "ContinueRetrievePropertiesEx": 2,
+                     "DestroyView": 1, "Logout": 1}
+    assert len(yaml.safe_load(text)["vms"]) == 240
