@@ -84,12 +84,14 @@ def read_estate(conn: Connection) -> Estate:
     return build_estate(raw)
 
 
-def _ha(config: Any) -> HA | None:
+def _ha(cluster: str, config: Any, notes: list[str]) -> HA | None:
     das = getattr(config, "dasConfig", None)
     if das is None or not das.enabled or das.admissionControlEnabled is False:
         return None
     policy = das.admissionControlPolicy
     if not isinstance(policy, vim.cluster.FailoverResourcesAdmissionControlPolicy):
+        notes.append(f"cluster {cluster}: HA admission control policy "
+                     f"{type(policy).__name__} is not one pmemsim models; HA left out")
         return None
     pmem = bool(getattr(policy, "pMemAdmissionControlEnabled", False))
     auto = bool(getattr(policy, "autoComputePMemFailoverResourcesPercent", False))
@@ -112,7 +114,8 @@ def build_estate(raw: _Raw) -> Estate:
         dc = _datacenter_of(raw, raw.computes[m].get("parent"))
         if dc in dcs:
             dcs[dc]["clusters"].append(SimCluster(
-                name=cluster_name[m], ha=_ha(raw.computes[m].get("configurationEx"))))
+                name=cluster_name[m],
+                ha=_ha(cluster_name[m], raw.computes[m].get("configurationEx"), notes)))
 
     host_name = {m: _name(p, m) for m, p in raw.hosts.items()}
     for m, p in raw.hosts.items():
@@ -148,6 +151,7 @@ def build_estate(raw: _Raw) -> Estate:
             capacity=int(p.get("summary.capacity") or 0), hosts=tuple(mounts)))
 
     folder_cache: dict[str, str] = {}
+    host_dc = {m: _datacenter_of(raw, p.get("parent")) for m, p in raw.hosts.items()}
     host_cluster = {m: cluster_name.get(_moid(p["parent"])) if p.get("parent") is not None
                     else None for m, p in raw.hosts.items()}
     for m, p in raw.vms.items():
@@ -157,7 +161,8 @@ def build_estate(raw: _Raw) -> Estate:
             continue
         host_ref = p.get("runtime.host")
         hmoid = _moid(host_ref) if host_ref is not None else ""
-        dc = _datacenter_of(raw, p.get("parent"))
+        # A VM in a vApp has no parent folder: its host says where it is.
+        dc = _datacenter_of(raw, p.get("parent")) or host_dc.get(hmoid, "")
         if hmoid not in host_name or dc not in dcs:
             notes.append(f"VM {name}: on no known host; left out")
             continue
