@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pmemctl.cli.app import App
 from pmemctl.cli.options import output_option
 from pmemctl.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from pmemctl.plan.model import Plan
+    from pmemctl.rehearse import Measured
 
 _LIMIT = click.IntRange(min=1)
 
@@ -33,6 +38,9 @@ _LIMIT = click.IntRange(min=1)
 @click.option("--latency-ms", type=click.IntRange(min=0), metavar="N",
               help="pmemsim waits N ms before every request (a remote vCenter).")
 @click.option("--api-version", metavar="V", help="vCenter API version pmemsim reports.")
+@click.option("--fault", "faults", multiple=True, metavar="SPEC",
+              help="Make pmemsim fail tasks (repeatable; pmemsim's --fault, e.g. "
+                   "method=ReconfigVM_Task,vm=redis-02): rehearse a failure.")
 @click.option("--parallel", type=_LIMIT, metavar="N", help="As apply --parallel.")
 @click.option("--per-host", type=_LIMIT, metavar="N", help="As apply --per-host.")
 @click.option("--per-datastore", type=_LIMIT, metavar="N", help="As apply --per-datastore.")
@@ -40,8 +48,9 @@ _LIMIT = click.IntRange(min=1)
 @output_option
 @click.pass_obj
 def command(app: App, spec: Path, estate: Path, copy_rate: str | None, latency_ms: int | None,
-            api_version: str | None, parallel: int | None, per_host: int | None,
-            per_datastore: int | None, on_failure: str | None, output: str) -> int:
+            api_version: str | None, faults: tuple[str, ...], parallel: int | None,
+            per_host: int | None, per_datastore: int | None, on_failure: str | None,
+            output: str) -> int:
     """Rehearse SPEC on pmemsim serving the estate FILE; exit 0 only if it converges.
 
     Starts pmemsim on the estate, applies SPEC to it without asking (the
@@ -52,7 +61,7 @@ def command(app: App, spec: Path, estate: Path, copy_rate: str | None, latency_m
     pmemsim. The journal goes to a temporary directory and is removed.
     """
     from pmemctl.apply.run import ApplyRun, exec_options, load_source
-    from pmemctl.cli.views.apply import apply_view
+    from pmemctl.cli.views.apply import apply_view, run_exit_code
     from pmemctl.rehearse import connect_sim, measure
     from pmemctl.sim import serve
 
@@ -67,6 +76,7 @@ def command(app: App, spec: Path, estate: Path, copy_rate: str | None, latency_m
     flags = [f for k, v in (("--copy-rate", copy_rate), ("--api-version", api_version),
                             ("--latency-ms", None if latency_ms is None else str(latency_ms)))
              if v is not None for f in (k, v)]
+    flags += [f for spec_ in faults for f in ("--fault", spec_)]
     with app.status("Starting pmemsim"):
         sim = serve.start(*flags, inventory=estate)
     with sim, tempfile.TemporaryDirectory(prefix="pmemctl-rehearse-") as tmp, \
@@ -83,6 +93,8 @@ def command(app: App, spec: Path, estate: Path, copy_rate: str | None, latency_m
             view.summary(result, journal_label="Journal (removed after the rehearsal)",
                          journal_path=run.journal_path,
                          extra={"elapsed_s": round(result.elapsed_s, 3)})
+            # Ctrl-C: exit 130 (pmemsim is stopped on the way out), no re-plan.
+            run_exit_code(result, verb="Rehearsal", interrupted_hint=" pmemsim was stopped.")
         replan = run.prepare(view.events(), app.status) if result is not None else plan
         measured = measure(vs, sim)
     converged = (not plan.blocked and (result is None or result.ok)
@@ -92,15 +104,12 @@ def command(app: App, spec: Path, estate: Path, copy_rate: str | None, latency_m
     return ExitCode.OK if converged else ExitCode.ERROR
 
 
-def _report(app: App, output: str, *, converged: bool, replan: object, measured: object,
+def _report(app: App, output: str, *, converged: bool, replan: Plan, measured: Measured,
             applied: bool) -> None:
     from pmemctl.cli.views.apply import ApplyTable
     from pmemctl.cli.views.plan import render_plan_table
-    from pmemctl.plan.model import Plan
     from pmemctl.plan.render import summary_line
-    from pmemctl.rehearse import Measured
 
-    assert isinstance(replan, Plan) and isinstance(measured, Measured)
     if output == "json":
         app.emit_json_line({"event": "rehearsal", "converged": converged, **measured.to_json(),
                             "replan": replan.to_json()})

@@ -139,3 +139,14 @@ def test_sim_names_the_debian_packages_it_misses(tmp_path: Path) -> None:
            "golang-gopkg-yaml.v3-dev" in err
     assert not (tmp_path / "empty" / "pmemctl").exists() or not list(
         (tmp_path / "empty" / "pmemctl").rglob("pmemsim"))
+
+
+def test_a_failed_step_does_not_converge_and_the_replan_shows_what_is_left() -> None:
+    code, out, _err = _rehearse(str(REDIS), "--estate", str(DEMO), "--on-failure", "continue",
+                                "--fault", "method=ReconfigVM_Task,vm=redis-01")
+    assert code == 1
+    assert "1 failed" in out
+    replan = out.split("Re-plan after the apply:", 1)[1]
+    assert "redis-01" in replan and "add_nvdimm" in replan and "redis-02" not in replan
+    assert "Rehearsal did NOT converge" in out
+    assert "1 failed;" in out.split("Makespan measured by pmemsim:", 1)[1]

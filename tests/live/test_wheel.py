@@ -39,21 +39,29 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = base / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
         ".git", ".venv", ".build", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"))
-    p = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", base / "dist", src)
+    p = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", base / "dist", src,
+             env=_clean_env())
     assert p.returncode == 0, p.stderr
     (wheel,) = (base / "dist").glob("pmemctl-*.whl")
     p = _run(sys.executable, "-m", "venv", base / "venv")
     assert p.returncode == 0, p.stderr
-    p = _run(base / "venv" / "bin" / "python", "-m", "pip", "install", "-q", wheel)
+    # Without PYTHONPATH: a checkout on the path would make pip think pmemctl is installed.
+    p = _run(base / "venv" / "bin" / "python", "-m", "pip", "install", "-q", wheel,
+             env=_clean_env())
     assert p.returncode == 0, p.stderr
+    assert (base / "venv" / "bin" / "pmemctl").is_file()
     return base / "venv"
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if k != "PYTHONPATH" and not k.startswith("PMEMCTL_")}
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """The environment of a user who only pip-installed pmemctl."""
-    out = {k: v for k, v in os.environ.items()
-           if k != "PYTHONPATH" and not k.startswith("PMEMCTL_")}
+    out = _clean_env()
     out.update(XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_STATE_HOME=str(tmp_path / "state"),
                GOCACHE=str(GOCACHE))
     return out
