@@ -10,6 +10,7 @@ simulator and the makespan read from its tasks.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,22 @@ def connect_sim(sim: Sim, notify: Notify | None = None) -> Iterator[VCenter]:
     settings = resolve_settings(url=sim.url, ca_file=str(sim.cert), env={})
     with connect(settings, notify=notify) as conn:
         yield VCenter(conn)
+
+
+@contextlib.contextmanager
+def claims_cleared(vs: VCenter) -> Iterator[None]:
+    """Remove the VM claim files apply left for this simulator, on the way out.
+
+    Claims are kept per vCenter host and port (pmemctl.apply.claims); a
+    simulator's port is fresh each time, so its directory would only pile up.
+    Only this run talks to its simulator, so nothing else holds them.
+    """
+    from pmemctl.apply.claims import default_lock_dir
+
+    try:
+        yield
+    finally:
+        shutil.rmtree(default_lock_dir(vs.settings.host, vs.settings.port), ignore_errors=True)
 
 
 def measure(vs: VCenter, sim: Sim) -> Measured:

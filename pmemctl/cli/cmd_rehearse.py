@@ -62,7 +62,7 @@ def command(app: App, spec: Path, estate: Path, copy_rate: str | None, latency_m
     """
     from pmemctl.apply.run import ApplyRun, exec_options, load_source
     from pmemctl.cli.views.apply import apply_view, run_exit_code
-    from pmemctl.rehearse import connect_sim, measure
+    from pmemctl.rehearse import claims_cleared, connect_sim, measure
     from pmemctl.sim import serve
 
     if not estate.is_file():
@@ -80,7 +80,7 @@ def command(app: App, spec: Path, estate: Path, copy_rate: str | None, latency_m
     with app.status("Starting pmemsim"):
         sim = serve.start(*flags, inventory=estate)
     with sim, tempfile.TemporaryDirectory(prefix="pmemctl-rehearse-") as tmp, \
-            connect_sim(sim, notify=app.retrying) as vs, \
+            connect_sim(sim, notify=app.retrying) as vs, claims_cleared(vs), \
             ApplyRun(vs, src, opts, Path(tmp) / "rehearsal.jsonl") as run:
         app.info(f"pmemsim serving {estate} at {vs.settings.endpoint}")
         plan = run.prepare(view.events(), app.status)

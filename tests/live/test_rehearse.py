@@ -47,6 +47,9 @@ def test_rehearsal_applies_replans_and_reports_the_makespan() -> None:
     assert "Makespan measured by pmemsim: " in out
     assert out.rstrip().endswith(
         "Rehearsal converged: the spec applies cleanly and a second run has nothing to do.")
+    # The claims on the simulator's VMs are not left behind.
+    locks = Path(os.environ["XDG_STATE_HOME"]) / "pmemctl" / "locks"
+    assert not locks.exists() or list(locks.iterdir()) == []
 
 
 def test_rehearsal_json_ends_with_the_measurement() -> None:
