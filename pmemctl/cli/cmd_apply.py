@@ -57,7 +57,8 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
     JOURNAL` undoes it. Flags override the spec's options.
     """
     from pmemctl.apply.run import ApplyRun, exec_options, load_source
-    from pmemctl.cli.views.apply import apply_view, run_exit_code
+    from pmemctl.cli.errjson import blocked_document, error_document
+    from pmemctl.cli.views.apply import apply_view, report_lines, run_exit_code
 
     view = apply_view(app, output)
     src = load_source(source)
@@ -67,6 +68,7 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
         plan = run.prepare(view.events(), app.status)
         view.plan(plan)
         if plan.blocked:
+            app.error_json(blocked_document([(p.vm, p.message) for p in plan.problems]))
             return ExitCode.ERROR
         if plan.empty:
             return ExitCode.OK
@@ -83,5 +85,8 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
                  extra={"elapsed_s": round(result.elapsed_s, 3),
                         "interrupted": result.interrupted, "left_running": result.left_running,
                         "still_off": result.still_off})
-    return run_exit_code(result, verb="Apply",
+    code = run_exit_code(result, verb="Apply",
                          interrupted_hint=" The journal is intact; run apply again to resume.")
+    if code:
+        app.error_json(error_document("apply_failed", report_lines(result)[0], code))
+    return code

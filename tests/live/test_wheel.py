@@ -2,9 +2,10 @@
 
 Builds the wheel from a copy of the checkout (``pip wheel --no-deps``),
 installs it into a fresh venv (its four dependencies from the configured
-index, through pip's cache), and runs the installed ``pmemctl`` with no
-checkout on its path: the simulator must come from the Go source inside the
-wheel, built into an empty cache.
+index, through pip's cache), and runs the installed ``pmemctl`` (``sim``,
+``export``, ``rehearse``, ``plan --output markdown``) with no checkout on its
+path: the simulator must come from the Go source inside the wheel, built
+into an empty cache.
 """
 
 from __future__ import annotations
@@ -117,8 +118,10 @@ def test_the_installed_wheel_serves_exports_rehearses_and_plans(
     assert p.returncode == 0, p.stdout + p.stderr
     assert "Rehearsal converged" in p.stdout
 
-    # TODO(pipe): `plan --output markdown` once the pipelines branch is merged;
-    # until then the JSON contract.
+    p = _run(pmemctl, "plan", "spec.yaml", *conn, "--output", "markdown", env=env, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "redis-01" in p.stdout and "redis-02" in p.stdout
+    assert "add_nvdimm" in p.stdout
     p = _run(pmemctl, "plan", "spec.yaml", *conn, "--output", "json", env=env, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     plan = json.loads(p.stdout)
