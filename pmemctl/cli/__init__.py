@@ -65,16 +65,19 @@ def _register() -> None:
     # `pmemctl --help` lists them all.
     from pmemctl.cli import (
         cmd_apply,
+        cmd_export,
         cmd_plan,
         cmd_probe,
+        cmd_rehearse,
         cmd_rollback,
         cmd_show,
+        cmd_sim,
         cmd_status,
         cmd_validate,
     )
 
     for mod in (cmd_validate, cmd_status, cmd_plan, cmd_show, cmd_apply, cmd_rollback,
-                cmd_probe):
+                cmd_probe, cmd_export, cmd_sim, cmd_rehearse):
         cli.add_command(mod.command)
 
 
