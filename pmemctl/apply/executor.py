@@ -269,7 +269,7 @@ class Executor:
         for r in result.results:
             if r.outcome is Outcome.SKIPPED:
                 self._emit("skipped", vm=r.change.vm, action=r.change.action.value,
-                           target=r.change.target)
+                           target=r.change.target, message=r.message)
         return result
 
     def _loop(self, w: Watcher) -> list[str]:

@@ -46,7 +46,7 @@ def event_line(e: Event) -> str | None:
     if e.kind == "failed":
         return f"{what}: FAILED: {e.fault}: {e.message}{task}"
     if e.kind == "skipped":
-        return f"{what}: skipped (an earlier step of {e.vm} failed)"
+        return f"{what}: skipped ({e.message or f'an earlier step of {e.vm} failed'})"
     if e.kind == "progress" and e.message:
         return f"{what}: {e.message}{task}"
     if e.kind == "stopping":
