@@ -9,6 +9,7 @@ the journal's timestamps are pmemctl's side.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -131,7 +132,7 @@ def test_rolling_power_cycle_max_down_1_never_has_two_down(make_sim: MakeSim,
     recs = k.records(k.journal_file(tmp_path))
     spans = sorted(windows(recs).values())
     assert len(spans) == 3
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end
     waited = [r["tools_s"] for r in recs if r["type"] == "done" and "tools_s" in r]
     assert len(waited) == 3 and all(s >= 0.5 for s in waited), waited  # --tools-delay 700ms
