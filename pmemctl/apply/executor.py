@@ -59,6 +59,7 @@ from pmemctl.errors import PmemctlError
 from pmemctl.inventory.model import OWED_POWER_ON_FIELD, Inventory
 from pmemctl.plan.model import Change, Plan
 from pmemctl.plan.payloads import AddNvdimm, CreateDisk, MigrateDisk, PowerOff, PowerOn
+from pmemctl.plan.power import describe_power_off
 from pmemctl.spec.model import OnFailure
 from pmemctl.vsphere.actions import OffProfile, OntoShape, upgrade_version
 from pmemctl.vsphere.api import DeviceInfo, VSphere, VSphereFault, Watcher
@@ -538,11 +539,16 @@ class Executor:
         except PmemctlError as e:
             self._fail(run, type(e).__name__, str(e))
             return
+        # The progress says how the VM goes down, as the plan did.
+        p = step.changes[0].payload
+        how = describe_power_off(p) if isinstance(p, PowerOff) else None
         if task is None:  # a guest shutdown: no task, wait on the VM's power state
-            self._emit_step("started", run, message="guest shutdown requested")
+            self._emit_step("started", run, message=how)
             return
         self._track(run, task)
-        self._emit_step("started", run)
+        if isinstance(p, PowerOff) and p.method == "guest":
+            how = "guest shutdown refused (VMware Tools not running); powering off"
+        self._emit_step("started", run, message=how)
 
     def _track(self, run: _Run, task: str) -> None:
         assert self.watcher is not None

@@ -40,7 +40,7 @@ def event_line(e: Event) -> str | None:
     what = f"{e.vm}: {e.action} {e.target}".rstrip()
     task = f" ({e.task})" if e.task else ""
     if e.kind == "started":
-        return f"{what}: started{task}"
+        return f"{what}: started{': ' + e.message if e.message else ''}{task}"
     if e.kind == "done":
         return f"{what}: done after {e.elapsed_s or 0:.1f}s{task}"
     if e.kind == "failed":

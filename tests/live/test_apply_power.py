@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from pyVmomi import vim
 
+from pmemctl.cli import cli
 from tests import simproc
 from tests.live import applykit as k
 from tests.pmemsim import client as pc
@@ -199,3 +201,73 @@ def test_hard_power_off_needs_its_own_opt_in(make_sim: MakeSim, tmp_path: Path) 
     assert r.exit_code == 0, r.output
     vm = k.estate(sim).vms["legacy-01"]
     assert vm.power_state == "poweredOn" and len(vm.nvdimms) == 1
+
+
+def test_pmemsim_tools_come_up_after_the_power_on(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim("--tools-delay", "1500ms", inventory=k.inventory_file(tmp_path, ESTATE))
+    si = pc.connect(sim)
+    try:
+        v = pc.vm(si, "redis-a")
+        assert v.guest.toolsRunningStatus == "guestToolsRunning"  # inventory VMs start up
+        pc.ok(v.PowerOffVM_Task())
+        assert v.guest.toolsRunningStatus == "guestToolsNotRunning"
+        t0 = time.monotonic()
+        pc.ok(v.PowerOnVM_Task())
+        assert v.runtime.powerState == "poweredOn"
+        assert (v.guest.toolsRunningStatus, v.guest.guestState) == ("guestToolsNotRunning",
+                                                                    "notRunning")
+        with pytest.raises(vim.fault.ToolsUnavailable):
+            v.ShutdownGuest()  # the guest is still booting
+        while v.guest.toolsRunningStatus != "guestToolsRunning":
+            assert time.monotonic() - t0 < 10
+            time.sleep(0.05)
+        assert time.monotonic() - t0 >= 1.0
+        assert (v.guest.guestState, v.guest.toolsStatus) == ("running", "toolsOk")
+        # A VM without Tools never reports them, however long it runs.
+        nt = pc.vm(si, "legacy-01")
+        pc.ok(nt.PowerOffVM_Task())
+        pc.ok(nt.PowerOnVM_Task())
+        time.sleep(1.7)
+        assert nt.guest.toolsRunningStatus == "guestToolsNotRunning"
+    finally:
+        pc.disconnect(si)
+
+
+UPGRADE_ESTATE = """\
+clusters:
+  - name: Prod
+    hosts: [{name: esx-01, pmem: 512GiB}]
+datastores:
+  - {name: san-01, capacity: 2TiB}
+vms:
+  - {name: db-13, host: esx-01, hardware_version: 13, guest_id: rhel8_64Guest, disks: [{size: 8GiB, datastore: san-01}]}
+  - {name: db-15, host: esx-01, hardware_version: 15, guest_id: rhel8_64Guest, disks: [{size: 8GiB, datastore: san-01}]}
+  - {name: db-20, host: esx-01, hardware_version: 20, guest_id: rhel8_64Guest, disks: [{size: 8GiB, datastore: san-01}]}
+"""
+
+
+def test_upgrade_hardware_to_a_named_version(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim(inventory=k.inventory_file(tmp_path, UPGRADE_ESTATE))
+    text = """
+        options: {upgrade_hardware: %s, nvdimm_snapshot_mode: independent_persistent}
+        vms:
+          - match: {name: "%s"}
+            nvdimms: [16GiB]
+    """
+    bad = k.spec(tmp_path, text % ("vmx19", "db-*"), name="bad.yaml")
+    r = CliRunner().invoke(cli, ["validate", str(bad)])  # offline: no connection flags
+    assert r.exit_code == 1, r.output
+    assert (f"{bad}:3:29: options.upgrade_hardware: expected true, false or a hardware "
+            "version such as 'vmx-19', got 'vmx19'") in r.output
+    # db-20 is newer than vmx-19: never a downgrade, a problem instead.
+    spec = k.spec(tmp_path, text % ("vmx-19", "db-*"))
+    r = k.run(sim, "plan", str(spec))
+    assert r.exit_code == 1
+    assert "VM db-20 is vmx-20, newer than options.upgrade_hardware vmx-19" in r.output
+    spec = k.spec(tmp_path, text % ("vmx-19", "db-1*"), name="ok.yaml")
+    r = k.run(sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    vms = k.estate(sim).vms
+    assert {n: vms[n].hardware_version for n in ("db-13", "db-15", "db-20")} == {
+        "db-13": 19, "db-15": 19, "db-20": 20}
+    assert all(len(vms[n].nvdimms) == 1 for n in ("db-13", "db-15"))

@@ -44,7 +44,7 @@ def test_upgrade_guest_shutdown_nvdimm_power_on(tmp_path: Path) -> None:
                         "clear redis-01 owed power-on"]
     assert vs.inventory.vms["redis-01"].owed_power_on == ""  # cleared after the power on
     assert ev.lines == [
-        "redis-01: power_off redis-01: started",
+        "redis-01: power_off redis-01: started: guest shutdown (timeout 300 s), then power off",
         "redis-01: power_off redis-01: done after 2.0s",
         "redis-01: upgrade_hardware redis-01: started (task-1)",
         "redis-01: upgrade_hardware redis-01: done after 1.0s (task-1)",
@@ -82,7 +82,8 @@ def test_hard_power_off_without_tools(tmp_path: Path) -> None:
     result, _, ev = execute(vs, plan, inv, tmp_path)
     assert result.ok
     assert "power_off redis-01" in vs.calls and "shutdown_guest redis-01" not in vs.calls
-    assert ev.lines[0] == "redis-01: power_off redis-01: started (task-1)"
+    assert ev.lines[0] == ("redis-01: power_off redis-01: started: hard power off "
+                           "(no VMware Tools) (task-1)")
 
 
 def test_guest_shutdown_refused_falls_back_to_a_power_off(tmp_path: Path) -> None:
@@ -106,7 +107,7 @@ def test_shutdown_timeout_powers_off_hard(tmp_path: Path) -> None:
     assert vs.calls[2:5] == ["mark redis-01 owed power-on", "shutdown_guest redis-01",
                                         "power_off redis-01"]
     assert ev.lines[:3] == [
-        "redis-01: power_off redis-01: started",
+        "redis-01: power_off redis-01: started: guest shutdown (timeout 30 s), then power off",
         "redis-01: power_off redis-01: guest shutdown timed out; powering off",
         "redis-01: power_off redis-01: done after 31.0s (task-1)",
     ]
