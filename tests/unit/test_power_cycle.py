@@ -13,6 +13,7 @@ from pmemctl.apply.scheduler import Limits, Outcome, Scheduler, Step, StepKind
 from pmemctl.errors import SpecError
 from pmemctl.plan.model import Action, Plan
 from pmemctl.plan.payloads import PowerOn
+from pmemctl.plan.savefile import load_plan, save_plan
 from pmemctl.spec.load import load_spec_text
 from pmemctl.spec.model import OnFailure
 from pmemctl.testing import FakeVSphere, Fault
@@ -255,3 +256,39 @@ def test_spec_power_options() -> None:
 ])
 def test_spec_power_options_errors(options: str, message: str) -> None:
     assert errors(options) == [message]
+
+
+# -- saved plans ------------------------------------------------------------------------
+
+
+def saved_plan(tmp_path: Path) -> Path:
+    inv = b.inventory(hosts=[b.host()], vms=[b.vm("db-01", hw=14, power="poweredOn",
+                                                  tools_running=True)])
+    spec = b.spec(b.entry("db-01", nvdimms_gb=[16]), power_off=True)
+    plan = plan_of(spec, inv)
+    path = tmp_path / "plan.json"
+    save_plan(path, plan, spec.options, inv, ["db-01"], "spec.yaml")
+    return path
+
+
+def test_a_plan_saved_before_the_power_options_still_loads_with_their_defaults(
+        tmp_path: Path) -> None:
+    path = saved_plan(tmp_path)
+    data = json.loads(path.read_text())
+    for key in ("hard_power_off", "tools_timeout_s", "upgrade_hardware_to"):
+        del data["options"][key]
+    del data["options"]["parallel"]["down"]
+    path.write_text(json.dumps(data))
+    options = load_plan(path).options
+    assert (options.hard_power_off, options.tools_timeout_s, options.upgrade_hardware_to,
+            options.parallel.down) == (False, 300, None, None)
+
+
+@pytest.mark.parametrize("down", [0, "1", True])
+def test_a_saved_plan_with_a_bad_down_is_refused(tmp_path: Path, down: object) -> None:
+    path = saved_plan(tmp_path)
+    data = json.loads(path.read_text())
+    data["options"]["parallel"]["down"] = down
+    path.write_text(json.dumps(data))
+    with pytest.raises(SpecError, match=r"options.parallel.down has the wrong type"):
+        load_plan(path)
