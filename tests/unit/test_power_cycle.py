@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from pmemctl.apply.executor import ExecOptions
+from pmemctl.apply.run import exec_options
 from pmemctl.apply.scheduler import Limits, Outcome, Scheduler, Step, StepKind
 from pmemctl.errors import SpecError
 from pmemctl.plan.model import Action, Plan
 from pmemctl.plan.payloads import PowerOn
 from pmemctl.plan.savefile import load_plan, save_plan
 from pmemctl.spec.load import load_spec_text
-from pmemctl.spec.model import OnFailure
+from pmemctl.spec.model import OnFailure, Options, Parallel
 from pmemctl.testing import FakeVSphere, Fault
 from tests.unit import builders as b
 from tests.unit.fakerun import execute, plan_of
@@ -292,3 +293,10 @@ def test_a_saved_plan_with_a_bad_down_is_refused(tmp_path: Path, down: object) -
     path.write_text(json.dumps(data))
     with pytest.raises(SpecError, match=r"options.parallel.down has the wrong type"):
         load_plan(path)
+
+
+def test_max_down_flag_overrides_the_spec() -> None:
+    spec_opts = Options(parallel=Parallel(down=3))
+    assert exec_options(spec_opts).limits.down == 3
+    assert exec_options(spec_opts, max_down=1).limits.down == 1
+    assert exec_options(Options()).limits.down is None
