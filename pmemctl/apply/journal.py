@@ -21,6 +21,9 @@ Every record is one line with ``v`` (format version), ``type``, ``time``
     submitted    step, task ("task-123"), vm_moid, description_id ("VirtualMachine.relocate")
     task_seen    step, task, queue_time (ISO 8601, the server's ``info.queueTime``)
     shutdown_requested  step, timeout_s   (a guest shutdown has no task)
+    powered_on   step, task, tools_timeout_s   (a power-on that now waits for VMware
+                 Tools; its ``done`` follows once they run, with tools_s; a run-level
+                 note to readers, so a resumed run counts the step done by its task)
     done         step, task, elapsed_s, created (devices a reconfigure added: kind, key,
                  label, size_mb; format 2)
     failed       step, task, fault (vim fault class), message, fault_keys

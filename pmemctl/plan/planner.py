@@ -55,11 +55,10 @@ from pmemctl.plan.payloads import (
     MigrateDisk,
     Payload,
     PolicyRef,
-    PowerOff,
-    PowerOn,
     RemoveNvdimm,
     UpgradeHardware,
 )
+from pmemctl.plan.power import describe_power_off, power_off_payload, power_on_payload
 from pmemctl.plan.select import Desired, select_vms
 from pmemctl.spec.model import DiskTarget, Options, Spec
 from pmemctl.units import format_mb
@@ -465,23 +464,41 @@ def _nvdimm_growth(plan: _VmPlan) -> bool:
 
 
 def _hardware_gate(plan: _VmPlan) -> None:
-    """NVDIMM adds and grows need vmx-14; upgrade when allowed, else a problem."""
+    """NVDIMM adds and grows need vmx-14; upgrade when allowed, else a problem.
+
+    ``upgrade_hardware: vmx-N`` names the version: such a VM below it is
+    raised to it (it is powered off for its NVDIMMs anyway), and one above it
+    is a problem, since vSphere never lowers a hardware version.
+    """
     vm = plan.vm
-    if not _nvdimm_growth(plan) or vm.hardware_version >= MIN_NVDIMM_HW_VERSION:
+    if not _nvdimm_growth(plan):
         return
-    to = MIN_NVDIMM_HW_VERSION
+    named = plan.options.upgrade_hardware_to if plan.options.upgrade_hardware else None
+    to = named or MIN_NVDIMM_HW_VERSION
+    if named is not None and vm.hardware_version > named:
+        plan.problem(
+            f"VM {vm.name} is vmx-{vm.hardware_version}, newer than options.upgrade_hardware "
+            f"vmx-{named}; a hardware version is only ever raised (UpgradeVM_Task), never "
+            f"lowered: name vmx-{vm.hardware_version} or later, or write true"
+        )
+        return
+    if vm.hardware_version >= to:
+        return
     if not plan.options.upgrade_hardware:
         plan.problem(
             f"VM {vm.name} is vmx-{vm.hardware_version}; NVDIMMs need vmx-{to} or later "
             "(set options.upgrade_hardware: true)"
         )
         return
+    why = (f"NVDIMMs need vmx-{MIN_NVDIMM_HW_VERSION} or later"
+           if vm.hardware_version < MIN_NVDIMM_HW_VERSION
+           else f"options.upgrade_hardware asks for vmx-{to}")
     plan.upgrade = plan.change(
         Action.UPGRADE_HARDWARE,
         vm.name,
         f"vmx-{vm.hardware_version}",
         f"vmx-{to}",
-        f"NVDIMMs need vmx-{to} or later",
+        why,
         UpgradeHardware(from_version=vm.hardware_version, to_version=to),
         needs_off=True,
     )
@@ -604,14 +621,22 @@ def _power_gate(plan: _VmPlan) -> None:
             f"VM {vm.name} is powered on; {what} needs it powered off (set options.power_off: true)"
         )
         return
+    down = power_off_payload(vm.tools_running, plan.options)
+    if down is None:
+        plan.problem(
+            f"VM {vm.name} has no running VMware Tools, so {what} needs a hard power off "
+            "(no guest shutdown: like pulling the plug, unflushed guest writes are lost); "
+            "start VMware Tools in the guest, shut it down yourself, or set "
+            "options.hard_power_off: true"
+        )
+        return
     off = plan.change(
         Action.POWER_OFF,
         vm.name,
         POWERED_ON,
         POWERED_OFF,
-        f"needs power off for {_power_causes(plan)}",
-        PowerOff(method="guest" if vm.tools_running else "hard",
-                 timeout_s=plan.options.shutdown_timeout_s),
+        f"needs power off for {_power_causes(plan)}: {describe_power_off(down)}",
+        down,
         needs_off=True,
     )
     on = plan.change(
@@ -619,8 +644,10 @@ def _power_gate(plan: _VmPlan) -> None:
         vm.name,
         POWERED_OFF,
         POWERED_ON,
-        "was powered on before pmemctl powered it off",
-        PowerOn(),
+        "was powered on before pmemctl powered it off"
+        + (f"; then VMware Tools (timeout {plan.options.tools_timeout_s} s)"
+           if down.method == "guest" else ""),
+        power_on_payload(down, plan.options),
         needs_off=True,
     )
     plan.power = (off, on)

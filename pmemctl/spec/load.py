@@ -33,6 +33,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from pmemctl.errors import Diagnostic, SpecError
 from pmemctl.fileio import FileProblem, format_size, read_bounded, read_stream_bounded
 from pmemctl.spec.disksel import DiskKeyError, parse_key
+from pmemctl.spec.hardware import parse_hardware_target
 from pmemctl.spec.model import (
     API_VERSION,
     KEEP,
@@ -77,8 +78,9 @@ _TOP_KEYS = ("apiVersion", "vcenter", "options", "vms")
 _OPTION_KEYS = (
     "power_off", "upgrade_hardware", "allow_data_loss", "parallel", "on_failure",
     "shutdown_timeout_s", "nvdimm_snapshot_mode", "pmem_migration_shape",
+    "hard_power_off", "tools_timeout_s",
 )
-_PARALLEL_KEYS = ("total", "per_host", "per_datastore")
+_PARALLEL_KEYS = ("total", "per_host", "per_datastore", "down")
 _ENTRY_KEYS = ("name", "match", "nvdimms", "disks")
 _MATCH_KEYS = ("name", "cluster", "folder", "host", "exclude", "attributes")
 _TARGET_KEYS = ("storage", "size")
@@ -374,11 +376,23 @@ class _Reader:
             return None
         pairs = self.mapping(node, "options", _OPTION_KEYS)
         flags: dict[str, bool] = {}
-        for key in ("power_off", "upgrade_hardware", "allow_data_loss"):
+        tools_timeout, target = Options().tools_timeout_s, None  # target: vmx-N named
+        for key in ("power_off", "upgrade_hardware", "allow_data_loss", "hard_power_off"):
+            if key == "upgrade_hardware" and key in pairs and _is_str(pairs[key].value):
+                given = pairs[key].value
+                version = parse_hardware_target(str(given.value))
+                if isinstance(version, str):
+                    self.error(given, version)
+                else:
+                    flags[key], target = True, version
+                continue
             if key in pairs:
                 value = self.boolean(pairs[key].value, f"options.{key}")
                 if value is not None:
                     flags[key] = value
+        if "tools_timeout_s" in pairs:
+            tools = self.positive_int(pairs["tools_timeout_s"].value, "options.tools_timeout_s")
+            tools_timeout = tools or tools_timeout
         defaults = Options()
         on_failure = defaults.on_failure
         if "on_failure" in pairs:
@@ -399,7 +413,8 @@ class _Reader:
             shape = self.choice(pairs["pmem_migration_shape"].value,
                                 "options.pmem_migration_shape", PMEM_MIGRATION_SHAPES) or shape
         return Options(parallel=parallel, on_failure=on_failure, shutdown_timeout_s=timeout,
-                       nvdimm_snapshot_mode=snapshot_mode, pmem_migration_shape=shape, **flags)
+                       nvdimm_snapshot_mode=snapshot_mode, pmem_migration_shape=shape,
+                       tools_timeout_s=tools_timeout, upgrade_hardware_to=target, **flags)
 
     def choice(self, node: Node, path: str, allowed: tuple[str, ...]) -> str | None:
         """One of ``allowed`` (a string), else an error naming them."""

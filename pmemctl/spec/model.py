@@ -53,12 +53,14 @@ class Parallel:
 
     The one type for them: the scheduler's ``Limits`` is this class.
     ``total`` caps steps in flight; ``per_host`` and ``per_datastore`` cap
-    Storage vMotions (see :mod:`pmemctl.apply.scheduler`).
+    Storage vMotions (see :mod:`pmemctl.apply.scheduler`); ``down`` caps the
+    VMs pmemctl holds powered off at once (None: only ``total`` bounds them).
     """
 
     total: int = 8
     per_host: int = 2
     per_datastore: int = 8
+    down: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ class Options:
     parallel: Parallel = field(default_factory=Parallel)
     on_failure: OnFailure = OnFailure.STOP
     shutdown_timeout_s: int = 300  # guest shutdown before a hard power off
+    # May a VM without running VMware Tools be powered off hard (no guest shutdown)?
+    hard_power_off: bool = False
+    # After a power-on, how long to wait for guest.toolsRunningStatus to say running.
+    tools_timeout_s: int = 300
+    # The version ``upgrade_hardware: vmx-19`` names; None: ``true`` (vmx-14 where needed).
+    upgrade_hardware_to: int | None = None
     nvdimm_snapshot_mode: str | None = None  # one of NVDIMM_SNAPSHOT_MODES; None: leave unset
     pmem_migration_shape: str = "auto"  # one of PMEM_MIGRATION_SHAPES (the executor reads it)
 

@@ -39,11 +39,14 @@ SMALL = """\
 VM redis-01 (host esx-01)
     Action         Target        Before → After           !   Reason
 ────────────────────────────────────────────────────────────────────────────────────────────────────
-⏻   power_off      redis-01      poweredOn → poweredOff   !   needs power off for NVDIMM changes
+⏻   power_off      redis-01      poweredOn → poweredOff   !   needs power off for NVDIMM changes:
+                                                              guest shutdown (timeout 300 s), then
+                                                              power off
 +   add_nvdimm     NVDIMM 1      none → 16 GiB            !   spec wants NVDIMM 1 of 16 GiB
 →   migrate_disk   Hard disk 1   san-01 → PMemDS-esx-01       spec wants Hard disk 1 on pmem
 ⏻   power_on       redis-01      poweredOff → poweredOn   !   was powered on before pmemctl powered
-                                                              it off
+                                                              it off; then VMware Tools (timeout 300
+                                                              s)
 
 VM redis-02 (host esx-02)
     Action         Target        Before → After           !   Reason
