@@ -49,6 +49,8 @@ _KEYS = (
     "plan",
 )
 _OPTIONAL_KEYS = ("objects",)
+# Options newer than the save format: a file without them is read with their defaults.
+_ADDED_OPTIONS = ("skip_blocked",)
 # A plan of thousands of VMs is a few MiB of JSON; the limit keeps `apply
 # /dev/zero` (or any huge file) from being read into memory.
 MAX_PLAN_BYTES = 64 << 20
@@ -278,6 +280,9 @@ def _exact(data: Any, cls: type, where: str) -> dict[str, Any]:
         raise ValueError(f"malformed plan file: {where} must be an object")
     defaults = cls()
     names = [f.name for f in fields(defaults)]
+    # Options added since a file was saved take their defaults (the file predates them).
+    data = {**{n: getattr(defaults, n) for n in _ADDED_OPTIONS if n in names and n not in data},
+            **data}
     if sorted(data) != sorted(names):
         raise ValueError(f"malformed plan file: {where} must have exactly {', '.join(names)}")
     for name in names:

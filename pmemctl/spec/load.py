@@ -74,7 +74,7 @@ _MERGE = "tag:yaml.org,2002:merge"
 _TOP_KEYS = ("apiVersion", "vcenter", "options", "vms")
 _OPTION_KEYS = (
     "power_off", "upgrade_hardware", "allow_data_loss", "parallel", "on_failure",
-    "shutdown_timeout_s", "nvdimm_snapshot_mode", "pmem_migration_shape",
+    "shutdown_timeout_s", "nvdimm_snapshot_mode", "pmem_migration_shape", "skip_blocked",
 )
 _PARALLEL_KEYS = ("total", "per_host", "per_datastore")
 _ENTRY_KEYS = ("name", "match", "nvdimms", "disks")
@@ -372,7 +372,7 @@ class _Reader:
             return None
         pairs = self.mapping(node, "options", _OPTION_KEYS)
         flags: dict[str, bool] = {}
-        for key in ("power_off", "upgrade_hardware", "allow_data_loss"):
+        for key in ("power_off", "upgrade_hardware", "allow_data_loss", "skip_blocked"):
             if key in pairs:
                 value = self.boolean(pairs[key].value, f"options.{key}")
                 if value is not None:

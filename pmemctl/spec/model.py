@@ -72,6 +72,8 @@ class Options:
     shutdown_timeout_s: int = 300  # guest shutdown before a hard power off
     nvdimm_snapshot_mode: str | None = None  # one of NVDIMM_SNAPSHOT_MODES; None: leave unset
     pmem_migration_shape: str = "auto"  # one of PMEM_MIGRATION_SHAPES (the executor reads it)
+    # Plan and apply the VMs without problems; list the others as skipped (apply exits 1).
+    skip_blocked: bool = False
 
 
 @dataclass(frozen=True)
