@@ -13,9 +13,11 @@ problems), so capacity is counted again without them. The loop:
 A pool that runs dry names the VM whose change first overran it as ``vm``,
 so the VMs before it (in plan order: by name) keep their PMem and only the
 overrunning VM is dropped; the next round decides whether a later VM now
-fits. That is first-fit in plan order, not the largest set of VMs that
-fits: a guess at what an admin expects (the order is the one the plan
-shows), and it keeps the outcome easy to predict.
+fits. Pools are judged only in a round where no VM has a problem of its
+own, so a pool's message counts only VMs that could otherwise run. That
+is first-fit in plan order, not the largest set of VMs that fits: a guess
+at what an admin expects (the order is the one the plan shows), and it
+keeps the outcome easy to predict.
 
 A problem about no VM at all (a ``match`` that selects nothing, a named VM
 that does not exist) cannot be skipped: the plan stays blocked, because
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from pmemctl.plan.model import Change, Plan, Skipped
+from pmemctl.plan.model import Change, Plan, Problem, Skipped
 
 __all__ = ["skip_blocked"]
 
@@ -44,10 +46,14 @@ def skip_blocked(plan_of: Callable[[frozenset[str]], Plan],
     would: dict[str, tuple[Change, ...]] = {}
     while True:
         plan = plan_of(frozenset(reasons))
+        # A VM's own problems first; a shared pool is judged once they are gone,
+        # so its message counts only VMs that are otherwise fine.
+        own = [p for p in plan.problems if p.vm is None or p.vms == (p.vm,)]
+        shared = [p for p in plan.problems if p not in own]
         drop: dict[str, list[str]] = {}
-        for problem in plan.problems:
-            for vm in (problem.vm,) if problem.vm is not None else problem.vms:
-                if vm not in reasons and problem.message not in drop.get(vm, []):
+        for problem in own if any(_to_drop(p, reasons) for p in own) else shared:
+            for vm in _to_drop(problem, reasons):
+                if problem.message not in drop.get(vm, []):
                     drop.setdefault(vm, []).append(problem.message)
         if not drop:
             break
@@ -61,3 +67,9 @@ def skip_blocked(plan_of: Callable[[frozenset[str]], Plan],
         for vm in sorted(reasons)
     )
     return replace(plan, skipped=skipped)
+
+
+def _to_drop(problem: Problem, dropped: dict[str, list[str]]) -> tuple[str, ...]:
+    """The VMs skipping would drop for ``problem`` (none already dropped)."""
+    vms = (problem.vm,) if problem.vm is not None else problem.vms
+    return tuple(vm for vm in vms if vm not in dropped)

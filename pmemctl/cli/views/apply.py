@@ -136,7 +136,7 @@ class ApplyTable(ApplyView):
 
     def plan(self, plan: Plan) -> None:
         """The plan's tables, or just the summary line when there is nothing to do."""
-        if plan.empty and not plan.blocked:
+        if plan.empty and not plan.blocked and not plan.skipped:
             from pmemctl.plan.render import summary_line
 
             self.warnings(plan.warnings)
