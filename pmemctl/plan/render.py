@@ -178,6 +178,8 @@ def _with_blocked(groups: list[tuple[str, list[Change]]],
                   plan: Plan) -> list[tuple[str, list[Change]]]:
     """Groups for every blocked VM too: a skipped VM with what it would have had,
     a VM with problems and no change with no rows but its reasons; sorted by VM."""
+    if not groups and not plan.skipped:
+        return groups  # no table at all: the problems below say it all
     have = {vm for vm, _ in groups}
     extra = [(s.vm, list(s.changes)) for s in plan.skipped if s.vm not in have]
     extra += [(vm, []) for vm in blocked_vms(plan)
