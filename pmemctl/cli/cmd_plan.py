@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pmemctl.cli.app import App
+from pmemctl.cli.bulk import skip_blocked_option
 from pmemctl.cli.options import connection_options, output_option
 from pmemctl.cli.views.plan import plan_view
 from pmemctl.errors import ExitCode, UsageError
@@ -31,17 +32,19 @@ from pmemctl.errors import ExitCode, UsageError
 @click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
               help="The journal apply would use (default: the spec's); its owed power-ons "
                    "are in the plan.")
+@skip_blocked_option
 @connection_options
 @click.pass_obj
 def command(  # noqa: PLR0917 -- Click passes every option as a parameter
     app: App, spec_path: Path, output: str, out: Path | None, detailed_exitcode: bool,
-    journal_path: Path | None,
+    journal_path: Path | None, skip_blocked: bool,
 ) -> int:
     """Show the difference between SPEC and the live estate.
 
     Lists the ordered changes per VM (action, before/after, whether the VM
     must be power-cycled, and why), PMem per host before and after, and every
-    problem that blocks the plan. A blocked plan exits 1.
+    problem that blocks the plan. A blocked plan exits 1, and so does one
+    that skips blocked VMs (--skip-blocked).
     """
     from pmemctl.apply.events import NullHook
     from pmemctl.apply.journal import default_journal_path, read_journal
@@ -54,10 +57,15 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
         check_plan_target(out)
     view = plan_view(app, output)
     source = load_source(spec_path)
-    spec = source.spec
-    if spec is None:
+    if source.spec is None:
         raise UsageError(f"{spec_path} is a saved plan; show it with `pmemctl apply {spec_path}` "
                          "(which asks before doing anything), or plan its spec again")
+    if skip_blocked:
+        from pmemctl.apply.bulk import skip_blocked_source
+
+        source = skip_blocked_source(source)
+    spec = source.spec
+    assert spec is not None
     with app.vsphere(spec.vcenter) as vs:
         # The journal apply would use tells which power-ons a killed run still owes.
         path = journal_path or default_journal_path(spec_path, vs.settings.host)
@@ -77,7 +85,7 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
             str(spec_path),
         )
         view.saved(out)
-    if plan.blocked:
+    if plan.blocked or plan.skipped:
         return ExitCode.ERROR
     if detailed_exitcode and not plan.empty:
         return ExitCode.CHANGES
