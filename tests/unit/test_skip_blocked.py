@@ -206,3 +206,23 @@ def test_saved_plan_keeps_the_skipped_and_reads_older_options(tmp_path: Path) ->
 def test_skipped_is_a_value() -> None:
     s = Skipped("db-01", ("r",))
     assert Skipped.from_json(s.to_json()) == s
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+def test_spec_option_loads_and_a_wrong_type_is_located() -> None:
+    from pmemctl.errors import SpecError
+    from pmemctl.spec.load import load_spec, load_spec_text
+
+    text = ("apiVersion: pmemctl/v1\noptions:\n  skip_blocked: {}\nvms:\n"
+            "  - {name: db-01, nvdimms: [16GiB]}\n")
+    assert load_spec_text(text.replace("{}", "true")).options.skip_blocked is True
+    assert load_spec_text(text.replace("{}", "false")).options.skip_blocked is False
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text.replace("{}", "sometimes"), "spec.yaml")
+    [d] = info.value.diagnostics
+    assert (d.file, d.line, d.column) == ("spec.yaml", 3, 17)
+    assert "options.skip_blocked" in d.message
+    playbook = load_spec(Path(__file__).parents[2] / "playbooks" / "bulk-skip-blocked.yaml")
+    assert playbook.options.skip_blocked and not playbook.options.power_off
