@@ -44,11 +44,11 @@ def render_plan(plan: Plan, console: Console) -> None:
     if len(groups) > FOLD_VMS:
         console.print(Text(summary_line(plan), style="bold"), soft_wrap=True)
         console.print()
-        console.print(_folded_table(groups, blocked))
+        console.print(_folded_table(groups, blocked, plan))
         console.print()
     else:
         for vm, changes in groups:
-            heading = f"VM {vm}{_host_of(vm, changes, plan)}{_status(vm, plan)}"
+            heading = f"VM {vm}{_host_of(vm, changes, plan)}{_status(vm, plan, blocked)}"
             console.print(Text(heading, style="bold red" if vm in blocked else "bold"),
                           soft_wrap=True)
             console.print(_changes_table(changes, blocked.get(vm, ())))
@@ -143,13 +143,13 @@ def _changes_table(changes: list[Change], reasons: tuple[str, ...] = ()) -> Tabl
 
 
 def _folded_table(groups: list[tuple[str, list[Change]]],
-                  blocked: dict[str, tuple[str, ...]]) -> Table:
+                  blocked: dict[str, tuple[str, ...]], plan: Plan) -> Table:
     """Every VM's changes in one table; the VM (and host) on the first row of each."""
     table = _table("VM (host)", "", "Action", "Target", "Before → After", DISRUPTIVE_MARK,
                    "Reason")
     for vm, changes in groups:
         rows = _rows(changes, blocked.get(vm, ()))
-        host = next((c.host for c in changes if c.host), "?")
+        host = _host_name(vm, changes, plan) or "?"
         for i, (cells, style) in enumerate(rows):
             table.add_row(f"{vm} ({host})" if i == 0 else "", *cells, style=style,
                           end_section=i == len(rows) - 1)
@@ -198,18 +198,23 @@ def _rows(changes: list[Change],
     return rows
 
 
-def _status(vm: str, plan: Plan) -> str:
+def _status(vm: str, plan: Plan, blocked: dict[str, tuple[str, ...]]) -> str:
     if any(s.vm == vm for s in plan.skipped):
         return f": {BLOCKED}, skipped (apply leaves it untouched)"
-    if vm in blocked_vms(plan):
+    if vm in blocked:
         return f": {BLOCKED}"
     return ""
 
 
+def _host_name(vm: str, changes: list[Change], plan: Plan) -> str:
+    """The VM's host from its changes, or from its skipped entry; "" when unknown."""
+    host = next((c.host for c in changes if c.host), "")
+    return host or next((s.host for s in plan.skipped if s.vm == vm and s.host), "")
+
+
 def _host_of(vm: str, changes: list[Change], plan: Plan) -> str:
     """`` (host NAME)``; `` (host ?)`` for changes without one; "" for a VM with no rows."""
-    host = next((c.host for c in changes if c.host), "")
-    host = host or next((s.host for s in plan.skipped if s.vm == vm and s.host), "")
+    host = _host_name(vm, changes, plan)
     if not host and not changes:
         return ""  # a VM blocked before it had any change: the problem says where
     return f" (host {host or '?'})"
