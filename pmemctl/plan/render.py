@@ -71,6 +71,11 @@ def render_plan(plan: Plan, console: Console) -> None:
         for problem in plan.problems:
             # One logical line per problem: easy to grep, and the terminal wraps it.
             console.print(Text(f"Error: {problem.message}", style="red"), soft_wrap=True)
+        free = sorted({c.vm for c in plan.changes} - set(blocked))
+        if free and all(p.vms for p in plan.problems):
+            console.print(f"Hint: --skip-blocked (options.skip_blocked) applies the "
+                          f"{_count(len(free), 'VM')} without problems and lists the blocked.",
+                          soft_wrap=True)
     if plan.skipped:
         count = _count(len(plan.skipped), "blocked VM")
         console.print(Text(f"Skipped {count}; apply leaves them untouched and exits 1:",

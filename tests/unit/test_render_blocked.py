@@ -96,3 +96,15 @@ def test_folded_plan_shows_blocked_rows() -> None:
     assert any(line.startswith("redis-01 (esx-01)") for line in lines)
     # The healthy VMs have no BLOCKED row.
     assert not [line for line in lines if line.startswith("app-") and BLOCKED in line]
+
+
+def test_a_blocked_plan_with_healthy_vms_hints_at_skip_blocked() -> None:
+    inv = inventory(vms=[vm("app-01", disks=[disk()]), vm("redis-01", power="poweredOn")])
+    entries = (entry(name="app-01", disks={"*": "pmem"}), entry(name="redis-01", nvdimms_gb=[16]))
+    hint = ("Hint: --skip-blocked (options.skip_blocked) applies the 1 VM without problems "
+            "and lists the blocked.")
+    assert rendered(make_plan(spec(*entries), inv)).endswith(hint + "\n")
+    # Not when skipping could not unblock it (a typo in the spec), nor once skipping.
+    typo = entry(match="typo-*", disks={"*": "pmem"})
+    assert hint not in rendered(make_plan(spec(*entries, typo), inv))
+    assert hint not in rendered(make_plan(spec(*entries, skip_blocked=True), inv))
