@@ -51,7 +51,7 @@ def render_plan(plan: Plan, console: Console) -> None:
             heading = f"VM {vm}{_host_of(vm, changes, plan)}{_status(vm, plan, blocked)}"
             console.print(Text(heading, style="bold red" if vm in blocked else "bold"),
                           soft_wrap=True)
-            console.print(_changes_table(changes, blocked.get(vm, ())))
+            console.print(_changes_table(changes, blocked.get(vm, ()), _runs(plan)))
             console.print()
     if plan.hosts and plan.changes:  # "No changes" needs no PMem table
         console.print(Text("PMem per host", style="bold"))
@@ -140,9 +140,10 @@ def _cells(c: Change) -> tuple[str, ...]:
             DISRUPTIVE_MARK if c.disruptive else "", c.reason)
 
 
-def _changes_table(changes: list[Change], reasons: tuple[str, ...] = ()) -> Table:
+def _changes_table(changes: list[Change], reasons: tuple[str, ...] = (),
+                   runs: frozenset[int] = frozenset()) -> Table:
     table = _table("", "Action", "Target", "Before → After", DISRUPTIVE_MARK, "Reason")
-    for cells, style in _rows(changes, reasons):
+    for cells, style in _rows(changes, reasons, runs):
         table.add_row(*cells, style=style)
     return table
 
@@ -152,8 +153,9 @@ def _folded_table(groups: list[tuple[str, list[Change]]],
     """Every VM's changes in one table; the VM (and host) on the first row of each."""
     table = _table("VM (host)", "", "Action", "Target", "Before → After", DISRUPTIVE_MARK,
                    "Reason")
+    runs = _runs(plan)
     for vm, changes in groups:
-        rows = _rows(changes, blocked.get(vm, ()))
+        rows = _rows(changes, blocked.get(vm, ()), runs)
         host = _host_name(vm, changes, plan) or "?"
         for i, (cells, style) in enumerate(rows):
             table.add_row(f"{vm} ({host})" if i == 0 else "", *cells, style=style,
@@ -186,6 +188,9 @@ def _with_blocked(groups: list[tuple[str, list[Change]]],
     if not groups and not plan.skipped:
         return groups  # no table at all: the problems below say it all
     have = {vm for vm, _ in groups}
+    # A skipped VM may still have a change that runs (a power-on a killed run owes it):
+    # what it would have had comes first, shown as not run.
+    groups = [(vm, [*_would(vm, plan), *changes]) for vm, changes in groups]
     extra = [(s.vm, list(s.changes)) for s in plan.skipped if s.vm not in have]
     extra += [(vm, []) for vm in blocked_vms(plan)
               if vm not in have and vm not in {s.vm for s in plan.skipped}]
@@ -194,17 +199,33 @@ def _with_blocked(groups: list[tuple[str, list[Change]]],
     return sorted(groups + extra, key=lambda g: g[0])
 
 
-def _rows(changes: list[Change],
-          reasons: tuple[str, ...]) -> list[tuple[tuple[str, ...], str | None]]:
-    """A VM's rows: its changes, then one BLOCKED row per reason (changes dimmed then)."""
-    style = "dim" if reasons else None
-    rows: list[tuple[tuple[str, ...], str | None]] = [(_cells(c), style) for c in changes]
+def _would(vm: str, plan: Plan) -> tuple[Change, ...]:
+    return next((s.changes for s in plan.skipped if s.vm == vm), ())
+
+
+def _rows(changes: list[Change], reasons: tuple[str, ...],
+          runs: frozenset[int] = frozenset()) -> list[tuple[tuple[str, ...], str | None]]:
+    """A VM's rows: its changes, then one BLOCKED row per reason.
+
+    A blocked VM's changes are dimmed, except those in ``runs`` (ids of
+    changes apply still runs).
+    """
+    rows: list[tuple[tuple[str, ...], str | None]] = [
+        (_cells(c), "dim" if reasons and id(c) not in runs else None) for c in changes]
     rows += [((BLOCKED_MARK, BLOCKED, "", "", "", reason), "red") for reason in reasons]
     return rows
 
 
+def _runs(plan: Plan) -> frozenset[int]:
+    """Ids of the changes apply runs: none of a blocked plan, all of any other."""
+    return frozenset() if plan.blocked else frozenset(id(c) for c in plan.changes)
+
+
 def _status(vm: str, plan: Plan, blocked: dict[str, tuple[str, ...]]) -> str:
     if any(s.vm == vm for s in plan.skipped):
+        runs = [f"{c.action.value} {c.target}" for c in plan.changes if c.vm == vm]
+        if runs:
+            return f": {BLOCKED}, skipped (apply runs only: {', '.join(runs)})"
         return f": {BLOCKED}, skipped (apply leaves it untouched)"
     if vm in blocked:
         return f": {BLOCKED}"

@@ -108,3 +108,27 @@ def test_a_blocked_plan_with_healthy_vms_hints_at_skip_blocked() -> None:
     typo = entry(match="typo-*", disks={"*": "pmem"})
     assert hint not in rendered(make_plan(spec(*entries, typo), inv))
     assert hint not in rendered(make_plan(spec(*entries, skip_blocked=True), inv))
+
+
+def test_a_skipped_vm_owed_a_power_on_says_what_still_runs() -> None:
+    from dataclasses import replace
+
+    from pmemctl.plan.model import Action, Change
+    from pmemctl.plan.payloads import PowerOn
+
+    inv = inventory(vms=[vm("app-01", disks=[disk()]), vm("redis-01", disks=[disk()])])
+    # redis-01's disk names a datastore that does not exist: skipped.
+    blocked = make_plan(spec(entry(name="app-01", disks={"*": "pmem"}),
+                             entry(name="redis-01", nvdimms_gb=[16], disks={"*": "nas-99"}),
+                             skip_blocked=True), inv)
+    owed = Change(vm="redis-01", action=Action.POWER_ON, target="redis-01",
+                  before="poweredOff", after="poweredOn", disruptive=False,
+                  reason="pmemctl powered it off in an earlier run", payload=PowerOn(owed=True),
+                  host="esx-01")
+    text = rendered(replace(blocked, changes=(*blocked.changes, owed)))
+    assert "VM redis-01 (host esx-01): BLOCKED, skipped (apply runs only: power_on redis-01)" \
+        in text
+    # What it would have had, then what runs, then why it is blocked.
+    rows = [line.split()[1] for line in text.split("VM redis-01", 1)[1].splitlines()
+            if line[:1] in "+⏻✗" and line.strip()]
+    assert rows == ["add_nvdimm", "power_on", "BLOCKED"]
