@@ -190,17 +190,14 @@ def _with_blocked(groups: list[tuple[str, list[Change]]],
     have = {vm for vm, _ in groups}
     # A skipped VM may still have a change that runs (a power-on a killed run owes it):
     # what it would have had comes first, shown as not run.
-    groups = [(vm, [*_would(vm, plan), *changes]) for vm, changes in groups]
+    would = {s.vm: s.changes for s in plan.skipped}
+    groups = [(vm, [*would.get(vm, ()), *changes]) for vm, changes in groups]
     extra = [(s.vm, list(s.changes)) for s in plan.skipped if s.vm not in have]
     extra += [(vm, []) for vm in blocked_vms(plan)
               if vm not in have and vm not in {s.vm for s in plan.skipped}]
     if not extra:
         return groups
     return sorted(groups + extra, key=lambda g: g[0])
-
-
-def _would(vm: str, plan: Plan) -> tuple[Change, ...]:
-    return next((s.changes for s in plan.skipped if s.vm == vm), ())
 
 
 def _rows(changes: list[Change], reasons: tuple[str, ...],
