@@ -111,6 +111,7 @@ class Fault:
     name: str
     message: str = ""
     messages: tuple[tuple[str, str], ...] = ()
+    existing_state: str = ""  # InvalidPowerState.existingState
 
     def report(self) -> FaultReport:
         """The fault as :func:`pmemctl.vsphere.faults.describe` would take it apart."""
@@ -119,7 +120,7 @@ class Fault:
         return FaultReport(name=self.name, message=self.message or (reasons[0] if reasons
                                                                     else self.name),
                            keys=keys, reasons=reasons, advice=advice_for(self.name, keys),
-                           pairs=self.messages)
+                           pairs=self.messages, existing_state=self.existing_state)
 
 
 @dataclass
@@ -470,7 +471,8 @@ class FakeVSphere:
             vm = self._vm(name)
             if vm.power_state != POWERED_OFF:
                 return Fault("InvalidPowerState", "The attempted operation cannot be performed "
-                             "in the current state (Powered on).")
+                             "in the current state (Powered on).",
+                             existing_state=vm.power_state.value)
             if vm.hardware_version >= to:
                 return Fault("AlreadyUpgraded", "Virtual machine compatibility is already "
                              "up-to-date.")
@@ -486,7 +488,8 @@ class FakeVSphere:
             vm = self._vm(name)
             if vm.power_state == want:
                 return Fault("InvalidPowerState", "The attempted operation cannot be performed "
-                             f"in the current state ({vm.power_state.value}).")
+                             f"in the current state ({vm.power_state.value}).",
+                             existing_state=vm.power_state.value)
             self._put(replace(vm, power_state=want))
             return None
         return self._task(name, call, effect, fault=fault)

@@ -71,6 +71,18 @@ QUIET_POLL_S = 10.0
 
 #: Faults that mean the step's goal already holds (UpgradeVM on a VM at that version).
 _DONE_FAULTS = {StepKind.UPGRADE: {"AlreadyUpgraded"}}
+# A power operation refused because the VM is already in the state it asks for
+# has reached its goal: after a kill, the killed run's guest shutdown may land
+# between the resume's snapshot and its PowerOffVM_Task.
+_DONE_POWER_STATE = {StepKind.POWER_OFF: "poweredOff", StepKind.POWER_ON: "poweredOn"}
+
+
+def _goal_holds(kind: StepKind, report: FaultReport) -> bool:
+    """True when ``report`` refused a step whose goal already holds (see _DONE_FAULTS)."""
+    if report.name in _DONE_FAULTS.get(kind, ()):
+        return True
+    return (report.name == "InvalidPowerState" and kind in _DONE_POWER_STATE
+            and report.existing_state == _DONE_POWER_STATE[kind])
 
 
 @dataclass(frozen=True)
@@ -525,7 +537,7 @@ class Executor:
         except NetworkError:
             raise  # not a fault of this step: the run ends (see run())
         except VSphereFault as e:
-            if e.name in _DONE_FAULTS.get(run.step.kind, ()):
+            if _goal_holds(run.step.kind, e.report):
                 self._done(run)  # e.g. AlreadyUpgraded: the goal holds
                 return
             self._fail_report(run, e.report)
@@ -648,7 +660,7 @@ class Executor:
                 self._emit_step("progress", run)
             return
         del self._runs[ts.id]
-        if ts.state == "success" or ts.report.name in _DONE_FAULTS.get(run.step.kind, ()):
+        if ts.state == "success" or _goal_holds(run.step.kind, ts.report):
             self._done(run)
         else:
             self._fail_report(run, ts.report)
@@ -676,7 +688,10 @@ class Executor:
                 try:
                     task = self.vs.power_off(run.vm_moid)
                 except VSphereFault as e:
-                    self._fail(run, e.report.name, e.report.text())
+                    if _goal_holds(run.step.kind, e.report):
+                        self._done(run)  # the guest went down after all
+                    else:
+                        self._fail(run, e.report.name, e.report.text())
                     continue
                 self._track(run, task)
 

@@ -68,7 +68,7 @@ from pmemctl.apply.records import (
     undo_from_json,
 )
 from pmemctl.apply.scheduler import StepKind
-from pmemctl.errors import JournalError
+from pmemctl.errors import JournalError, JournalLocked
 from pmemctl.fileio import FileProblem, open_regular, read_bounded
 
 __all__ = ["FORMAT_VERSION", "MAX_JOURNAL_BYTES", "Journal", "JournalError", "JournalState",
@@ -183,7 +183,7 @@ class Journal:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
             self.close()
-            raise JournalError(f"journal {self.path} is in use by another pmemctl run; "
+            raise JournalLocked(f"journal {self.path} is in use by another pmemctl run; "
                                "wait for it to finish") from e
         try:
             if created:

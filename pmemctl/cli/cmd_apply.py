@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from pmemctl.cli.app import App
-from pmemctl.cli.bulk import skip_blocked_option
+from pmemctl.cli.bulk import skip_blocked_option, skipped_document
 from pmemctl.cli.options import connection_options, output_option
 from pmemctl.errors import ExitCode
 
@@ -62,7 +62,8 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
     """
     from pmemctl.apply.bulk import skip_blocked_source, skipped_json
     from pmemctl.apply.run import ApplyRun, exec_options, load_source
-    from pmemctl.cli.views.apply import apply_view, run_exit_code
+    from pmemctl.cli.errjson import blocked_document, error_document
+    from pmemctl.cli.views.apply import apply_view, report_lines, run_exit_code
 
     view = apply_view(app, output)
     src = load_source(source)
@@ -74,6 +75,8 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
         plan = run.prepare(view.events(), app.status)
         view.plan(plan)
         if plan.blocked:
+            app.error_json(blocked_document([(p.vm, p.message) for p in plan.problems],
+                                        [p.vms for p in plan.problems]))
             return ExitCode.ERROR
         if plan.empty:
             view.skipped(plan)
@@ -96,5 +99,9 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
     code = run_exit_code(result, verb="Apply",
                          interrupted_hint=" The journal is intact; run apply again to resume.")
     view.skipped(plan)
+    if code:
+        app.error_json(error_document("apply_failed", report_lines(result)[0], code))
+    elif plan.skipped:
+        app.error_json(skipped_document(plan))
     # Skipped VMs are work not done: CI must notice even when the rest converged.
     return ExitCode.ERROR if plan.skipped else code

@@ -59,6 +59,8 @@ MAX_PLAN_BYTES = 64 << 20
 class PlanFileError(PmemctlError):
     """A plan file that cannot be written where asked (exit 1)."""
 
+    code = "plan_file"
+
 
 def check_plan_target(path: str | Path) -> None:
     """Refuse, before any work, an ``--out`` that is not (or cannot be) a regular file.

@@ -59,6 +59,7 @@ from pmemctl.inventory.model import (
     Scope,
     unescape_name,
 )
+from pmemctl.vsphere import collector
 from pmemctl.vsphere.collector import MAX_OBJECTS, retrieve
 
 if TYPE_CHECKING:
@@ -130,6 +131,14 @@ def _retrieve(conn: Connection, specs: list[Any]) -> Iterator[tuple[Any, dict[st
     """Yield ``(object ref, {path: value})`` over every page of the filter specs."""
     # MAX_OBJECTS is read at call time so a test can force small pages.
     return retrieve(conn.content.propertyCollector, specs, max_objects=MAX_OBJECTS)
+
+
+def _retrieve_light(conn: Connection, specs: list[Any]) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """The light pass's read: one RetrieveProperties, paged where that is refused or
+    ``PMEMCTL_PAGED_READS=1`` (see :mod:`pmemctl.vsphere.collector`)."""
+    if collector.paged_only():
+        return _retrieve(conn, specs)
+    return collector.retrieve_unpaged(conn.content.propertyCollector, specs)
 
 
 def _view_spec(views: list[Any], props: dict[type[Any], list[str]]) -> Any:
@@ -212,7 +221,9 @@ def _pass(conn: Connection, roots: list[Any], props: dict[type[Any], list[str]],
         for root in roots:
             views.append(content.viewManager.CreateContainerView(
                 container=root, type=list(props), recursive=True))
-        for ref, values in _retrieve(conn, [_view_spec(views, props)]):
+        # Unpaged: the light pass's few properties per object in one answer,
+        # where 100-object pages cost ~50 round trips on 5,000 VMs (collector).
+        for ref, values in _retrieve_light(conn, [_view_spec(views, props)]):
             raw.add(ref, values)
     finally:
         # A view lives in the session until destroyed; never leak one.

@@ -79,6 +79,30 @@ def test_hard_power_off_without_tools(tmp_path: Path) -> None:
     assert ev.lines[0] == "redis-01: power_off redis-01: started (task-1)"
 
 
+def test_a_vm_already_off_when_its_power_off_runs_counts_as_powered_off(tmp_path: Path) -> None:
+    # After a kill: the killed run's guest shutdown lands between the resume's
+    # snapshot (VM on) and its PowerOffVM_Task, which vCenter refuses with
+    # InvalidPowerState(existingState=poweredOff). The goal holds: go on.
+    inv = redis_inv(hw=14, tools_running=False)
+    plan = plan_of(b.spec(b.entry("redis-01", nvdimms_gb=[16]), power_off=True), inv)
+    vs = FakeVSphere(redis_inv(hw=14, tools_running=False, power="poweredOff"))
+    result, _, ev = execute(vs, plan, inv, tmp_path)
+    assert result.ok, ev.lines
+    assert vs.inventory.vms["redis-01"].power_state.value == "poweredOn"
+    assert len(vs.inventory.vms["redis-01"].nvdimms) == 1
+    assert "redis-01: power_off redis-01: done" in " ".join(ev.lines)
+
+
+def test_a_power_off_refused_for_another_state_still_fails(tmp_path: Path) -> None:
+    inv = redis_inv(hw=14, tools_running=False)
+    plan = plan_of(b.spec(b.entry("redis-01", nvdimms_gb=[16]), power_off=True), inv)
+    vs = FakeVSphere(inv)
+    vs.fail("power_off", Fault("InvalidPowerState", "suspended", existing_state="suspended"),
+            when="submit")
+    result, _, _ = execute(vs, plan, inv, tmp_path)
+    assert result.count(Outcome.FAILED) == 1
+
+
 def test_guest_shutdown_refused_falls_back_to_a_power_off(tmp_path: Path) -> None:
     inv = redis_inv(hw=14)
     plan = plan_of(b.spec(b.entry("redis-01", nvdimms_gb=[16]), power_off=True), inv)

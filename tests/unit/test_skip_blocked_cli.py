@@ -112,3 +112,37 @@ def test_plan_exits_1_even_with_detailed_exitcode(tmp_path: Path) -> None:
     """, name="fine.yaml")
     r = k.run(vs, "plan", str(everything_fine), "--skip-blocked", "--detailed-exitcode")
     assert r.exit_code == 2  # nothing skipped: the flag changes nothing
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_json_error_object_says_skipped(tmp_path: Path, command: str) -> None:
+    vs = estate()
+    extra = ["--yes"] if command == "apply" else []
+    r = k.run(vs, command, str(k.spec(tmp_path, SPEC)), "--skip-blocked", "-o", "json", *extra)
+    assert r.exit_code == 1
+    err = json.loads(r.stderr.splitlines()[-1])["error"]
+    assert (err["code"], err["exit_code"]) == ("skipped", 1)
+    assert err["message"] == "1 blocked VM skipped, left untouched: redis-02"
+    assert [s["vm"] for s in err["skipped"]] == ["redis-02"]
+    # Table mode writes no JSON.
+    r = k.run(vs, command, str(k.spec(tmp_path, SPEC)), "--skip-blocked", *extra)
+    assert "{" not in r.stderr
+
+
+def test_markdown_and_show_carry_the_skipped(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pmemctl.cli import cli
+
+    vs = estate()
+    spec = str(k.spec(tmp_path, SPEC))
+    r = k.run(vs, "plan", spec, "--skip-blocked", "-o", "markdown")
+    assert r.exit_code == 1
+    assert ("⏭️ **Skipped 1 blocked VM; apply leaves them untouched and exits 1:**\n\n"
+            "- <code>redis-02</code>: VM redis-02 is powered on; adding NVDIMM 1 needs it "
+            "powered off (set options.power\\_off: true)\n") in r.stdout
+    out = tmp_path / "plan.json"
+    assert k.run(vs, "plan", spec, "--skip-blocked", "--out", str(out)).exit_code == 1
+    shown = CliRunner().invoke(cli, ["show", str(out)])
+    assert shown.exit_code == 1
+    assert "VM redis-02 (host esx-02): BLOCKED, skipped" in shown.stdout
