@@ -45,6 +45,7 @@ from pmemctl.inventory.model import (
     PowerState,
     version_tuple,
 )
+from pmemctl.plan.disksel import choose_disks
 from pmemctl.plan.model import Action, Change, HostPmem, Plan, Problem
 from pmemctl.plan.payloads import (
     AddNvdimm,
@@ -59,7 +60,7 @@ from pmemctl.plan.payloads import (
     RemoveNvdimm,
     UpgradeHardware,
 )
-from pmemctl.plan.select import ALL_DISKS, Desired, Selection, select_vms
+from pmemctl.plan.select import Desired, Selection, select_vms
 from pmemctl.plan.skip import skip_blocked
 from pmemctl.spec.model import DiskTarget, Options, Spec
 from pmemctl.units import format_mb
@@ -329,21 +330,22 @@ def _require_host_pmem(plan: _VmPlan) -> str | None:
 
 
 def _diff_disks(plan: _VmPlan, targets: dict[str, DiskTarget]) -> None:
-    """Place existing disks, then create the labelled disks the VM lacks.
+    """Place the disks the spec's keys select, then create the labelled disks the VM lacks.
 
-    An explicit label beats ``"*"``; ``"*"`` covers every other existing disk.
+    Which key means which disk is :func:`pmemctl.plan.disksel.choose_disks`'s.
     """
     if not targets:
         return
-    every = targets.get(ALL_DISKS)
-    existing = {d.label for d in plan.vm.disks}
-    for disk in sorted(plan.vm.disks, key=lambda d: (_label_key(d.label), d.key)):
-        target = targets.get(disk.label, every)
-        if target is not None:
-            _place_disk(plan, disk, target)
-    missing = [label for label in targets if label != ALL_DISKS and label not in existing]
-    for offset, label in enumerate(sorted(missing, key=_label_key), start=1):
-        _create_disk(plan, label, targets[label], offset)
+    dc = plan.vm.datacenter or None
+    names = [d.name for d in plan.inventory.datastores.values() if dc is None or d.datacenter == dc]
+    choice = choose_disks(plan.vm.name, plan.vm.disks, targets, names)
+    for message in choice.problems:
+        plan.problem(message)
+    plan.warnings.extend(choice.notes)
+    for disk, target in choice.place:
+        _place_disk(plan, disk, target)
+    for label, target in choice.create:
+        _create_disk(plan, label, target)
 
 
 def _in_place(plan: _VmPlan, disk: Disk, target: DiskTarget) -> bool:
@@ -401,12 +403,8 @@ def migration_policy(from_pmem: bool, to_pmem: bool) -> PolicyRef:
     return PolicyRef("keep")
 
 
-def _create_disk(plan: _VmPlan, label: str, target: DiskTarget, offset: int) -> None:
-    vm = plan.vm.name
-    if target.size_mb is None:
-        plan.problem(f"VM {vm} has no disk '{label}'; give a size to create it")
-        return
-    _warn_label(plan, label, offset)
+def _create_disk(plan: _VmPlan, label: str, target: DiskTarget) -> None:
+    assert target.size_mb is not None  # choose_disks creates only sized labels
     storage = _resolve_storage(plan, target, label)
     if storage is None:
         return
@@ -426,21 +424,6 @@ def _create_disk(plan: _VmPlan, label: str, target: DiskTarget, offset: int) -> 
             needs_off=pmem,
         )
     )
-
-
-def _warn_label(plan: _VmPlan, label: str, offset: int) -> None:
-    """Warn when a new disk's label is unlikely to be the one vSphere gives it.
-
-    vSphere names new disks itself ("Hard disk <next>"); a spec label that
-    differs would make every later plan try to create the disk again.
-    """
-    numbers = [n for _, n, _ in (_label_key(d.label) for d in plan.vm.disks) if n >= 0]
-    expected = f"Hard disk {max(numbers, default=0) + offset}"
-    if label != expected:
-        plan.warnings.append(
-            f"VM {plan.vm.name}: vSphere names new disks itself; '{label}' will probably be "
-            f"called '{expected}', and the next plan would try to create '{label}' again"
-        )
 
 
 def _resolve_storage(

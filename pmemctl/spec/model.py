@@ -18,6 +18,7 @@ NVDIMM_SNAPSHOT_MODES = ("independent_persistent", "independent_eraseonrevert")
 # locator = a DiskLocator naming the PMem datastore.
 PMEM_MIGRATION_SHAPES = ("auto", "device_change", "locator")
 PMEM = "pmem"  # the storage keyword: the PMem datastore of the VM's host
+KEEP = "keep"  # the storage keyword: leave this disk where it is (see pmemctl.spec.disksel)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,11 @@ class DiskTarget:
         """True when the target is the host-local PMem datastore."""
         return self.storage == PMEM
 
+    @property
+    def is_keep(self) -> bool:
+        """True for ``keep``: the disk stays as it is, whatever else covers it."""
+        return self.storage == KEEP
+
 
 @dataclass(frozen=True)
 class Match:
@@ -99,12 +105,17 @@ class Match:
 
     ``host`` (an extension) selects the VMs registered on one ESXi host, so an
     admin can evacuate a host's disks off PMem before maintenance.
+    ``exclude`` are globs on the VM name that drop VMs again; ``attributes``
+    are (custom attribute name, glob on its value) pairs, all of which a VM
+    must have (see pmemctl.plan.select).
     """
 
     name: str
     cluster: str | None = None
     folder: str | None = None
     host: str | None = None
+    exclude: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,8 @@ class VmEntry:
 
     ``nvdimms`` is None when the key is absent (leave NVDIMMs alone) and a
     tuple (possibly empty) when present: the complete list the VM should have.
-    ``disks`` maps a disk label, or ``"*"`` for every disk, to its target.
+    ``disks`` maps a disk key (a label, ``"*"``, a glob or a selector, see
+    :mod:`pmemctl.spec.disksel`) to its target.
     """
 
     name: str | None = None
@@ -133,6 +145,8 @@ class VmEntry:
             parts.append(f"cluster={self.match.cluster}")
         if self.match.folder:
             parts.append(f"folder={self.match.folder}")
+        parts += [f"exclude={g}" for g in self.match.exclude]
+        parts += [f"{k}={v}" for k, v in self.match.attributes]
         return "match(" + ", ".join(parts) + ")"
 
 

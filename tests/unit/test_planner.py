@@ -506,20 +506,30 @@ def test_creating_a_regular_disk_is_live() -> None:
     assert plan.problems == ()
 
 
-def test_missing_disk_without_size_is_a_problem() -> None:
+def test_missing_disk_without_size_is_a_problem_that_never_advises_creating_it() -> None:
+    # The spec asked to move a disk; an empty new disk is not what it meant.
     plan = plan_for(entry(name="db-01", disks={"Hard disk 3": "pmem"}), vms=[vm(disks=[disk()])])
-    assert messages(plan) == ["VM db-01 has no disk 'Hard disk 3'; give a size to create it"]
+    assert messages(plan) == [
+        "VM db-01 has no disk 'Hard disk 3' (it has Hard disk 1), so it cannot be moved; name a "
+        "disk it has, or select by a glob or selector (e.g. 'Hard disk [2-9]', 'number:2-') to "
+        "skip the VMs that lack it"
+    ]
+    assert "size" not in messages(plan)[0]
     assert plan.changes == ()
 
 
-def test_unlikely_new_label_is_a_warning() -> None:
+def test_new_disk_under_a_label_vsphere_will_not_give_is_a_problem_not_a_create() -> None:
+    # Creating "Hard disk 5" on a one-disk VM made "Hard disk 2", so every
+    # later apply created another disk (with a power cycle): now it is refused.
     plan = plan_for(
         entry(name="db-01", disks={"Hard disk 5": ("pmem", 10)}), vms=[vm(disks=[disk()])]
     )
-    assert plan.warnings == (
-        "VM db-01: vSphere names new disks itself; 'Hard disk 5' will probably be called "
-        "'Hard disk 2', and the next plan would try to create 'Hard disk 5' again",
-    )
+    assert messages(plan) == [
+        "VM db-01: vSphere will call a new disk 'Hard disk 2' (the lowest free number), not "
+        "'Hard disk 5'; ask for 'Hard disk 2', or the next plan would not find 'Hard disk 5' "
+        "and would create it again"
+    ]
+    assert plan.changes == ()
 
 
 def test_size_mismatch_on_existing_disk_is_a_warning() -> None:
