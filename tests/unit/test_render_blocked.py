@@ -132,3 +132,18 @@ def test_a_skipped_vm_owed_a_power_on_says_what_still_runs() -> None:
     rows = [line.split()[1] for line in text.split("VM redis-01", 1)[1].splitlines()
             if line[:1] in "+⏻✗" and line.strip()]
     assert rows == ["add_nvdimm", "power_on", "BLOCKED"]
+
+
+def test_folded_skip_plan_names_the_skipped_vms_host() -> None:
+    vms = [vm(f"app-{i:02}", disks=[disk(size_gb=1)]) for i in range(FOLD_VMS + 1)]
+    vms.append(vm("db-x", host="esx-02", disks=[disk()]))  # nas-99 does not exist
+    plan = make_plan(spec(entry(match="app-*", disks={"*": "pmem"}),
+                          entry(name="db-x", disks={"*": "nas-99"}), skip_blocked=True),
+                     inventory(hosts=[host("esx-01"), host("esx-02")], vms=vms))
+    console = Console(file=io.StringIO(), width=300, no_color=True, markup=False,
+                      highlight=False)
+    render_plan(plan, console)
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    [row] = [line for line in lines if line.startswith("db-x ")]
+    assert row.startswith("db-x (esx-02)") and BLOCKED in row and "nas-99" in row
+    assert lines[-1].startswith("Skipped: db-x: datastore nas-99 does not exist")
