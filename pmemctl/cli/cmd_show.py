@@ -64,7 +64,13 @@ def command(app: App, plan_path: Path, output: str, max_chars: int | None,
             app.info(f"Saved plan {plan_path}: {made}.")
         plan_view(app, output, max_chars=max_chars, source=source).plan(plan)
     if plan.blocked:
-        app.error_json(blocked_document([(p.vm, p.message) for p in plan.problems]))
+        app.error_json(blocked_document([(p.vm, p.message) for p in plan.problems],
+                                        [p.vms for p in plan.problems]))
+        return ExitCode.ERROR
+    if plan.skipped:  # as `plan --skip-blocked` made it: exit 1, so CI notices
+        from pmemctl.cli.bulk import skipped_document
+
+        app.error_json(skipped_document(plan))
         return ExitCode.ERROR
     if detailed_exitcode and not plan.empty:
         return ExitCode.CHANGES

@@ -73,12 +73,19 @@ def exception_document(e: BaseException, exit_code: int) -> dict[str, Any]:
                           type=type(e).__name__)
 
 
-def blocked_document(problems: Sequence[tuple[str | None, str]]) -> dict[str, Any]:
-    """The error object of a blocked plan (exit 1): every problem, with its VM."""
+def blocked_document(problems: Sequence[tuple[str | None, str]],
+                     vms: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
+    """The error object of a blocked plan (exit 1): every problem, with its VM.
+
+    ``vms`` (one list per problem) adds each problem's ``vms``, as the plan has it.
+    """
     n = len(problems)
+    items: list[dict[str, Any]] = [{"vm": vm, "message": m} for vm, m in problems]
+    for item, names in zip(items, vms or (), strict=False):
+        item["vms"] = list(names)
     return error_document(
         BLOCKED, f"the plan is blocked by {n} {'problem' if n == 1 else 'problems'}",
-        ExitCode.ERROR, problems=[{"vm": vm, "message": m} for vm, m in problems])
+        ExitCode.ERROR, problems=items)
 
 
 def wants_json(args: Sequence[str]) -> bool:

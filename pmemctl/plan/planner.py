@@ -59,7 +59,8 @@ from pmemctl.plan.payloads import (
     UpgradeHardware,
 )
 from pmemctl.plan.power import describe_power_off, power_off_payload, power_on_payload
-from pmemctl.plan.select import Desired, select_vms
+from pmemctl.plan.select import Desired, Selection, select_vms
+from pmemctl.plan.skip import skip_blocked
 from pmemctl.spec.model import DiskTarget, Options, Spec
 from pmemctl.units import format_mb
 
@@ -78,17 +79,38 @@ def make_plan(spec: Spec, inventory: Inventory) -> Plan:
 
     Changes are grouped by VM (sorted by name) and ordered inside a VM as
     apply must run them. Host PMem is accounted in plan order. Problems and
-    warnings are collected, never raised.
+    warnings are collected, never raised. With ``options.skip_blocked`` the
+    VMs with problems are left out and listed in ``Plan.skipped``
+    (:mod:`pmemctl.plan.skip`).
     """
     selection = select_vms(spec, inventory)
+    if not spec.options.skip_blocked:
+        return _make_plan(spec, inventory, selection, frozenset(), {})
+    # The VMs' own plans do not depend on which others are left out: plan each once.
+    cache: dict[str, _VmPlan] = {}
+
+    def host_of(name: str) -> str:
+        vm = inventory.vms.get(name)
+        return vm.host if vm is not None else ""
+
+    return skip_blocked(lambda out: _make_plan(spec, inventory, selection, out, cache), host_of)
+
+
+def _make_plan(spec: Spec, inventory: Inventory, selection: Selection, excluded: frozenset[str],
+               cache: dict[str, _VmPlan]) -> Plan:
+    """:func:`make_plan` without the VMs in ``excluded`` (their problems go too)."""
+    names = [n for n in selection.names if n not in excluded]
     changes: list[Change] = []
-    problems: list[Problem] = list(selection.problems)
+    problems: list[Problem] = [p for p in selection.problems if p.vm not in excluded]
     warnings: list[str] = []
-    for name in selection.names:
-        vm_plan = _plan_vm(inventory.vms[name], selection.vms[name], spec.options, inventory)
+    for name in names:
+        vm_plan = cache.get(name) or _plan_vm(inventory.vms[name], selection.vms[name],
+                                               spec.options, inventory)
+        cache[name] = vm_plan
         changes.extend(vm_plan.ordered())
         problems.extend(vm_plan.problems)
         warnings.extend(vm_plan.warnings)
+    # Skipped VMs' hosts keep their rows: the table shows their PMem left as it is.
     vm_hosts = {h.moid for h in (inventory.host_of(inventory.vms[n]) for n in selection.names)
                 if h is not None}
     hosts, capacity_problems, capacity_warnings = _capacity(changes, inventory, vm_hosts)
@@ -764,6 +786,7 @@ def _estate_problems(
             f"Policy that places NVDIMMs and PMem disks) exist only there, and this is a "
             f"standalone ESXi host ({about.name or 'HostAgent'}); connect to the vCenter that "
             f"manages this host ({len(onto_pmem)} change(s) put data on PMem)",
+            _vms_of(onto_pmem),
         ))
     adds = [c for c in changes if c.action is Action.ADD_NVDIMM]
     api = version_tuple(about.api_version)
@@ -772,6 +795,7 @@ def _estate_problems(
             None,
             f"options.nvdimm_snapshot_mode needs vSphere API 7.0.3 or later "
             f"(ConfigSpec.pmem); this one is {about.api_version}: remove the option",
+            _vms_of(adds),
         ))
     return problems
 
@@ -788,6 +812,11 @@ def _snapshot_warnings(changes: list[Change], options: Options) -> list[str]:
         "snapshots fail, and so do snapshot-based backups, unless the PMem snapshot mode is "
         "set (options.nvdimm_snapshot_mode, vSphere 7.0 U3+)"
     ]
+
+
+def _vms_of(changes: list[Change]) -> tuple[str, ...]:
+    """The VMs of ``changes``, in plan order, each once: who a vCenter-wide problem concerns."""
+    return tuple(dict.fromkeys(c.vm for c in changes))
 
 
 def _takes_pmem(change: Change) -> bool:
@@ -826,13 +855,14 @@ def _capacity(
     problems = [
         Problem(led.first_over,
                 f"host {inventory.hosts[moid].name}: not enough PMem: "
-                f"{_need(led, inventory.hosts[moid])}")
+                f"{_need(led, inventory.hosts[moid])}", tuple(led.takers))
         for moid, led in sorted(hosts.items(), key=lambda kv: inventory.hosts[kv[0]].name)
         if led.peak > led.free
     ]
     problems += [
         Problem(led.first_over,
-                f"datastore {inventory.datastores[moid].name}: not enough space: {_need(led)}")
+                f"datastore {inventory.datastores[moid].name}: not enough space: {_need(led)}",
+                tuple(led.takers))
         for moid, led in sorted(datastores.items(),
                                 key=lambda kv: inventory.datastores[kv[0]].name)
         if led.peak > led.free

@@ -276,7 +276,8 @@ def _options(data: Any) -> Options:
 
 # Option fields newer than the saved-plan format (see _exact), and the ones that
 # are an integer or null.
-_ADDED_LATER = frozenset({"hard_power_off", "tools_timeout_s", "upgrade_hardware_to", "down"})
+_ADDED_LATER = frozenset({"hard_power_off", "tools_timeout_s", "upgrade_hardware_to", "down",
+                          "skip_blocked"})
 _OPTIONAL_INTS = frozenset({"down", "upgrade_hardware_to"})
 
 

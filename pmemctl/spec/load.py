@@ -78,7 +78,7 @@ _TOP_KEYS = ("apiVersion", "vcenter", "options", "vms")
 _OPTION_KEYS = (
     "power_off", "upgrade_hardware", "allow_data_loss", "parallel", "on_failure",
     "shutdown_timeout_s", "nvdimm_snapshot_mode", "pmem_migration_shape",
-    "hard_power_off", "tools_timeout_s",
+    "hard_power_off", "tools_timeout_s", "skip_blocked",
 )
 _PARALLEL_KEYS = ("total", "per_host", "per_datastore", "down")
 _ENTRY_KEYS = ("name", "match", "nvdimms", "disks")
@@ -377,7 +377,8 @@ class _Reader:
         pairs = self.mapping(node, "options", _OPTION_KEYS)
         flags: dict[str, bool] = {}
         tools_timeout, target = Options().tools_timeout_s, None  # target: vmx-N named
-        for key in ("power_off", "upgrade_hardware", "allow_data_loss", "hard_power_off"):
+        for key in ("power_off", "upgrade_hardware", "allow_data_loss", "hard_power_off",
+                    "skip_blocked"):
             if key == "upgrade_hardware" and key in pairs and _is_str(pairs[key].value):
                 given = pairs[key].value
                 version = parse_hardware_target(str(given.value))

@@ -81,6 +81,8 @@ class Options:
     upgrade_hardware_to: int | None = None
     nvdimm_snapshot_mode: str | None = None  # one of NVDIMM_SNAPSHOT_MODES; None: leave unset
     pmem_migration_shape: str = "auto"  # one of PMEM_MIGRATION_SHAPES (the executor reads it)
+    # Plan and apply the VMs without problems; list the others as skipped (apply exits 1).
+    skip_blocked: bool = False
 
 
 @dataclass(frozen=True)

@@ -65,13 +65,31 @@ Plan: 6 changes for 2 VMs (3 disruptive). PMem: esx-01 512 GiB → 456 GiB free,
 
 
 BLOCKED = """\
-VM legacy-sql-01 (host esx-01)
+VM app-01: BLOCKED
+    Action    Target   Before → After   !   Reason
+───────────────────────────────────────────────────────────────────────────────
+✗   BLOCKED                                 host esx-03 has no PMem (VM app-01)
+
+VM legacy-sql-01 (host esx-01): BLOCKED
     Action          Target        Before → After           !   Reason
 ────────────────────────────────────────────────────────────────────────────────────────────────────
 -   remove_nvdimm   NVDIMM 2      16 GiB → none            !   spec lists fewer NVDIMMs; removing
                                                                NVDIMM 2 destroys its data
 ~   grow_nvdimm     NVDIMM 1      16 GiB → 64 GiB          !   spec wants NVDIMM 1 at 64 GiB
 →   migrate_disk    Hard disk 1   san-01 → PMemDS-esx-01       spec wants Hard disk 1 on pmem
+✗   BLOCKED                                                    removing NVDIMM 2 (16 GiB) of VM
+                                                               legacy-sql-01 destroys its data; set
+                                                               options.allow_data_loss: true
+✗   BLOCKED                                                    VM legacy-sql-01 is vmx-11; NVDIMMs
+                                                               need vmx-14 or later (set
+                                                               options.upgrade_hardware: true)
+✗   BLOCKED                                                    VM legacy-sql-01 is powered on;
+                                                               removing NVDIMM 2 needs it powered
+                                                               off (set options.power_off: true)
+✗   BLOCKED                                                    host esx-01: not enough PMem: the
+                                                               plan needs 92 GiB (94208 MB), 32 GiB
+                                                               (32768 MB) free (for VM
+                                                               legacy-sql-01)
 
 PMem per host
 Host     Capacity   Free before          Free after

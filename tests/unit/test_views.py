@@ -325,7 +325,7 @@ def test_rollback_views() -> None:
     with app_capture() as (app, cap):
         apply_view(app, "json", verb="Rollback").rollback_plan(rb)
     assert cap.out == ('{"event":"plan","format_version":1,"changes":[],"problems":[],'
-                       '"hosts":[],"warnings":[],"notes":["kept NVDIMM 1"]}\n')
+                       '"hosts":[],"warnings":[],"skipped":[],"notes":["kept NVDIMM 1"]}\n')
 
 
 def test_apply_summary_table_and_json() -> None:

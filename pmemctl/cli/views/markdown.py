@@ -107,11 +107,38 @@ def plan_markdown(plan: Plan, *, max_chars: int = DEFAULT_MAX_CHARS,
     problems, used = _problems(plan, None if budget is None else budget // 2)
     if budget is not None:
         budget -= used
+    skipped, used = _skipped(plan, None if budget is None else budget // 2)
+    if budget is not None:
+        budget -= used
     vm_part = _vm_sections(groups, budget, src)
-    return "\n".join([*head, *problems, *warnings, *vm_part, *tail]).rstrip("\n") + "\n"
+    return ("\n".join([*head, *problems, *skipped, *warnings, *vm_part, *tail]).rstrip("\n")
+            + "\n")
 
 
 # --------------------------------------------------------------------------- sections
+
+
+def _skipped(plan: Plan, budget: int | None) -> tuple[list[str], int]:
+    """The VMs ``--skip-blocked`` left out, each with its reasons; counted past ``budget``."""
+    if not plan.skipped:
+        return [], 0
+    n = len(plan.skipped)
+    lines = [f"⏭️ **Skipped {_n(n, 'blocked VM')}; apply leaves them untouched and exits 1:**",
+             ""]
+    used = _size(lines)
+    shown = 0
+    for skip in plan.skipped:
+        line = f"- <code>{_html(skip.vm)}</code>: " + "; ".join(md(r) for r in skip.reasons)
+        if budget is not None and used + len(line) + 1 > budget:
+            break
+        lines.append(line)
+        used += len(line) + 1
+        shown += 1
+    if shown < n:
+        lines.append(f"- … and {_n(n - shown, 'more skipped VM')} not shown here (comment "
+                     "size limit): see the job's log or `pmemctl show PLANFILE`")
+    lines.append("")
+    return lines, _size(lines)
 
 
 def _problems(plan: Plan, budget: int | None) -> tuple[list[str], int]:
