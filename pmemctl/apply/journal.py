@@ -167,6 +167,8 @@ class Journal:
             raise JournalError(f"cannot create the journal directory {self.path.parent}: "
                                f"{e.strerror or e}") from e
         created = not self.path.exists()
+        #: This open created the file (a run that writes nothing removes it again).
+        self.created = created
         try:
             # Only a regular file: --journal /dev/full would fail every write (and,
             # read, never end); a FIFO would block the open forever. Read-write so
@@ -270,6 +272,21 @@ class Journal:
             f"cannot write to journal {self.path}: {reason}; the {type_!r} record was not "
             f"written ({state}); free space on that file system, then run again to resume",
             path=self.path, record_type=type_, errno_=e.errno)
+
+    def discard_if_unused(self) -> None:
+        """Remove the file if this open created it and nothing was written to it.
+
+        A refused or cancelled apply must not leave an empty journal behind
+        (``pmemctl journals`` would list a run that never was). The lock is
+        still held here, so no other run is writing to it.
+        """
+        if self._fd < 0 or not self.created:
+            return
+        try:
+            if os.fstat(self._fd).st_size == 0:
+                self.path.unlink()
+        except OSError:
+            pass  # an empty file left behind is harmless; never fail a run over it
 
     def close(self) -> None:
         """Close the file (every record is already on disk)."""

@@ -166,7 +166,9 @@ class RunJournal:
         return self._journal
 
     def close(self) -> None:
-        """Release the lock and close the file."""
+        """Release the lock and close the file (removing it if this run created it empty)."""
+        if not self._started:
+            self._journal.discard_if_unused()
         self._journal.close()
 
     def __enter__(self) -> RunJournal:

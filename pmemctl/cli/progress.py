@@ -76,8 +76,8 @@ class LineProgress:
                 return
             self.app.emit_json_line(e.to_json())
             return
-        if e.kind == "warning":
-            return
+        if e.kind == "warning" or self.app.quiet:
+            return  # --quiet: the final summary names failures
         line = event_line(e)
         if line is not None:
             self.app.console.print(line, soft_wrap=True)
