@@ -8,8 +8,10 @@ Location (first that applies):
    ``XDG_STATE_HOME`` defaults to ``~/.local/state``.
 
 ``sha8`` is the first 8 hex digits of SHA-256 over the absolute spec path and
-the vCenter host, so re-running the same spec against the same vCenter
-appends to the same journal, and that is what lets ``apply`` resume.
+the vCenter host and port, so re-running the same spec against the same
+vCenter appends to the same journal, and that is what lets ``apply`` resume
+(journals named by host only, before the port counted, are still found:
+:mod:`pmemctl.apply.journals`).
 
 Every record is one line with ``v`` (format version), ``type``, ``time``
 (Unix seconds) and ``run`` (the run id). Types::
@@ -119,10 +121,18 @@ def default_journal_dir() -> Path:
     return Path(state) / "pmemctl" / "journals"
 
 
-def default_journal_path(spec_path: str | Path, vcenter_host: str) -> Path:
-    """The journal for one spec against one vCenter: ``<stem>-<sha8>.jsonl``."""
+def default_journal_path(spec_path: str | Path, vcenter_host: str,
+                         vcenter_port: int | None = None) -> Path:
+    """The journal for one spec against one vCenter: ``<stem>-<sha8>.jsonl``.
+
+    With ``vcenter_port`` the hash covers host and port, so two vCenters on
+    one address (two pmemsims, a port forward) never share a journal.
+    Without it, the host-only name earlier pmemctl used
+    (:func:`pmemctl.apply.journals.journal_for` still finds those).
+    """
     absolute = str(Path(spec_path).resolve())
-    digest = hashlib.sha256(f"{absolute}\n{vcenter_host}".encode()).hexdigest()[:8]
+    where = vcenter_host if vcenter_port is None else f"{vcenter_host}:{vcenter_port}"
+    digest = hashlib.sha256(f"{absolute}\n{where}".encode()).hexdigest()[:8]
     return default_journal_dir() / f"{Path(spec_path).stem}-{digest}.jsonl"
 
 

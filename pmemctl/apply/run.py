@@ -44,10 +44,10 @@ from pmemctl.apply.journal import (
     Journal,
     JournalError,
     JournalState,
-    default_journal_path,
     new_run_id,
     read_journal,
 )
+from pmemctl.apply.journals import journal_for
 from pmemctl.apply.resume import (
     clear_paid_markers,
     pending_power_ons,
@@ -315,7 +315,8 @@ class ApplyRun:
         self.source = source
         self.options = options
         host = conn.settings.host
-        self.journal_path = journal_path or default_journal_path(source.spec_path, host)
+        self.journal_path = journal_path or journal_for(source.spec_path, host,
+                                                        conn.settings.port)
         shapes, self._shape_notes = for_vcenter(host, conn.settings.port,
                                                 conn.about.instance_uuid,
                                                 source.options.pmem_migration_shape)

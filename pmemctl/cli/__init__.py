@@ -63,6 +63,7 @@ def _register() -> None:
     # `pmemctl --help` lists them all.
     from pmemctl.cli import (
         cmd_apply,
+        cmd_journals,
         cmd_plan,
         cmd_probe,
         cmd_rollback,
@@ -70,7 +71,8 @@ def _register() -> None:
         cmd_validate,
     )
 
-    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback, cmd_probe):
+    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback, cmd_probe,
+                cmd_journals):
         add_quiet(mod.command)  # -q after the command name too
         cli.add_command(mod.command)
 
