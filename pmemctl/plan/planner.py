@@ -228,9 +228,20 @@ def _diff_nvdimms(plan: _VmPlan, desired: tuple[int, ...]) -> None:
         first = adds[0].payload
         assert isinstance(first, AddNvdimm)
         adds[0] = replace(adds[0], payload=replace(first, add_controller=True))
+    if removes and not adds and not grows and len(removes) == len(current):
+        _with_controller(plan, removes)
     plan.reconfig.extend(removes + grows + adds)
     if adds or grows:
         _require_host_pmem(plan)
+
+
+def _with_controller(plan: _VmPlan, removes: list[Change]) -> None:
+    """The last NVDIMM goes: its controller goes with it (pmemctl/plan/nvdimm_controller.py)."""
+    from pmemctl.plan.nvdimm_controller import controller_key, with_controller_removal
+
+    key = controller_key(plan.vm)
+    if key is not None:
+        removes[-1] = with_controller_removal(removes[-1], key)
 
 
 def _grow(plan: _VmPlan, have: Nvdimm, want: int) -> Change:

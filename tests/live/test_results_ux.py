@@ -1,0 +1,160 @@
+"""Results that read right, against pmemsim: the NVDIMM controller, journals per vCenter,
+stale saved plans. Each test starts its own pmemsim on the estate below."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pyVmomi import vim
+
+from pmemctl.cli import cli
+from tests import simproc
+from tests.live import applykit as k
+from tests.pmemsim import client as pc
+
+MakeSim = Callable[..., simproc.PmemSim]
+
+# Two PMem hosts in one cluster, a NAS datastore with a mixed-case name, and
+# VMs for each story: an NVDIMM VM whose NVDIMMs go, a VM that gets its first
+# NVDIMM, and a VM whose disk goes onto PMem.
+INVENTORY = """
+datacenter: DC-UX
+clusters:
+  - name: Gold
+    hosts:
+      - {name: esx-a, pmem: 256GiB}
+      - {name: esx-b, pmem: 256GiB}
+datastores:
+  - {name: san-ux, type: VMFS, capacity: 4TiB}
+  - {name: NFS Gold, type: NFS, capacity: 2TiB, hosts: [esx-a, esx-b]}
+vms:
+  - {name: kv-01, host: esx-a, hardware_version: 19, guest_id: rhel8_64Guest, power: poweredOff,
+     disks: [{size: 20GiB, datastore: san-ux}], nvdimms: [8GiB, 8GiB]}
+  - {name: kv-02, host: esx-a, hardware_version: 19, guest_id: rhel8_64Guest, power: poweredOff,
+     disks: [{size: 20GiB, datastore: san-ux}]}
+  - {name: redis-03, host: esx-a, hardware_version: 19, guest_id: rhel8_64Guest,
+     power: poweredOff, disks: [{size: 10GiB, datastore: san-ux}]}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _journals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "journals"
+    monkeypatch.setenv("PMEMCTL_JOURNAL_DIR", str(d))
+    return d
+
+
+@pytest.fixture
+def ux_sim(make_sim: MakeSim, tmp_path: Path) -> simproc.PmemSim:
+    return make_sim(inventory=k.inventory_file(tmp_path, INVENTORY))
+
+
+def _controllers(sim: simproc.PmemSim, vm: str) -> list[int]:
+    si = pc.connect(sim)
+    try:
+        return [d.key for d in pc.vm(si, vm).config.hardware.device
+                if isinstance(d, vim.vm.device.VirtualNVDIMMController)]
+    finally:
+        pc.disconnect(si)
+
+
+def test_removing_every_nvdimm_removes_the_controller_too(ux_sim: simproc.PmemSim,
+                                                         tmp_path: Path) -> None:
+    assert _controllers(ux_sim, "kv-01") != []
+    spec = k.spec(tmp_path, """
+        options: {allow_data_loss: true}
+        vms:
+          - name: kv-01
+            nvdimms: []
+    """)
+    r = k.run(ux_sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    assert k.estate(ux_sim).vms["kv-01"].nvdimms == ()
+    assert _controllers(ux_sim, "kv-01") == []
+    # And nothing is left to do.
+    r = k.run(ux_sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 0 and "No changes." in r.output
+
+
+def test_rollback_removes_the_controller_the_apply_added(ux_sim: simproc.PmemSim,
+                                                        tmp_path: Path) -> None:
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: kv-02
+            nvdimms: [16GiB]
+    """)
+    assert _controllers(ux_sim, "kv-02") == []
+    r = k.run(ux_sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    assert len(_controllers(ux_sim, "kv-02")) == 1
+    r = k.run(ux_sim, "rollback", "--last", str(spec), "--yes", "--allow-data-loss")
+    assert r.exit_code == 0, r.output
+    assert k.estate(ux_sim).vms["kv-02"].nvdimms == ()
+    assert _controllers(ux_sim, "kv-02") == []
+
+
+def test_two_vcenters_on_one_address_keep_two_journals(make_sim: MakeSim, tmp_path: Path,
+                                                       _journals: Path) -> None:
+    inv = k.inventory_file(tmp_path, INVENTORY)
+    one, two = make_sim(inventory=inv), make_sim(inventory=inv)
+    assert one.parts.hostname == two.parts.hostname and one.parts.port != two.parts.port
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: redis-03
+            disks: {"*": pmem}
+    """)
+    for sim in (one, two):
+        r = k.run(sim, "apply", str(spec), "--yes")
+        assert r.exit_code == 0, r.output
+    # Offline: no connection flags.
+    out = CliRunner().invoke(cli, ["journals", str(spec), "-o", "json"], catch_exceptions=False)
+    listed = json.loads(out.stdout)["journals"]
+    assert [j["vcenter_port"] for j in listed] == [two.parts.port, one.parts.port]
+    assert len({j["path"] for j in listed}) == 2
+    assert all(j["status"] == "done" and j["steps_done"] == 1 for j in listed)
+    # The newest is the second vCenter's: rolling it back there moves its disk back.
+    r = k.run(two, "rollback", "--last", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    assert not k.estate(two).vms["redis-03"].disks[0].pmem
+    assert k.estate(one).vms["redis-03"].disks[0].pmem  # the other vCenter's is untouched
+
+
+def test_a_saved_plan_refused_after_a_vmotion_names_both_hosts(ux_sim: simproc.PmemSim,
+                                                              tmp_path: Path) -> None:
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: redis-03
+            disks: {"*": pmem}
+    """)
+    plan = tmp_path / "plan.json"
+    assert k.run(ux_sim, "plan", str(spec), "--out", str(plan)).exit_code == 0
+    si = pc.connect(ux_sim)
+    try:
+        pc.wait(pc.vm(si, "redis-03").RelocateVM_Task(
+            vim.vm.RelocateSpec(host=pc.host(si, "esx-b"))))
+    finally:
+        pc.disconnect(si)
+    r = k.run(ux_sim, "apply", str(plan), "--yes")
+    assert r.exit_code == 1
+    assert "(VM redis-03 moved from esx-a to esx-b); run plan again" in r.stderr
+    assert "is gone" not in r.stderr and "is new" not in r.stderr
+
+
+def test_re_applying_an_applied_plan_says_so(ux_sim: simproc.PmemSim, tmp_path: Path) -> None:
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: redis-03
+            disks: {"*": pmem}
+    """)
+    plan = tmp_path / "plan.json"
+    assert k.run(ux_sim, "plan", str(spec), "--out", str(plan)).exit_code == 0
+    assert k.run(ux_sim, "apply", str(plan), "--yes").exit_code == 0
+    before = ux_sim.stats()
+    r = k.run(ux_sim, "apply", str(plan), "--yes")
+    assert r.exit_code == 1
+    assert "has already been applied" in r.stderr
+    assert "RelocateVM_Task" not in k.delta(before, ux_sim.stats())
