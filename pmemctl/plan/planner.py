@@ -454,6 +454,11 @@ def _resolve_storage(
         names = sorted({d.name for d in plan.inventory.datastores.values()
                         if dc is None or d.datacenter == dc})
         hint = _did_you_mean(target.storage, names)
+        elsewhere = sorted({d.datacenter for d in plan.inventory.datastores_named(target.storage)
+                            if d.datacenter and d.datacenter != dc})
+        if dc and elsewhere and not hint:
+            # vCenter keeps names per datacenter: a disk cannot move to another one's datastore.
+            hint = f"; a datastore of that name is in datacenter {', '.join(elsewhere)}"
         plan.problem(
             f"datastore {target.storage} does not exist{where} (VM {vm.name}, {label}){hint}"
         )

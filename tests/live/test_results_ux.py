@@ -158,3 +158,16 @@ def test_re_applying_an_applied_plan_says_so(ux_sim: simproc.PmemSim, tmp_path: 
     assert r.exit_code == 1
     assert "has already been applied" in r.stderr
     assert "RelocateVM_Task" not in k.delta(before, ux_sim.stats())
+
+
+def test_an_unknown_datastore_gets_a_did_you_mean_from_the_estate(ux_sim: simproc.PmemSim,
+                                                                  tmp_path: Path) -> None:
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: redis-03
+            disks: {"Hard disk 1": "NFS gold"}
+    """)
+    r = k.run(ux_sim, "plan", str(spec))
+    assert r.exit_code == 1
+    assert ("Error: datastore NFS gold does not exist in datacenter DC-UX (VM redis-03, "
+            "Hard disk 1); did you mean NFS Gold?") in r.stdout
