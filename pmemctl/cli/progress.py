@@ -176,7 +176,7 @@ class LiveProgress:
     def _render(self) -> Group:
         table = Table(box=None, pad_edge=False)
         for h in ("VM", "Action", "Target", "Task", "%", "Elapsed", "ETA"):
-            table.add_column(h)
+            table.add_column(h, overflow="fold")  # a VM name is never cut to "…"
         now = time.monotonic()
         for r in self._rows.values():
             elapsed = now - r.started

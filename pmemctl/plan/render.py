@@ -38,14 +38,14 @@ def render_plan(plan: Plan, console: Console) -> None:
     """
     groups = _by_vm(plan.changes)
     if len(groups) > FOLD_VMS:
-        console.print(Text(summary_line(plan), style="bold"), soft_wrap=True)
+        _print_summary(plan, console)
         console.print()
         console.print(_folded_table(groups))
         console.print()
     else:
         for vm, changes in groups:
             heading = f"VM {vm} (host {changes[0].host or '?'})"
-            console.print(Text(heading, style="bold"), soft_wrap=True)
+            console.print(Text(heading, style="bold"))  # wraps before "(host …)" if it must
             console.print(_changes_table(changes))
             console.print()
     if plan.hosts and plan.changes:  # "No changes" needs no PMem table
@@ -57,7 +57,7 @@ def render_plan(plan: Plan, console: Console) -> None:
     if plan.warnings:
         console.print()
     if len(groups) <= FOLD_VMS:  # a folded plan had its summary first
-        console.print(Text(summary_line(plan), style="bold"), soft_wrap=True)
+        _print_summary(plan, console)
     if plan.problems:
         count = _count(len(plan.problems), "problem")
         console.print(
@@ -89,6 +89,26 @@ def summary_line(plan: Plan) -> str:
             + "."
         )
     return line
+
+
+def summary_lines(plan: Plan, width: int) -> list[str]:
+    """:func:`summary_line`, or when it is wider than ``width``, one line per host's PMem.
+
+    Host names make the PMem part long; split at the hosts, a line never
+    breaks inside "esx-01 512 GiB → 456 GiB free".
+    """
+    line = summary_line(plan)
+    if len(line) <= width or " PMem: " not in line:
+        return [line]
+    head, _, hosts = line.partition(" PMem: ")
+    parts = hosts.removesuffix(".").split(", ")
+    return [f"{head} PMem:", *(f"  {p}," for p in parts[:-1]), f"  {parts[-1]}."]
+
+
+def _print_summary(plan: Plan, console: Console) -> None:
+    # Still too wide (a very long host name): rich wraps it at word boundaries.
+    for line in summary_lines(plan, console.width):
+        console.print(Text(line, style="bold"))
 
 
 def plan_to_json(plan: Plan) -> str:
