@@ -50,6 +50,7 @@ from pmemctl.apply.journal import (
 from pmemctl.apply.journals import journal_for
 from pmemctl.apply.resume import (
     clear_paid_markers,
+    owed_by_journal,
     pending_power_ons,
     settle_journal,
     settle_vms,
@@ -220,11 +221,12 @@ def prepare(conn: VSphere, source: ApplySource, journal: JournalState, hook: Hoo
     """
     # A spec narrowed to clusters, hosts or folders reads only there.
     scope = spec_scope(source.spec) if source.spec is not None else None
+    want = _with_owed(source.want, journal)
     if settle:
-        inventory = read_settled(conn, source.want, hook, status, scope)
+        inventory = read_settled(conn, want, hook, status, scope)
     else:
         with status("Reading inventory"):
-            inventory = conn.snapshot(source.want, scope=scope)
+            inventory = conn.snapshot(want, scope=scope)
     if source.saved is not None:
         check_fresh(source.saved, inventory)
         plan = source.saved.plan
@@ -235,6 +237,26 @@ def prepare(conn: VSphere, source: ApplySource, journal: JournalState, hook: Hoo
     if settle:  # apply only: plan changes nothing
         clear_paid_markers(conn, inventory, plan)
     return inventory, plan
+
+
+def _with_owed(want: Callable[[Inventory], list[str]],
+               journal: JournalState) -> Callable[[Inventory], list[str]]:
+    """``want`` plus the VMs the journal owes a power-on, so a resumed plan shows it.
+
+    The spec may no longer select a VM an earlier run of it powered off (it
+    was edited, or a glob no longer matches): its power state is read all
+    the same, and :func:`~.resume.pending_power_ons` adds its power-on. A
+    scoped read (``host:``/``cluster:``/``folder:``) still reads only its
+    scope; a VM outside it keeps its marker for a later run.
+    """
+    owed = owed_by_journal(journal)
+    if not owed:
+        return want
+
+    def with_owed(light: Inventory) -> list[str]:
+        names = want(light)
+        return names + sorted(n for n in owed if n in light.vms and n not in names)
+    return with_owed
 
 
 # -- apply --------------------------------------------------------------------

@@ -38,6 +38,8 @@ vms:
      disks: [{size: 20GiB, datastore: san-ux}]}
   - {name: redis-03, host: esx-a, hardware_version: 19, guest_id: rhel8_64Guest,
      power: poweredOff, disks: [{size: 10GiB, datastore: san-ux}]}
+  - {name: redis-04, host: esx-b, hardware_version: 19, guest_id: rhel8_64Guest,
+     power: poweredOn, disks: [{size: 10GiB, datastore: san-ux}]}
 """
 
 
@@ -171,3 +173,36 @@ def test_an_unknown_datastore_gets_a_did_you_mean_from_the_estate(ux_sim: simpro
     assert r.exit_code == 1
     assert ("Error: datastore NFS gold does not exist in datacenter DC-UX (VM redis-03, "
             "Hard disk 1); did you mean NFS Gold?") in r.stdout
+
+
+def test_a_resumed_plan_shows_the_power_on_the_failed_run_still_owes(make_sim: MakeSim,
+                                                                    tmp_path: Path) -> None:
+    # The first run powers redis-04 off and its reconfigure fails: under
+    # on_failure stop the VM stays off, its power-on "not started".
+    sim = make_sim("--fault", "method=ReconfigVM_Task,vm=redis-04,nth=1,fault=InvalidState",
+                   inventory=k.inventory_file(tmp_path, INVENTORY))
+    spec = k.spec(tmp_path, """
+        options: {power_off: true, shutdown_timeout_s: 30}
+        vms:
+          - name: redis-04
+            nvdimms: [16GiB]
+    """)
+    r = k.run(sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 1, r.output
+    assert "power_on redis-04 (not started)" in r.output
+    assert k.estate(sim).vms["redis-04"].power_state == "poweredOff"
+    # The spec is edited to another job before the next run: the plan still shows
+    # (and the run still does) the power-on redis-04 is owed, with the new work.
+    k.spec(tmp_path, """
+        vms:
+          - name: redis-03
+            disks: {"*": pmem}
+    """)
+    planned = k.run(sim, "plan", str(spec), "-o", "json")
+    changes = [(c["vm"], c["action"]) for c in json.loads(planned.stdout)["changes"]]
+    assert changes == [("redis-03", "migrate_disk"), ("redis-04", "power_on")], changes
+    r = k.run(sim, "apply", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    assert "redis-04: power_on redis-04: started" in r.output
+    vms = k.estate(sim).vms
+    assert vms["redis-04"].power_state == "poweredOn" and vms["redis-03"].disks[0].pmem
