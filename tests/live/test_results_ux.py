@@ -206,3 +206,58 @@ def test_a_resumed_plan_shows_the_power_on_the_failed_run_still_owes(make_sim: M
     assert "redis-04: power_on redis-04: started" in r.output
     vms = k.estate(sim).vms
     assert vms["redis-04"].power_state == "poweredOn" and vms["redis-03"].disks[0].pmem
+
+
+def test_ctrl_c_at_the_confirmation_prompt_exits_130(ux_sim: simproc.PmemSim, tmp_path: Path,
+                                                    _journals: Path) -> None:
+    # On a real pseudo-terminal: pmemctl asks, the user presses Ctrl-C.
+    import os
+    import pty
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: kv-02
+            nvdimms: [16GiB]
+    """)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pmemctl", "apply", str(spec),
+                             *k.conn_args(ux_sim)], stdin=slave, stdout=slave, stderr=slave,
+                            env={**os.environ, "TERM": "dumb"}, start_new_session=True)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60
+    try:
+        while b"[y/N]" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        assert b"Apply this 1 change to vcenter" in seen, seen.decode(errors="replace")
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+        while True:  # the rest of the output
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert code == 130, seen.decode(errors="replace")
+    assert b"Apply cancelled (Ctrl-C); nothing was changed." in seen
+    assert k.estate(ux_sim).vms["kv-02"].nvdimms == ()
+    assert list(_journals.glob("*")) == []  # no empty journal left behind
