@@ -261,3 +261,46 @@ def test_ctrl_c_at_the_confirmation_prompt_exits_130(ux_sim: simproc.PmemSim, tm
     assert b"Apply cancelled (Ctrl-C); nothing was changed." in seen
     assert k.estate(ux_sim).vms["kv-02"].nvdimms == ()
     assert list(_journals.glob("*")) == []  # no empty journal left behind
+
+
+def test_the_live_display_counts_mib_while_a_storage_vmotion_runs(make_sim: MakeSim,
+                                                                  tmp_path: Path) -> None:
+    # The terminal display's own object, fed by a real run on pmemsim: the
+    # 10 GiB move takes about 5 s, and "MiB moved" grows before it ends.
+    import io
+
+    from rich.console import Console
+
+    from pmemctl.apply.events import Event, NullHook
+    from pmemctl.apply.run import ApplyRun, exec_options, load_source, migration_mb
+    from pmemctl.cli.progress import LiveProgress
+    from pmemctl.vsphere.session import connect
+    from pmemctl.vsphere.vcenter import VCenter
+
+    class Recorder(LiveProgress):
+        seen: list[tuple[str, int]]
+
+        def event(self, e: Event) -> None:
+            super().event(e)
+            self.seen.append((e.kind, self.moved_mb))
+
+    sim = make_sim("--copy-rate", "2GiB/s", inventory=k.inventory_file(tmp_path, INVENTORY))
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: redis-03
+            disks: {"*": pmem}
+    """)
+    src = load_source(spec)
+    with connect(k.settings_for(sim)) as conn, \
+            ApplyRun(VCenter(conn), src, exec_options(src.options)) as run:
+        plan = run.prepare(NullHook())
+        live = Recorder(Console(file=io.StringIO(), force_terminal=True, width=100),
+                        total_changes=len(plan.changes), total_mb=migration_mb(plan))
+        live.seen = []
+        with live:
+            result = run.execute(live, live=True)
+    assert result.ok
+    total = 10 * 1024
+    during = [mb for kind, mb in live.seen if kind == "progress"]
+    assert any(0 < mb < total for mb in during), live.seen
+    assert live.seen[-1] == ("done", total)
