@@ -304,3 +304,22 @@ def test_the_live_display_counts_mib_while_a_storage_vmotion_runs(make_sim: Make
     during = [mb for kind, mb in live.seen if kind == "progress"]
     assert any(0 < mb < total for mb in during), live.seen
     assert live.seen[-1] == ("done", total)
+
+
+def test_a_saved_plan_refused_after_a_rename_says_renamed(ux_sim: simproc.PmemSim,
+                                                         tmp_path: Path) -> None:
+    spec = k.spec(tmp_path, """
+        vms:
+          - name: redis-03
+            disks: {"*": pmem}
+    """)
+    plan = tmp_path / "plan.json"
+    assert k.run(ux_sim, "plan", str(spec), "--out", str(plan)).exit_code == 0
+    si = pc.connect(ux_sim)
+    try:
+        pc.wait(pc.vm(si, "redis-03").Rename_Task("redis-03-old"))
+    finally:
+        pc.disconnect(si)
+    r = k.run(ux_sim, "apply", str(plan), "--yes")
+    assert r.exit_code == 1
+    assert "VM redis-03 was renamed to redis-03-old" in r.stderr, r.stderr

@@ -157,3 +157,14 @@ def test_rollback_last_without_a_journal_says_so(tmp_path: Path, jdir: Path) -> 
     assert r.exit_code == 64 and "no apply journal of" in r.stderr
     with pytest.raises(UsageError):
         latest_journal(tmp_path / "spec.yaml")
+
+
+def test_a_journal_a_run_holds_is_listed_as_running(tmp_path: Path, jdir: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    with Journal(journal_for(spec, "vc", 443)) as j:  # holds the lock, as a running apply does
+        j.write("run_start", command="apply", spec=str(spec.resolve()), vcenter="vc",
+                vcenter_port=443)
+        [info] = list_journals(spec)
+        assert info.status == "running"
+    [info] = list_journals(spec)
+    assert info.status == "killed"  # the lock is gone and no run_end was written
