@@ -156,16 +156,24 @@ def list_journals(spec_path: str | Path | None = None,
     return sorted(infos, key=lambda i: (i.last_time or 0.0, str(i.path)), reverse=True)
 
 
-def latest_journal(spec_path: str | Path, directory: Path | None = None) -> Path:
+def latest_journal(spec_path: str | Path, directory: Path | None = None, *,
+                   host: str | None = None, port: int | None = None) -> Path:
     """The newest apply journal of ``spec_path`` (``rollback --last SPEC``).
 
+    With ``host`` (and ``port``), the newest written against that vCenter:
+    two vCenters applied the same spec, and the one connected to decides.
+
     Raises:
-        UsageError: no apply journal of that spec is in the journal directory.
+        UsageError: no such apply journal is in the journal directory.
     """
     found = [i for i in list_journals(spec_path, directory)
              if i.command == "apply" and i.spec is not None and i.runs]
+    if host is not None:
+        found = [i for i in found if (i.vcenter or "").lower() == host.lower()
+                 and i.vcenter_port in (None, port)]
     if not found:
         d = directory or default_journal_dir()
-        raise UsageError(f"no apply journal of {spec_path} in {d}; list them with "
+        where = f" against {host}:{port}" if host is not None else ""
+        raise UsageError(f"no apply journal of {spec_path}{where} in {d}; list them with "
                          "`pmemctl journals`, or give the JOURNAL path")
     return found[0].path

@@ -53,10 +53,17 @@ def command(app: App, journal_path: Path | None, last_spec: Path | None, yes: bo
         from pmemctl.apply.journals import latest_journal
 
         journal_path = latest_journal(last_spec)
-        app.info(f"Rolling back {journal_path}, the newest apply journal of {last_spec}")
     assert journal_path is not None
     src = load_rollback(journal_path)
     with app.vsphere(src.vcenter) as vs:
+        if last_spec is not None:
+            # Connected where the flags (or the newest journal) said: the newest
+            # journal of THIS vCenter is the one to undo.
+            mine = latest_journal(last_spec, host=vs.settings.host, port=vs.settings.port)
+            if mine != journal_path:
+                journal_path, src = mine, load_rollback(mine)
+            app.info(f"Rolling back {journal_path}, the newest apply journal of {last_spec} "
+                     f"against {vs.settings.host}:{vs.settings.port}")
         run = RollbackRun(vs, src, allow_data_loss=allow_data_loss, parallel=parallel)
         rb = run.prepare(view.events(), app.status)
         view.rollback_plan(rb)

@@ -118,11 +118,16 @@ def test_two_vcenters_on_one_address_keep_two_journals(make_sim: MakeSim, tmp_pa
     assert [j["vcenter_port"] for j in listed] == [two.parts.port, one.parts.port]
     assert len({j["path"] for j in listed}) == 2
     assert all(j["status"] == "done" and j["steps_done"] == 1 for j in listed)
-    # The newest is the second vCenter's: rolling it back there moves its disk back.
+    # --last picks the newest journal of the vCenter connected to: first the older
+    # one's (its flags say which), then the other's; each undoes only its own.
+    r = k.run(one, "rollback", "--last", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    assert f"against 127.0.0.1:{one.parts.port}" in r.stderr
+    assert not k.estate(one).vms["redis-03"].disks[0].pmem
+    assert k.estate(two).vms["redis-03"].disks[0].pmem  # the other vCenter's is untouched
     r = k.run(two, "rollback", "--last", str(spec), "--yes")
     assert r.exit_code == 0, r.output
     assert not k.estate(two).vms["redis-03"].disks[0].pmem
-    assert k.estate(one).vms["redis-03"].disks[0].pmem  # the other vCenter's is untouched
 
 
 def test_a_saved_plan_refused_after_a_vmotion_names_both_hosts(ux_sim: simproc.PmemSim,
