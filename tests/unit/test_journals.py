@@ -168,3 +168,18 @@ def test_a_journal_a_run_holds_is_listed_as_running(tmp_path: Path, jdir: Path) 
         assert info.status == "running"
     [info] = list_journals(spec)
     assert info.status == "killed"  # the lock is gone and no run_end was written
+
+
+def test_rollback_last_takes_the_newest_journal_of_the_connected_vcenter(tmp_path: Path,
+                                                                         jdir: Path) -> None:
+    spec = k.spec(tmp_path, MIGRATE)
+    one, two = estate(8989), estate(8990)
+    assert k.run(one, "apply", str(spec), "--yes").exit_code == 0
+    assert k.run(two, "apply", str(spec), "--yes").exit_code == 0  # the newest
+    r = k.run(one, "rollback", "--last", str(spec), "--yes")
+    assert r.exit_code == 0, r.output
+    assert "against 127.0.0.1:8989" in r.stderr
+    assert not one.inventory.vms["legacy-sql-03"].disks[0].pmem
+    assert two.inventory.vms["legacy-sql-03"].disks[0].pmem
+    with pytest.raises(UsageError, match=r"against 127\.0\.0\.1:9999"):
+        latest_journal(spec, host="127.0.0.1", port=9999)
