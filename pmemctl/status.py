@@ -142,7 +142,8 @@ def render_status(status: dict[str, Any], console: Console) -> None:
     hosts = Table(title="PMem by host", box=box.SIMPLE_HEAD, title_justify="left",
                   padding=(0, 1), pad_edge=False)
     for col in ("Host", "Cluster", "PMem", "Used", "Free", "Usage", "VMs"):
-        hosts.add_column(col, justify="right" if col in _RIGHT else "left")
+        # fold, never "…": host and VM names are copied into specs and commands.
+        hosts.add_column(col, justify="right" if col in _RIGHT else "left", overflow="fold")
     for h in status["hosts"]:
         cap = int(h["pmem_capacity_mb"])
         if cap <= 0:
@@ -154,7 +155,7 @@ def render_status(status: dict[str, Any], console: Console) -> None:
         hosts.add_row(
             _t(h["name"]), _t(h["cluster"] or "-"), _t(format_mb(cap)), _t(format_mb(used)),
             _t(format_mb(int(h["pmem_free_mb"]))), _t(usage_bar(used, cap)),
-            _t(", ".join(h.get("vms", [])) or "-"),
+            _t(",\n".join(h.get("vms", [])) or "-"),  # one per line: a name never splits
         )
     console.print(hosts)
     # PMemDS-<uuid> names are long and get copied into commands: one whole
@@ -164,7 +165,14 @@ def render_status(status: dict[str, Any], console: Console) -> None:
         console.print(Text("PMem datastores"))
         width = max(len(name) for name, _ in datastores)
         for name, ds in datastores:
-            console.print(Text(f"  {name.ljust(width)}   {ds}"), soft_wrap=True)
+            line = f"  {name.ljust(width)}   {ds}"
+            if len(line) > console.width:
+                # Too long for one line: the name on its own, indented, so it folds
+                # (if it must) at the width rather than after the host name.
+                console.print(Text(f"  {name}"))
+                console.print(Text(f"      {ds}"))
+            else:
+                console.print(Text(line))
         console.print()
 
     if not status["vms"]:

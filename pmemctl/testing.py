@@ -577,6 +577,8 @@ class FakeVSphere:
                                for n in nvdimms]
                 elif isinstance(p, RemoveNvdimm):
                     nvdimms = [n for n in nvdimms if n.key != p.key]
+                    if p.remove_controller_key is not None:
+                        ctl = None
                 elif isinstance(p, RemoveDisk):
                     disks = [d for d in disks if d.key != p.key]
                 elif isinstance(p, CreateDisk):
@@ -584,6 +586,9 @@ class FakeVSphere:
                     disks.append(Disk(label=c.target, key=new_keys[id(c)], size_mb=p.size_mb,
                                       datastore=ds, pmem=p.pmem,
                                       backing="pmem" if p.pmem else "flat"))
+            if ctl is None and nvdimms:
+                return Fault("InvalidDeviceSpec", "the NVDIMM controller cannot be removed "
+                             "while NVDIMMs remain")
             self._put(replace(cur, nvdimms=tuple(nvdimms), disks=tuple(disks),
                               nvdimm_controller_key=ctl))
             return None
@@ -657,5 +662,7 @@ def _describe(c: Change) -> str:
     p = c.payload
     if isinstance(p, (AddNvdimm, CreateDisk, GrowNvdimm)):
         return f"{c.action.value} {c.target} {p.size_mb} MB"
+    if isinstance(p, RemoveNvdimm) and p.remove_controller_key is not None:
+        return f"{c.action.value} {c.target} and the NVDIMM controller"
     return f"{c.action.value} {c.target}"
 

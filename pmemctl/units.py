@@ -36,9 +36,22 @@ def parse_size_mb(text: str) -> int:
 
 
 def format_mb(mb: int) -> str:
-    """Render MiB the way a human reads it: ``16 GiB``, ``1.5 TiB``, ``300 MiB``."""
+    """Render MiB exactly, the way a human reads it: ``16 GiB``, ``1.5 TiB``, ``96 GiB 1 MiB``.
+
+    A size that is not a round number of its largest unit (at most two
+    decimals) is written as parts instead, so a +1 MiB change never reads
+    as "96.0 GiB → 96.0 GiB".
+    """
+    sign, rest = ("-" if mb < 0 else ""), abs(mb)
     for unit, factor in (("TiB", 1024 * 1024), ("GiB", 1024)):
-        if abs(mb) >= factor:
-            value = mb / factor
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+        if rest >= factor:
+            if (rest * 100) % factor == 0:
+                text = f"{rest / factor:.2f}".rstrip("0").rstrip(".")
+                return f"{sign}{text} {unit}"
+            parts = []
+            for u, f in (("TiB", 1024 * 1024), ("GiB", 1024), ("MiB", 1)):
+                if rest >= f:
+                    parts.append(f"{rest // f} {u}")
+                    rest %= f
+            return sign + " ".join(parts)
     return f"{mb} MiB"

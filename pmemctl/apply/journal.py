@@ -8,8 +8,10 @@ Location (first that applies):
    ``XDG_STATE_HOME`` defaults to ``~/.local/state``.
 
 ``sha8`` is the first 8 hex digits of SHA-256 over the absolute spec path and
-the vCenter host, so re-running the same spec against the same vCenter
-appends to the same journal, and that is what lets ``apply`` resume.
+the vCenter host and port, so re-running the same spec against the same
+vCenter appends to the same journal, and that is what lets ``apply`` resume
+(journals named by host only, before the port counted, are still found:
+:mod:`pmemctl.apply.journals`).
 
 Every record is one line with ``v`` (format version), ``type``, ``time``
 (Unix seconds) and ``run`` (the run id). Types::
@@ -122,10 +124,18 @@ def default_journal_dir() -> Path:
     return Path(state) / "pmemctl" / "journals"
 
 
-def default_journal_path(spec_path: str | Path, vcenter_host: str) -> Path:
-    """The journal for one spec against one vCenter: ``<stem>-<sha8>.jsonl``."""
+def default_journal_path(spec_path: str | Path, vcenter_host: str,
+                         vcenter_port: int | None = None) -> Path:
+    """The journal for one spec against one vCenter: ``<stem>-<sha8>.jsonl``.
+
+    With ``vcenter_port`` the hash covers host and port, so two vCenters on
+    one address (two pmemsims, a port forward) never share a journal.
+    Without it, the host-only name earlier pmemctl used
+    (:func:`pmemctl.apply.journals.journal_for` still finds those).
+    """
     absolute = str(Path(spec_path).resolve())
-    digest = hashlib.sha256(f"{absolute}\n{vcenter_host}".encode()).hexdigest()[:8]
+    where = vcenter_host if vcenter_port is None else f"{vcenter_host}:{vcenter_port}"
+    digest = hashlib.sha256(f"{absolute}\n{where}".encode()).hexdigest()[:8]
     return default_journal_dir() / f"{Path(spec_path).stem}-{digest}.jsonl"
 
 
@@ -170,6 +180,8 @@ class Journal:
             raise JournalError(f"cannot create the journal directory {self.path.parent}: "
                                f"{e.strerror or e}") from e
         created = not self.path.exists()
+        #: This open created the file (a run that writes nothing removes it again).
+        self.created = created
         try:
             # Only a regular file: --journal /dev/full would fail every write (and,
             # read, never end); a FIFO would block the open forever. Read-write so
@@ -273,6 +285,21 @@ class Journal:
             f"cannot write to journal {self.path}: {reason}; the {type_!r} record was not "
             f"written ({state}); free space on that file system, then run again to resume",
             path=self.path, record_type=type_, errno_=e.errno)
+
+    def discard_if_unused(self) -> None:
+        """Remove the file if this open created it and nothing was written to it.
+
+        A refused or cancelled apply must not leave an empty journal behind
+        (``pmemctl journals`` would list a run that never was). The lock is
+        still held here, so no other run is writing to it.
+        """
+        if self._fd < 0 or not self.created:
+            return
+        try:
+            if os.fstat(self._fd).st_size == 0:
+                self.path.unlink()
+        except OSError:
+            pass  # an empty file left behind is harmless; never fail a run over it
 
     def close(self) -> None:
         """Close the file (every record is already on disk)."""

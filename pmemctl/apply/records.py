@@ -27,6 +27,9 @@ class ChangeRef:
     target: str
     before: str | None = None
     after: str | None = None
+    # An add_nvdimm that brought the VM's NVDIMM controller (its payload's
+    # add_controller): rollback removes that controller with the last NVDIMM.
+    added_controller: bool = False
 
     @classmethod
     def from_json(cls, data: Any) -> ChangeRef | None:
@@ -37,8 +40,11 @@ class ChangeRef:
             action = Action(data.get("action"))
         except ValueError:
             return None
+        payload = data.get("payload")
+        added = isinstance(payload, Mapping) and payload.get("add_controller") is True
         return cls(action=action, target=str(data.get("target", "")),
-                   before=_opt_str(data.get("before")), after=_opt_str(data.get("after")))
+                   before=_opt_str(data.get("before")), after=_opt_str(data.get("after")),
+                   added_controller=added)
 
 
 # -- undo state, captured before a step runs ----------------------------------

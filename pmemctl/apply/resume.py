@@ -188,14 +188,12 @@ def _wait(vs: VSphere, ids: set[str], hook: Hook, vms: dict[str, str], *, max_wa
                         left.discard(tid)
 
 
-def pending_power_ons(state: JournalState, plan: Plan, inventory: Inventory) -> Plan:
-    """Step 4 (pure): append a ``power_on`` for VMs pmemctl left powered off.
+def owed_by_journal(state: JournalState) -> dict[str, str]:
+    """VM name → why, for the VMs the journal says pmemctl powered off and never on again.
 
-    A VM qualifies when it is powered off now, the plan has no ``power_on``
-    for it already, and either the journal's latest power step for it is a
-    ``power_off`` that completed (or never got an outcome: killed during a
-    guest shutdown) or the VM carries the owed-power-on marker (any run, any
-    journal: :attr:`~pmemctl.inventory.model.VM.owed_power_on`).
+    The journal's side of :func:`pending_power_ons`; a resumed run reads
+    these VMs' devices and power state even when the spec no longer selects
+    them, so the power-on they are owed is shown and run.
     """
     last_power: dict[str, StepKind] = {}
     for s in state.steps:
@@ -205,8 +203,20 @@ def pending_power_ons(state: JournalState, plan: Plan, inventory: Inventory) -> 
         if (s.outcome == "done" or unresolved_off) and s.kind in (StepKind.POWER_OFF,
                                                                    StepKind.POWER_ON):
             last_power[s.vm] = s.kind
-    why = {n: "pmemctl powered it off in an earlier run that did not power it back on"
-           for n, k in last_power.items() if k is StepKind.POWER_OFF}
+    return {n: "pmemctl powered it off in an earlier run that did not power it back on"
+            for n, k in last_power.items() if k is StepKind.POWER_OFF}
+
+
+def pending_power_ons(state: JournalState, plan: Plan, inventory: Inventory) -> Plan:
+    """Step 4 (pure): append a ``power_on`` for VMs pmemctl left powered off.
+
+    A VM qualifies when it is powered off now, the plan has no ``power_on``
+    for it already, and either the journal's latest power step for it is a
+    ``power_off`` that completed (or never got an outcome: killed during a
+    guest shutdown) or the VM carries the owed-power-on marker (any run, any
+    journal: :attr:`~pmemctl.inventory.model.VM.owed_power_on`).
+    """
+    why = owed_by_journal(state)
     runs = {r.run for r in state.runs}
     for name, marked in inventory.vms.items():
         run_id, _, journal = marked.owed_power_on.partition(" ")

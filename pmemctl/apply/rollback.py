@@ -36,6 +36,7 @@ from pmemctl.apply.resume import pending_power_ons
 from pmemctl.apply.scheduler import StepKind
 from pmemctl.inventory.model import VM, Datastore, Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan
+from pmemctl.plan.nvdimm_controller import controller_key, with_controller_removal
 from pmemctl.plan.payloads import (
     DatastoreRef,
     MigrateDisk,
@@ -85,6 +86,7 @@ def rollback_plan(state: JournalState, inventory: Inventory,
     acc = _Acc()
     _migrations(steps, inventory, acc)
     _created(steps, inventory, allow_data_loss, acc)
+    _controllers(steps, inventory, acc)
     _irreversible(steps, acc)
     order = {Action.REMOVE_NVDIMM: 0, Action.REMOVE_DISK: 0, Action.MIGRATE_DISK: 1}
     changes = sorted(acc.changes, key=lambda c: (c.vm, order.get(c.action, 9)))
@@ -192,6 +194,27 @@ def _created(steps: list[StepRecord], inventory: Inventory, allow_data_loss: boo
                 vm=vm.name, action=payload.ACTION, target=label, before=format_mb(size),
                 after=None, disruptive=False, reason="rollback: created by apply",
                 payload=payload, vm_moid=vm.moid, host=vm.host, host_moid=vm.host_moid))
+
+
+def _controllers(steps: list[StepRecord], inventory: Inventory, acc: _Acc) -> None:
+    """The NVDIMM controller an apply added goes with the last NVDIMM rollback removes.
+
+    Only a controller the journal says the run added (an ``add_nvdimm`` with
+    ``add_controller``), and only when no NVDIMM is left on the VM after
+    the removals (pmemctl/plan/nvdimm_controller.py).
+    """
+    added = {s.vm for s in steps if s.kind is StepKind.RECONFIGURE
+             and any(c.action is Action.ADD_NVDIMM and c.added_controller for c in s.changes)}
+    for name in sorted(added):
+        vm = inventory.vms.get(name)
+        key = controller_key(vm) if vm is not None else None
+        if vm is None or key is None:
+            continue
+        mine = [i for i, c in enumerate(acc.changes)
+                if c.vm == name and isinstance(c.payload, RemoveNvdimm)]
+        removed = {acc.changes[i].payload.key for i in mine}  # type: ignore[union-attr]
+        if mine and all(n.key in removed for n in vm.nvdimms):
+            acc.changes[mine[-1]] = with_controller_removal(acc.changes[mine[-1]], key)
 
 
 def _created_devices(s: StepRecord, vm: VM, claimed: set[tuple[str, int]],

@@ -44,12 +44,13 @@ from pmemctl.apply.journal import (
     Journal,
     JournalError,
     JournalState,
-    default_journal_path,
     new_run_id,
     read_journal,
 )
+from pmemctl.apply.journals import journal_for
 from pmemctl.apply.resume import (
     clear_paid_markers,
+    owed_by_journal,
     pending_power_ons,
     settle_journal,
     settle_vms,
@@ -166,7 +167,9 @@ class RunJournal:
         return self._journal
 
     def close(self) -> None:
-        """Release the lock and close the file."""
+        """Release the lock and close the file (removing it if this run created it empty)."""
+        if not self._started:
+            self._journal.discard_if_unused()
         self._journal.close()
 
     def __enter__(self) -> RunJournal:
@@ -218,11 +221,12 @@ def prepare(conn: VSphere, source: ApplySource, journal: JournalState, hook: Hoo
     """
     # A spec narrowed to clusters, hosts or folders reads only there.
     scope = spec_scope(source.spec) if source.spec is not None else None
+    want = _with_owed(source.want, journal)
     if settle:
-        inventory = read_settled(conn, source.want, hook, status, scope)
+        inventory = read_settled(conn, want, hook, status, scope)
     else:
         with status("Reading inventory"):
-            inventory = conn.snapshot(source.want, scope=scope)
+            inventory = conn.snapshot(want, scope=scope)
     if source.saved is not None:
         check_fresh(source.saved, inventory)
         plan = source.saved.plan
@@ -233,6 +237,26 @@ def prepare(conn: VSphere, source: ApplySource, journal: JournalState, hook: Hoo
     if settle:  # apply only: plan changes nothing
         clear_paid_markers(conn, inventory, plan)
     return inventory, plan
+
+
+def _with_owed(want: Callable[[Inventory], list[str]],
+               journal: JournalState) -> Callable[[Inventory], list[str]]:
+    """``want`` plus the VMs the journal owes a power-on, so a resumed plan shows it.
+
+    The spec may no longer select a VM an earlier run of it powered off (it
+    was edited, or a glob no longer matches): its power state is read all
+    the same, and :func:`~.resume.pending_power_ons` adds its power-on. A
+    scoped read (``host:``/``cluster:``/``folder:``) still reads only its
+    scope; a VM outside it keeps its marker for a later run.
+    """
+    owed = owed_by_journal(journal)
+    if not owed:
+        return want
+
+    def with_owed(light: Inventory) -> list[str]:
+        names = want(light)
+        return names + sorted(n for n in owed if n in light.vms and n not in names)
+    return with_owed
 
 
 # -- apply --------------------------------------------------------------------
@@ -315,7 +339,8 @@ class ApplyRun:
         self.source = source
         self.options = options
         host = conn.settings.host
-        self.journal_path = journal_path or default_journal_path(source.spec_path, host)
+        self.journal_path = journal_path or journal_for(source.spec_path, host,
+                                                        conn.settings.port)
         shapes, self._shape_notes = for_vcenter(host, conn.settings.port,
                                                 conn.about.instance_uuid,
                                                 source.options.pmem_migration_shape)

@@ -18,6 +18,8 @@ import click
 from pmemctl import __version__
 from pmemctl.cli.app import App
 from pmemctl.cli.options import connection_options
+from pmemctl.cli.quiet import HELP as QUIET_HELP
+from pmemctl.cli.quiet import add_quiet
 
 
 class PmemctlGroup(click.Group):
@@ -45,7 +47,7 @@ class PmemctlGroup(click.Group):
 
 @click.group(cls=PmemctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="pmemctl")
-@click.option("--quiet", "-q", is_flag=True, help="Print only results and errors.")
+@click.option("--quiet", "-q", is_flag=True, help=QUIET_HELP)
 @connection_options
 @click.pass_context
 def cli(ctx: click.Context, quiet: bool) -> None:
@@ -57,7 +59,8 @@ def cli(ctx: click.Context, quiet: bool) -> None:
     variables PMEMCTL_URL, PMEMCTL_SERVER, PMEMCTL_USER, PMEMCTL_PASSWORD,
     PMEMCTL_CA_FILE and PMEMCTL_INSECURE are read too.
     """
-    ctx.ensure_object(App).quiet = quiet
+    if quiet:
+        ctx.ensure_object(App).quiet = True
 
 
 def _register() -> None:
@@ -66,6 +69,7 @@ def _register() -> None:
     from pmemctl.cli import (
         cmd_apply,
         cmd_export,
+        cmd_journals,
         cmd_plan,
         cmd_probe,
         cmd_rehearse,
@@ -77,7 +81,8 @@ def _register() -> None:
     )
 
     for mod in (cmd_validate, cmd_status, cmd_plan, cmd_show, cmd_apply, cmd_rollback,
-                cmd_probe, cmd_export, cmd_sim, cmd_rehearse):
+                cmd_probe, cmd_export, cmd_sim, cmd_rehearse, cmd_journals):
+        add_quiet(mod.command)  # -q after the command name too
         cli.add_command(mod.command)
 
 

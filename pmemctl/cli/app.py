@@ -25,7 +25,7 @@ from rich.console import Console
 
 from pmemctl.cli import jsonout
 from pmemctl.cli.options import connection_values
-from pmemctl.errors import ExitCode, NotConfirmed, PmemctlError, SpecError
+from pmemctl.errors import ExitCode, Interrupted, NotConfirmed, PmemctlError, SpecError
 from pmemctl.vsphere.retry import NetworkError
 
 if TYPE_CHECKING:
@@ -156,13 +156,24 @@ class App:
 
         Raises:
             PmemctlError: with ``refusal`` (no terminal) or ``cancelled`` (the
-                answer was no); exit 1.
+                answer was no, or stdin ended); exit 1.
+            Interrupted: Ctrl-C at the prompt; exit 130.
         """
         if yes:
             return
         if not self.interactive:
             raise NotConfirmed(refusal)
-        if not click.confirm(question, default=False, err=True):
+        try:
+            answer = click.confirm(question, default=False, err=True)
+        except click.exceptions.Abort as e:
+            # click turns Ctrl-C and end of input alike into Abort (exit 1,
+            # "Aborted."); Ctrl-C is an interrupt and exits 130, as documented.
+            click.echo(err=True)  # end the prompt's line before the message
+            what = cancelled.rstrip(".")
+            if isinstance(e.__context__, KeyboardInterrupt):
+                raise Interrupted(f"{what} (Ctrl-C); nothing was changed.") from None
+            raise NotConfirmed(f"{what} (no answer); nothing was changed.") from None
+        if not answer:
             raise NotConfirmed(cancelled)
 
     # -- exit codes -----------------------------------------------------------

@@ -48,7 +48,8 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
     that skips blocked VMs (--skip-blocked).
     """
     from pmemctl.apply.events import NullHook
-    from pmemctl.apply.journal import default_journal_path, read_journal
+    from pmemctl.apply.journal import read_journal
+    from pmemctl.apply.journals import journal_for
     from pmemctl.apply.run import load_source, prepare
     from pmemctl.plan.savefile import check_plan_target, save_plan
     from pmemctl.plan.select import select_vms
@@ -69,7 +70,7 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
     assert spec is not None
     with app.vsphere(spec.vcenter) as vs:
         # The journal apply would use tells which power-ons a killed run still owes.
-        path = journal_path or default_journal_path(spec_path, vs.settings.host)
+        path = journal_path or journal_for(spec_path, vs.settings.host, vs.settings.port)
         inventory, plan = prepare(vs, source, read_journal(path), NullHook(), app.status)
         # The connection's warnings (a 9.0 deprecation) belong in the plan's
         # JSON "warnings" too; the App has shown them already and shows them once.

@@ -19,11 +19,14 @@ import click
 
 from pmemctl.cli.app import App
 from pmemctl.cli.options import connection_options, output_option
-from pmemctl.errors import ExitCode
+from pmemctl.errors import ExitCode, UsageError
 
 
 @click.command("rollback")
-@click.argument("journal_path", metavar="JOURNAL", type=click.Path(path_type=Path))
+@click.argument("journal_path", metavar="JOURNAL", required=False, type=click.Path(path_type=Path))
+@click.option("--last", "last_spec", metavar="SPEC", type=click.Path(path_type=Path),
+              help="Roll back the newest apply journal of SPEC (see `pmemctl journals SPEC`) "
+                   "instead of naming a JOURNAL.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--allow-data-loss", is_flag=True,
               help="Also remove the NVDIMMs and disks the run created (their data is lost).")
@@ -32,8 +35,8 @@ from pmemctl.errors import ExitCode
 @output_option
 @connection_options
 @click.pass_obj
-def command(app: App, journal_path: Path, yes: bool, allow_data_loss: bool,
-            parallel: int | None, output: str) -> int:
+def command(app: App, journal_path: Path | None, last_spec: Path | None, yes: bool,
+            allow_data_loss: bool, parallel: int | None, output: str) -> int:
     """Move migrated disks back to their original datastores and policies.
 
     NVDIMMs and disks the run created are removed only with
@@ -45,8 +48,23 @@ def command(app: App, journal_path: Path, yes: bool, allow_data_loss: bool,
     from pmemctl.cli.views.apply import apply_view, report_lines, run_exit_code
 
     view = apply_view(app, output, verb="Rollback")
+    if (journal_path is None) == (last_spec is None):
+        raise UsageError("give a JOURNAL or --last SPEC (one of them)")
+    if last_spec is not None:
+        from pmemctl.apply.journals import latest_journal
+
+        journal_path = latest_journal(last_spec)
+    assert journal_path is not None
     src = load_rollback(journal_path)
     with app.vsphere(src.vcenter) as vs:
+        if last_spec is not None:
+            # Connected where the flags (or the newest journal) said: the newest
+            # journal of THIS vCenter is the one to undo.
+            mine = latest_journal(last_spec, host=vs.settings.host, port=vs.settings.port)
+            if mine != journal_path:
+                journal_path, src = mine, load_rollback(mine)
+            app.info(f"Rolling back {journal_path}, the newest apply journal of {last_spec} "
+                     f"against {vs.settings.host}:{vs.settings.port}")
         run = RollbackRun(vs, src, allow_data_loss=allow_data_loss, parallel=parallel)
         rb = run.prepare(view.events(), app.status)
         view.rollback_plan(rb)

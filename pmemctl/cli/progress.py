@@ -6,7 +6,8 @@ CLI's displays of them.
 
 * Terminal, ``--output table``: :class:`LiveProgress`, on stderr: one row per
   running task (VM, action, % from ``task.info.progress``, elapsed, ETA)
-  above an overall bar (changes completed / total, MiB moved).
+  above an overall bar (changes completed / total, MiB moved: finished
+  migrations plus running ones by their task's ``info.progress``).
 * No terminal, or ``--output json``: :class:`LineProgress`, on stdout: one
   line per event, plain (``redis-01: add_nvdimm NVDIMM 1: started
   (task-12)``) or JSON Lines (``{"event":"started","vm":…,"time":…}``), so
@@ -76,8 +77,8 @@ class LineProgress:
                 return
             self.app.emit_json_line(e.to_json())
             return
-        if e.kind == "warning":
-            return
+        if e.kind == "warning" or self.app.quiet:
+            return  # --quiet: the final summary names failures
         line = event_line(e)
         if line is not None:
             self.app.console.print(line, soft_wrap=True)
@@ -97,6 +98,7 @@ class _Row:
     task: str | None
     started: float
     progress: int | None = None
+    size_mb: int = 0  # MiB a migration copies (0 for other steps)
 
 
 @dataclass
@@ -139,7 +141,8 @@ class LiveProgress:
         """Update the rows and the bar; print lasting lines for failures and notes."""
         key = (e.vm, e.action)
         if e.kind == "started":
-            self._rows[key] = _Row(e.vm, e.action, e.target, e.task, time.monotonic())
+            self._rows[key] = _Row(e.vm, e.action, e.target, e.task, time.monotonic(),
+                                   size_mb=e.size_mb)
         elif e.kind == "progress":
             row = self._rows.get(key)
             if row is not None:
@@ -159,10 +162,21 @@ class LiveProgress:
         if self._live is not None:
             self._live.refresh()
 
+    @property
+    def moved_mb(self) -> int:
+        """MiB moved so far: finished migrations, plus running ones by their task's progress.
+
+        A Storage vMotion of a 500 GiB disk runs for minutes; counting it only
+        when it ends would leave "0 MiB of 500 GiB moved" on screen until then.
+        """
+        running = sum(r.size_mb * min(max(r.progress or 0, 0), 100) // 100
+                      for r in self._rows.values())
+        return min(self._moved_mb + running, self.total_mb) if self.total_mb else 0
+
     def _render(self) -> Group:
         table = Table(box=None, pad_edge=False)
         for h in ("VM", "Action", "Target", "Task", "%", "Elapsed", "ETA"):
-            table.add_column(h)
+            table.add_column(h, overflow="fold")  # a VM name is never cut to "…"
         now = time.monotonic()
         for r in self._rows.values():
             elapsed = now - r.started
@@ -173,7 +187,7 @@ class LiveProgress:
             table.add_row(r.vm, r.action, r.target, r.task or "-",
                           f"{pct}%" if pct is not None else "-", f"{elapsed:.0f}s", eta)
         if self._bar is not None:
-            moved = f"{format_mb(self._moved_mb)} of {format_mb(self.total_mb)} moved" \
+            moved = f"{format_mb(self.moved_mb)} of {format_mb(self.total_mb)} moved" \
                 if self.total_mb else ""
             self._bar.update(self._task_id, completed=self._done_changes, moved=moved)
             return Group(table, self._bar)

@@ -103,11 +103,16 @@ class GrowNvdimm:
 
 @dataclass(frozen=True)
 class RemoveNvdimm:
-    """Remove (and destroy) the NVDIMM with device key ``key``."""
+    """Remove (and destroy) the NVDIMM with device key ``key``.
+
+    ``remove_controller_key``: on the VM's last NVDIMM, the NVDIMM controller
+    to remove with it in the same reconfigure (None: leave the controller).
+    """
 
     ACTION: ClassVar[Action] = Action.REMOVE_NVDIMM
     key: int
     size_mb: int
+    remove_controller_key: int | None = None
 
 
 @dataclass(frozen=True)

@@ -250,9 +250,20 @@ def _diff_nvdimms(plan: _VmPlan, desired: tuple[int, ...]) -> None:
         first = adds[0].payload
         assert isinstance(first, AddNvdimm)
         adds[0] = replace(adds[0], payload=replace(first, add_controller=True))
+    if removes and not adds and not grows and len(removes) == len(current):
+        _with_controller(plan, removes)
     plan.reconfig.extend(removes + grows + adds)
     if adds or grows:
         _require_host_pmem(plan)
+
+
+def _with_controller(plan: _VmPlan, removes: list[Change]) -> None:
+    """The last NVDIMM goes: its controller goes with it (pmemctl/plan/nvdimm_controller.py)."""
+    from pmemctl.plan.nvdimm_controller import controller_key, with_controller_removal
+
+    key = controller_key(plan.vm)
+    if key is not None:
+        removes[-1] = with_controller_removal(removes[-1], key)
 
 
 def _grow(plan: _VmPlan, have: Nvdimm, want: int) -> Change:
@@ -447,6 +458,11 @@ def _resolve_storage(
         names = sorted({d.name for d in plan.inventory.datastores.values()
                         if dc is None or d.datacenter == dc})
         hint = _did_you_mean(target.storage, names)
+        elsewhere = sorted({d.datacenter for d in plan.inventory.datastores_named(target.storage)
+                            if d.datacenter and d.datacenter != dc})
+        if dc and elsewhere and not hint:
+            # vCenter keeps names per datacenter: a disk cannot move to another one's datastore.
+            hint = f"; a datastore of that name is in datacenter {', '.join(elsewhere)}"
         plan.problem(
             f"datastore {target.storage} does not exist{where} (VM {vm.name}, {label}){hint}"
         )

@@ -44,15 +44,15 @@ def render_plan(plan: Plan, console: Console) -> None:
     blocked = blocked_vms(plan)
     groups = _with_blocked(groups, plan)
     if len(groups) > FOLD_VMS:
-        console.print(Text(summary_line(plan), style="bold"), soft_wrap=True)
+        _print_summary(plan, console)
         console.print()
         console.print(_folded_table(groups, blocked, plan))
         console.print()
     else:
         for vm, changes in groups:
             heading = f"VM {vm}{_host_of(vm, changes, plan)}{_status(vm, plan, blocked)}"
-            console.print(Text(heading, style="bold red" if vm in blocked else "bold"),
-                          soft_wrap=True)
+            # wraps before "(host …)" if it must
+            console.print(Text(heading, style="bold red" if vm in blocked else "bold"))
             console.print(_changes_table(changes, blocked.get(vm, ()), _runs(plan)))
             console.print()
     if plan.hosts and plan.changes:  # "No changes" needs no PMem table
@@ -64,7 +64,7 @@ def render_plan(plan: Plan, console: Console) -> None:
     if plan.warnings:
         console.print()
     if len(groups) <= FOLD_VMS:  # a folded plan had its summary first
-        console.print(Text(summary_line(plan), style="bold"), soft_wrap=True)
+        _print_summary(plan, console)
     if plan.problems:
         count = _count(len(plan.problems), "problem")
         console.print(
@@ -110,6 +110,29 @@ def summary_line(plan: Plan) -> str:
             + "."
         )
     return line + _skipped_note(plan)
+
+
+def summary_lines(plan: Plan, width: int) -> list[str]:
+    """:func:`summary_line`, or when it is wider than ``width``, one line per host's PMem.
+
+    Host names make the PMem part long; split at the hosts, a line never
+    breaks inside "esx-01 512 GiB → 456 GiB free".
+    """
+    line = summary_line(plan)
+    if len(line) <= width or " PMem: " not in line:
+        return [line]
+    # The skipped VMs' note (--skip-blocked) gets a line of its own.
+    note = _skipped_note(plan)
+    head, _, hosts = line.removesuffix(note).partition(" PMem: ")
+    parts = hosts.removesuffix(".").split(", ")
+    tail = [note.strip()] if note else []
+    return [f"{head} PMem:", *(f"  {p}," for p in parts[:-1]), f"  {parts[-1]}.", *tail]
+
+
+def _print_summary(plan: Plan, console: Console) -> None:
+    # Still too wide (a very long host name): rich wraps it at word boundaries.
+    for line in summary_lines(plan, console.width):
+        console.print(Text(line, style="bold"))
 
 
 def plan_to_json(plan: Plan) -> str:

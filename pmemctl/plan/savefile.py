@@ -33,6 +33,7 @@ from pmemctl.errors import Diagnostic, PmemctlError, SpecError, StalePlanError
 from pmemctl.fileio import FileProblem, check_regular_target, read_bounded
 from pmemctl.inventory.model import Inventory
 from pmemctl.plan.model import Plan
+from pmemctl.plan.stale import already_applied, what_changed
 from pmemctl.spec.model import OnFailure, Options, Parallel
 
 # 2: the plan inside carries typed payloads (plan format 2); a version-1 file is refused.
@@ -174,12 +175,15 @@ def check_fresh(saved: SavedPlan, inventory: Inventory) -> None:
     names = list(saved.vm_names)
     if inventory.fingerprint(names) == saved.fingerprint:
         return
+    if already_applied(saved.plan, inventory):
+        raise StalePlanError(
+            f"the estate changed since the plan was made: this plan (made {saved.created}) "
+            "has already been applied (the estate has every change in it). Nothing was "
+            "changed; run plan again to see what is left to do")
     then = dict(saved.objects)
     now = _digests(inventory, names)
-    what = [f"{key} changed" for key in sorted(then) if key in now and now[key] != then[key]]
-    what += [f"{key} is gone" for key in sorted(then) if key not in now]
-    what += [f"{key} is new" for key in sorted(now) if then and key not in then]
-    detail = ", ".join(what) if what else f"fingerprint {saved.fingerprint[:19]}…"
+    what = what_changed(saved.plan, saved.vm_names, then, now, inventory)
+    detail = "; ".join(what) if what else f"fingerprint {saved.fingerprint[:19]}…"
     raise StalePlanError(f"the estate changed since the plan was made ({detail}); run plan again")
 
 

@@ -37,7 +37,7 @@ def render_result(result: ProbeResult, console: Console) -> None:
     table = Table(title=f"pmemctl probe: vCenter {result.vcenter} (API {result.api_version})",
                   title_justify="left")
     for col in ("Step", "Shape", "Result", "Fault"):
-        table.add_column(col, no_wrap=True)
+        table.add_column(col, no_wrap=True, overflow="fold")  # folded if it must, never "…"
     table.add_column("Note (fault keys)", overflow="fold", ratio=1)
     for s in result.steps:
         note = "\n".join([s.note, *s.fault_keys]) if s.fault_keys else s.note

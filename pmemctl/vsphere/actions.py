@@ -119,11 +119,17 @@ def reconfigure_spec(changes: Sequence[Change], devices: Sequence[Any],
     ctl_key: int | None = None
     next_key = -28001
     used_units = _used_units(devices)
+    controller_removals: list[Any] = []
     for c in sorted(changes, key=_reconfig_order):
         p = c.payload
         if isinstance(p, (RemoveNvdimm, RemoveDisk)):
             dev_changes.append(vim.vm.device.VirtualDeviceSpec(
                 operation="remove", fileOperation="destroy", device=_existing(by_key, p.key, c)))
+            if isinstance(p, RemoveNvdimm) and p.remove_controller_key is not None:
+                # The controller has no file: a plain remove, after the NVDIMMs
+                # (vCenter refuses it while one remains).
+                controller_removals.append(vim.vm.device.VirtualDeviceSpec(
+                    operation="remove", device=_existing(by_key, p.remove_controller_key, c)))
         elif isinstance(p, GrowNvdimm):
             dev = copy.deepcopy(_existing(by_key, p.key, c))
             dev.capacityInMB = p.size_mb
@@ -155,7 +161,7 @@ def reconfigure_spec(changes: Sequence[Change], devices: Sequence[Any],
             next_key -= 1
         else:
             raise ValueError(f"{c.action.value} is not a reconfigure change")
-    spec = vim.vm.ConfigSpec(deviceChange=dev_changes)
+    spec = vim.vm.ConfigSpec(deviceChange=dev_changes + controller_removals)
     mode = snapshot_mode(changes)
     if mode:
         # Same reconfigure as the NVDIMM add: vCenter refuses to set it later

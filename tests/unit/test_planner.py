@@ -935,7 +935,7 @@ def nvdimm_plan(have: list[Nvdimm], want_mb: list[int], option: NvdimmOption | N
 
 def test_nvdimm_size_must_be_a_multiple_of_the_granularity() -> None:
     assert messages(nvdimm_plan([], [16 * GIB + 1])) == [
-        "VM db-01: NVDIMM 1 of 16.0 GiB (16385 MB): NVDIMM sizes must be multiples of "
+        "VM db-01: NVDIMM 1 of 16 GiB 1 MiB (16385 MB): NVDIMM sizes must be multiples of "
         "4 MiB (4 MB) on this hardware"
     ]
     assert nvdimm_plan([], [16 * GIB]).problems == ()

@@ -60,7 +60,9 @@ Host     Capacity   Free before            Free after
 esx-01   512 GiB    512 GiB (524288 MiB)   456 GiB (466944 MiB)
 esx-02   512 GiB    100 GiB (102400 MiB)   64 GiB (65536 MiB)
 
-Plan: 6 changes for 2 VMs (3 disruptive). PMem: esx-01 512 GiB → 456 GiB free, esx-02 100 GiB → 64 GiB free.
+Plan: 6 changes for 2 VMs (3 disruptive). PMem:
+  esx-01 512 GiB → 456 GiB free,
+  esx-02 100 GiB → 64 GiB free.
 """
 
 

@@ -51,7 +51,9 @@ Host     Capacity   Free before            Free after
 ─────────────────────────────────────────────────────────────
 esx-01   512 GiB    100 GiB (102400 MiB)   40 GiB (40960 MiB)
 
-Plan: 1 change for 1 VM. PMem: esx-01 100 GiB → 40 GiB free. Skipped 2 blocked VMs: app-02, redis-01.
+Plan: 1 change for 1 VM. PMem:
+  esx-01 100 GiB → 40 GiB free.
+Skipped 2 blocked VMs: app-02, redis-01.
 Skipped 2 blocked VMs; apply leaves them untouched and exits 1:
 Skipped: app-02: host esx-01: not enough PMem: the plan needs 120 GiB (122880 MB), 100 GiB (102400 MB) free (for VMs app-01, app-02)
 Skipped: redis-01: VM redis-01 is powered on; adding NVDIMM 1 needs it powered off (set options.power_off: true)

@@ -141,13 +141,16 @@ class ApplyTable(ApplyView):
         from pmemctl.apply.run import migration_mb
         from pmemctl.cli.progress import LiveProgress
 
-        if self.app.err.is_terminal:
+        if self.app.err.is_terminal and not self.app.quiet:
             return LiveProgress(self.app.err, total_changes=len(plan.changes),
                                 total_mb=migration_mb(plan), warn=self.app.warn), True
         return self.events(), False
 
     def plan(self, plan: Plan) -> None:
         """The plan's tables, or just the summary line when there is nothing to do."""
+        if self.app.quiet and not plan.empty and not plan.blocked:
+            self.warnings(plan.warnings)  # the final summary says the rest
+            return
         if plan.empty and not plan.blocked and not plan.skipped:
             from pmemctl.plan.render import summary_line
 
@@ -158,9 +161,11 @@ class ApplyTable(ApplyView):
 
     def rollback_plan(self, rb: RollbackPlan) -> None:
         """The reverse plan (unless empty), its notes, or "Nothing to roll back."."""
-        if not rb.empty:
+        if self.app.quiet:
+            self.warnings(rb.plan.warnings)
+        elif not rb.empty:
             render_plan_table(self, rb.plan)
-        for note in rb.notes:
+        for note in () if self.app.quiet else rb.notes:
             self.app.console.print(f"Note: {note}", soft_wrap=True)
         if rb.empty:
             self.app.console.print("Nothing to roll back.")

@@ -24,8 +24,21 @@ def render_plan_table(view: View, plan: Plan) -> None:
     """
     from pmemctl.plan.render import render_plan
 
+    if view.app.quiet:
+        render_plan_summary(view, plan)
+        return
     render_plan(replace(plan, warnings=()), view.app.console)
     view.warnings(plan.warnings)
+
+
+def render_plan_summary(view: View, plan: Plan) -> None:
+    """What ``--quiet`` leaves of a plan: the summary line and what blocks it."""
+    from pmemctl.plan.render import summary_line
+
+    view.warnings(plan.warnings)
+    view.app.console.print(summary_line(plan), soft_wrap=True)
+    for problem in plan.problems:
+        view.app.console.print(f"Error: {problem.message}", soft_wrap=True)
 
 
 class PlanView(View, ABC):
