@@ -183,7 +183,8 @@ def undo_state(step: Step, inventory: Inventory,
         disks = []
         for c in step.changes:
             p = c.payload
-            assert isinstance(p, MigrateDisk)
+            if not isinstance(p, MigrateDisk):
+                continue  # a migrate_vm: rollback reads the hosts from the change itself
             disks.append(DiskUndo(
                 key=p.disk_key, label=c.target, datastore=p.source.name,
                 datastore_moid=p.source.moid or None, pmem=p.source.pmem,

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from pmemctl.plan.model import ACTION_ORDER, Action, Change, Plan
-from pmemctl.plan.payloads import MigrateDisk
+from pmemctl.plan.payloads import MigrateDisk, MigrateVm
 from pmemctl.spec.model import OnFailure, Parallel
 
 
@@ -64,6 +64,7 @@ _KIND_OF = {
     Action.CREATE_DISK: StepKind.RECONFIGURE,
     Action.REMOVE_DISK: StepKind.RECONFIGURE,
     Action.MIGRATE_DISK: StepKind.MIGRATE,
+    Action.MIGRATE_VM: StepKind.MIGRATE,  # one RelocateVM_Task with the VM's disk moves
     Action.POWER_ON: StepKind.POWER_ON,
 }
 _STEP_ORDER = list(StepKind)
@@ -113,6 +114,10 @@ class Step:
             if isinstance(c.payload, MigrateDisk):
                 for ref in (c.payload.source, c.payload.target):
                     keys.add(ref.moid or ref.name)
+            elif isinstance(c.payload, MigrateVm):
+                for opt in (c.payload.source_pmem, c.payload.target_pmem):
+                    if opt is not None:
+                        keys.add(opt.moid or opt.name)
         return tuple(sorted(k for k in keys if k))
 
     @property
@@ -120,7 +125,9 @@ class Step:
         """MiB a migration copies (0 for other kinds)."""
         if self.kind is not StepKind.MIGRATE:
             return 0
-        return sum(c.payload.size_mb for c in self.changes if isinstance(c.payload, MigrateDisk))
+        return sum(c.payload.size_mb if isinstance(c.payload, MigrateDisk)
+                   else c.payload.pmem_mb if isinstance(c.payload, MigrateVm) else 0
+                   for c in self.changes)
 
     @property
     def label(self) -> str:
