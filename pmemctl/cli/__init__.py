@@ -60,6 +60,7 @@ def _register() -> None:
     # `pmemctl --help` lists them all.
     from pmemctl.cli import (
         cmd_apply,
+        cmd_drain,
         cmd_plan,
         cmd_probe,
         cmd_rollback,
@@ -69,6 +70,8 @@ def _register() -> None:
 
     for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback, cmd_probe):
         cli.add_command(mod.command)
+    cli.add_command(cmd_drain.command)
+    cli.add_command(cmd_drain.return_command)
 
 
 _register()
