@@ -178,7 +178,7 @@ def undo_state(step: Step, inventory: Inventory,
     vm = inventory.vms.get(step.vm)
     if vm is None:
         return None
-    if step.kind is StepKind.MIGRATE:
+    if step.kind in (StepKind.MIGRATE, StepKind.MOVE):
         files = {d.key: d.file_name for d in vm.disks}
         disks = []
         for c in step.changes:

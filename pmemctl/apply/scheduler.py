@@ -50,6 +50,7 @@ class StepKind(str, Enum):
 
     POWER_OFF = "power_off"
     UPGRADE = "upgrade"
+    MOVE = "move"  # a spec's placement: the VM to another host before its NVDIMMs are added
     RECONFIGURE = "reconfigure"
     MIGRATE = "migrate"
     POWER_ON = "power_on"
@@ -68,6 +69,16 @@ _KIND_OF = {
     Action.POWER_ON: StepKind.POWER_ON,
 }
 _STEP_ORDER = list(StepKind)
+# Steps that are a RelocateVM_Task, charged to vCenter's migration limits.
+_RELOCATIONS = (StepKind.MIGRATE, StepKind.MOVE)
+
+
+def step_kind(change: Change) -> StepKind:
+    """The step a change belongs to: a ``migrate_vm`` that must come first is a ``move``."""
+    p = change.payload
+    if isinstance(p, MigrateVm) and p.first:
+        return StepKind.MOVE
+    return _KIND_OF[change.action]
 
 
 class Outcome(str, Enum):
@@ -107,7 +118,7 @@ class Step:
         By moid: two datastores of one name in two datacenters are two
         datastores to vCenter's limits.
         """
-        if self.kind is not StepKind.MIGRATE:
+        if self.kind not in _RELOCATIONS:
             return ()
         keys: set[str] = set()
         for c in self.changes:
@@ -123,7 +134,7 @@ class Step:
     @property
     def size_mb(self) -> int:
         """MiB a migration copies (0 for other kinds)."""
-        if self.kind is not StepKind.MIGRATE:
+        if self.kind not in _RELOCATIONS:
             return 0
         return sum(c.payload.size_mb if isinstance(c.payload, MigrateDisk)
                    else c.payload.pmem_mb if isinstance(c.payload, MigrateVm) else 0
@@ -176,7 +187,7 @@ def build_jobs(plan: Plan) -> list[Job]:
         changes.sort(key=lambda c: ACTION_ORDER[c.action])  # stable: keeps plan order within
         steps: list[Step] = []
         for kind in _STEP_ORDER:
-            group = tuple(c for c in changes if _KIND_OF[c.action] is kind)
+            group = tuple(c for c in changes if step_kind(c) is kind)
             if not group:
                 continue
             host = group[0].host_moid or group[0].host
@@ -230,7 +241,7 @@ class Scheduler:
     def _fits(self, step: Step, hosts: Counter[str], stores: Counter[str]) -> bool:
         if len(self._running) >= self.limits.total:
             return False
-        if step.kind is not StepKind.MIGRATE:
+        if step.kind not in _RELOCATIONS:
             return True
         if hosts[step.host] >= self.limits.per_host:
             return False
@@ -269,7 +280,7 @@ class Scheduler:
         hosts: Counter[str] = Counter()
         stores: Counter[str] = Counter()
         for s in self._running:
-            if s.kind is StepKind.MIGRATE:
+            if s.kind in _RELOCATIONS:
                 hosts[s.host] += 1
                 stores.update(s.datastores)
         started: list[Step] = []
@@ -282,7 +293,7 @@ class Scheduler:
             step.outcome = Outcome.RUNNING
             self._running.append(step)
             started.append(step)
-            if step.kind is StepKind.MIGRATE:
+            if step.kind in _RELOCATIONS:
                 hosts[step.host] += 1
                 stores.update(step.datastores)
         return started

@@ -179,6 +179,9 @@ class MigrateVm:
     source_pmem: DatastoreRef | None = None
     target_pmem: DatastoreRef | None = None
     rollback: bool = False
+    # A spec's ``placement: any-host-in-cluster``: the VM moves before its
+    # other changes (its NVDIMMs are added on the new host), in a step of its own.
+    first: bool = False
 
 
 Payload = Union[  # noqa: UP007 - typing.get_args needs the Union at runtime on 3.10

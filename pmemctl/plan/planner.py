@@ -52,6 +52,7 @@ from pmemctl.plan.payloads import (
     DatastoreRef,
     GrowNvdimm,
     MigrateDisk,
+    MigrateVm,
     Payload,
     PolicyRef,
     PowerOff,
@@ -59,6 +60,7 @@ from pmemctl.plan.payloads import (
     RemoveNvdimm,
     UpgradeHardware,
 )
+from pmemctl.plan.respot import respot, with_move
 from pmemctl.plan.select import ALL_DISKS, Desired, select_vms
 from pmemctl.spec.model import DiskTarget, Options, Spec
 from pmemctl.units import format_mb
@@ -84,9 +86,13 @@ def make_plan(spec: Spec, inventory: Inventory) -> Plan:
     changes: list[Change] = []
     problems: list[Problem] = list(selection.problems)
     warnings: list[str] = []
+    taken: dict[str, int] = {}  # PMem that placement moves reserved, per host moid
     for name in selection.names:
-        vm_plan = _plan_vm(inventory.vms[name], selection.vms[name], spec.options, inventory)
-        changes.extend(vm_plan.ordered())
+        # placement: any-host-in-cluster may move the VM first (respot.py).
+        vm, move, why = respot(inventory.vms[name], selection.vms[name], inventory, taken)
+        problems.extend([why] if why else [])
+        vm_plan = _plan_vm(vm, selection.vms[name], spec.options, inventory)
+        changes.extend(with_move(vm_plan.ordered(), move))
         problems.extend(vm_plan.problems)
         warnings.extend(vm_plan.warnings)
     vm_hosts = {h.moid for h in (inventory.host_of(inventory.vms[n]) for n in selection.names)
@@ -802,6 +808,13 @@ def _capacity(
     hosts: dict[str, _Ledger] = {}
     datastores: dict[str, _Ledger] = {}
     for change in changes:
+        if isinstance(change.payload, MigrateVm):  # its PMem leaves one host for another
+            for ref, mb in ((change.payload.source, -change.payload.pmem_mb),
+                            (change.payload.target, change.payload.pmem_mb)):
+                h = inventory.hosts.get(ref.moid)
+                if h is not None and mb and _has_pmem(h):
+                    hosts.setdefault(h.moid, _Ledger(h.pmem_usable_mb)).take(mb, change.vm)
+            continue
         host = _change_host(change, inventory)
         delta = _pmem_delta(change)
         # A host without PMem already has its own problem; a capacity one would only repeat it.

@@ -138,3 +138,41 @@ def test_pmemsim_refuses_maintenance_while_a_vm_runs(drain_sim: simproc.PmemSim)
     assert "db-a" in pc.reason(info) and not host.runtime.inMaintenanceMode
     off = pc.wait(host.ExitMaintenanceMode_Task(timeout=0))
     assert off.state == "error" and type(off.error).__name__.endswith("InvalidState")
+
+
+PLACEMENT_ESTATE = """
+clusters:
+  - name: Prod
+    hosts:
+      - {name: esx-01, pmem: 16GiB}
+      - {name: esx-02, pmem: 64GiB}
+      - {name: esx-03, pmem: 48GiB}
+datastores:
+  - {name: san-01, capacity: 4TiB}
+vms:
+  - {name: redis-01, host: esx-01, guest_id: rhel8_64Guest, power: poweredOn, nvdimms: [8GiB],
+     disks: [{size: 10GiB, datastore: san-01}]}
+"""
+
+
+def test_spec_placement_moves_a_vm_to_a_host_that_fits_then_adds_the_nvdimm(
+        tmp_path: Path, make_sim) -> None:  # type: ignore[no-untyped-def]
+    sim = make_sim(inventory=kit.inventory_file(tmp_path, PLACEMENT_ESTATE))
+    spec = kit.spec(tmp_path, """\
+        options: {power_off: true}
+        vms:
+          - name: redis-01
+            nvdimms: [8GiB, 32GiB]
+            placement: any-host-in-cluster
+        """)
+    r = kit.run(sim, "apply", str(spec), "--yes", "--journal", str(tmp_path / "j.jsonl"))
+    assert r.exit_code == 0, r.output
+    inv = kit.estate(sim)
+    vm = inv.vms["redis-01"]
+    assert vm.host == "esx-03"  # 40 GiB needed: esx-03 (48) fits tighter than esx-02 (64)
+    assert sorted(n.size_mb for n in vm.nvdimms) == [8 * 1024, 32 * 1024]
+    assert str(vm.power_state) == "poweredOn"
+    hosts = {h.name: h.pmem_free_mb for h in inv.hosts.values()}
+    assert hosts == {"esx-01": 16 * 1024, "esx-02": 64 * 1024, "esx-03": 8 * 1024}
+    kinds = [s.kind.value for s in read_journal(tmp_path / "j.jsonl").done]
+    assert kinds == ["power_off", "move", "reconfigure", "power_on"]
