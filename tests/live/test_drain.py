@@ -14,17 +14,18 @@ from tests.live import applykit as kit
 
 pytestmark = pytest.mark.live
 
-# esx-01 is drained. Its NVDIMM VMs need 40 + 24 + 24 GiB: esx-02 has 40 GiB
-# free, esx-03 48 GiB, so only best fit places all three (first fit in name
+# esx-01 is drained. Its NVDIMM VMs need 40 + 24 + 24 + 8 GiB: esx-02 has 40 GiB
+# free, esx-03 56 GiB, so only best fit places them all (first fit in name
 # order puts db-a (24) on esx-02, db-b (40) on esx-03, and db-c fits nowhere).
-# esx-04 has no PMem. app-01 has a vPMemDisk and no NVDIMMs.
+# esx-04 has no PMem. app-01 has a vPMemDisk and no NVDIMMs; mix-01 both (its
+# NVDIMM follows it, its vPMemDisk goes to san-01, in one RelocateVM_Task).
 ESTATE = """
 clusters:
   - name: Prod
     hosts:
       - {name: esx-01, pmem: 256GiB}
       - {name: esx-02, pmem: 64GiB}
-      - {name: esx-03, pmem: 64GiB}
+      - {name: esx-03, pmem: 72GiB}
       - {name: esx-04}
 datastores:
   - {name: san-01, capacity: 4TiB}
@@ -35,6 +36,8 @@ vms:
      disks: [{size: 10GiB, datastore: san-01}]}
   - {name: db-c, host: esx-01, guest_id: rhel8_64Guest, power: poweredOff, nvdimms: [24GiB],
      disks: [{size: 10GiB, datastore: san-01}]}
+  - {name: mix-01, host: esx-01, guest_id: rhel8_64Guest, power: poweredOn, nvdimms: [8GiB],
+     disks: [{size: 10GiB, datastore: san-01}, {size: 4GiB, datastore: pmem}]}
   - {name: app-01, host: esx-01, power: poweredOn,
      disks: [{size: 10GiB, datastore: san-01}, {size: 8GiB, datastore: pmem}]}
   - {name: busy-02, host: esx-02, guest_id: rhel8_64Guest, nvdimms: [24GiB]}
@@ -58,12 +61,12 @@ def test_drain_plan_is_shown_and_changes_nothing_without_yes(drain_sim: simproc.
     plan = json.loads(r.output.splitlines()[0])
     placement = {p["vm"]: p["to"] for p in plan["drain"]["placement"]}
     assert placement == {"db-a": "esx-03", "db-b": "esx-02", "db-c": "esx-03",
-                         "app-01": "esx-04"}
+                         "mix-01": "esx-03", "app-01": "esx-04"}
     rows = {h["name"]: (h["pmem_free_mb_before"], h["pmem_free_mb_after"])
             for h in plan["hosts"]}
     assert rows["esx-02"] == (40 * 1024, 0)
-    assert rows["esx-03"] == (48 * 1024, 0)
-    assert rows["esx-01"] == (160 * 1024, 256 * 1024)
+    assert rows["esx-03"] == (56 * 1024, 0)
+    assert rows["esx-01"] == (148 * 1024, 256 * 1024)
     assert plan["drain"]["blockers"] == []
     assert _where(drain_sim) == before
 
@@ -76,29 +79,32 @@ def test_drain_enters_maintenance_and_return_brings_everything_back(
     assert r.exit_code == 0, r.output
     assert "esx-01 entered maintenance mode" in r.output
     inv = kit.estate(drain_sim)
-    assert {n: inv.vms[n].host for n in ("db-a", "db-b", "db-c", "app-01")} == {
-        "db-a": "esx-03", "db-b": "esx-02", "db-c": "esx-03", "app-01": "esx-04"}
-    app = inv.vms["app-01"]
-    assert [d.datastore for d in app.disks] == ["san-01", "san-01"]
+    assert {n: inv.vms[n].host for n in ("db-a", "db-b", "db-c", "mix-01", "app-01")} == {
+        "db-a": "esx-03", "db-b": "esx-02", "db-c": "esx-03", "mix-01": "esx-03",
+        "app-01": "esx-04"}
+    for name in ("app-01", "mix-01"):
+        assert [d.datastore for d in inv.vms[name].disks] == ["san-01", "san-01"]
+    assert inv.vms["mix-01"].nvdimms[0].size_mb == 8 * 1024
     hosts = {h.name: h for h in inv.hosts.values()}
     assert hosts["esx-01"].maintenance
     assert hosts["esx-01"].pmem_free_mb == 256 * 1024
     assert hosts["esx-02"].pmem_free_mb == 0 and hosts["esx-03"].pmem_free_mb == 0
     state = read_journal(journal)
     assert [r.command for r in state.runs] == ["drain"]
-    assert {s.vm for s in state.done} == {"db-a", "db-b", "db-c", "app-01"}
+    assert {s.vm for s in state.done} == {"db-a", "db-b", "db-c", "mix-01", "app-01"}
 
     back = kit.run(drain_sim, "return", "esx-01", "--yes", "--journal", str(journal))
     assert back.exit_code == 0, back.output
     assert "esx-01 exited maintenance mode" in back.output
     inv = kit.estate(drain_sim)
-    moved = ("db-a", "db-b", "db-c", "app-01")
+    moved = ("db-a", "db-b", "db-c", "mix-01", "app-01")
     assert {n: inv.vms[n].host for n in moved} == dict.fromkeys(moved, "esx-01")
-    app = inv.vms["app-01"]
-    assert app.disks[1].pmem and app.disks[1].datastore.startswith("PMemDS-")
+    for name in ("app-01", "mix-01"):
+        disk = inv.vms[name].disks[1]
+        assert disk.pmem and disk.datastore.startswith("PMemDS-")
     hosts = {h.name: h for h in inv.hosts.values()}
     assert not hosts["esx-01"].maintenance
-    assert hosts["esx-01"].pmem_free_mb == 160 * 1024
+    assert hosts["esx-01"].pmem_free_mb == 148 * 1024
     again = kit.run(drain_sim, "return", "esx-01", "--yes", "--journal", str(journal))
     assert again.exit_code == 0 and "Nothing to roll back" in again.output
 
@@ -108,7 +114,8 @@ def test_a_vm_that_fits_nowhere_blocks_or_is_powered_off(tmp_path: Path, make_si
     inv_text = ESTATE.replace("{name: esx-02, pmem: 64GiB}", "{name: esx-02, pmem: 24GiB}")
     inv_text = inv_text.replace(
         "  - {name: busy-02, host: esx-02, guest_id: rhel8_64Guest, nvdimms: [24GiB]}\n", "")
-    inv_text = inv_text.replace("nvdimms: [16GiB]}", "nvdimms: [32GiB]}")
+    inv_text = inv_text.replace("nvdimms: [16GiB]}", "nvdimms: [32GiB]}").replace(
+        "{name: esx-03, pmem: 72GiB}", "{name: esx-03, pmem: 64GiB}")
     sim = make_sim(inventory=kit.inventory_file(tmp_path, inv_text))
     r = kit.run(sim, "drain", "esx-01", "--yes")
     assert r.exit_code == 1 and "--power-off-unplaced" in r.output
@@ -124,7 +131,7 @@ def test_a_vm_that_fits_nowhere_blocks_or_is_powered_off(tmp_path: Path, make_si
     assert back.exit_code == 0, back.output
     inv = kit.estate(sim)
     assert str(inv.vms["db-b"].power_state) == "poweredOn"  # the drain owed it a power-on
-    assert {inv.vms[n].host for n in ("db-a", "db-b", "db-c", "app-01")} == {"esx-01"}
+    assert {inv.vms[n].host for n in ("db-a", "db-b", "db-c", "mix-01", "app-01")} == {"esx-01"}
 
 
 def test_pmemsim_refuses_maintenance_while_a_vm_runs(drain_sim: simproc.PmemSim) -> None:
