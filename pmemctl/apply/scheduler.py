@@ -22,8 +22,10 @@ Limits (decided here):
   vCenter's Storage vMotion cost model (2 per host, 8 per datastore), which
   charges migrations only; a reconfigure or power operation is sub-second
   and vCenter does not queue it against those resources. A migration is
-  charged to its VM's host once and to every datastore it reads from or
-  writes to once (source AND destination, as vCenter does).
+  charged to its VM's host once (and, moving the VM to another host, a
+  ``migrate_vm``, to that host too) and to every datastore it reads from or
+  writes to once (source AND destination, as vCenter does). ``move`` steps
+  (a spec's placement) count like ``migrate``.
 
 Order: jobs are ranked by the MiB their migration moves, largest first
 (longest-processing-time first), so that the long copies start early and the
@@ -130,6 +132,17 @@ class Step:
                     if opt is not None:
                         keys.add(opt.moid or opt.name)
         return tuple(sorted(k for k in keys if k))
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Hosts a relocation charges: its VM's host and, for a ``migrate_vm``, the target.
+
+        vCenter counts a migration against both hosts' limit (pmemsim: source
+        and target host each hold a slot).
+        """
+        targets = [c.payload.target.moid or c.payload.target.name for c in self.changes
+                   if isinstance(c.payload, MigrateVm)]
+        return tuple(dict.fromkeys([self.host, *targets]))
 
     @property
     def size_mb(self) -> int:
@@ -243,7 +256,7 @@ class Scheduler:
             return False
         if step.kind not in _RELOCATIONS:
             return True
-        if hosts[step.host] >= self.limits.per_host:
+        if any(hosts[h] >= self.limits.per_host for h in step.hosts):
             return False
         return all(stores[d] < self.limits.per_datastore for d in step.datastores)
 
@@ -281,7 +294,7 @@ class Scheduler:
         stores: Counter[str] = Counter()
         for s in self._running:
             if s.kind in _RELOCATIONS:
-                hosts[s.host] += 1
+                hosts.update(s.hosts)
                 stores.update(s.datastores)
         started: list[Step] = []
         for job in self.jobs:
@@ -294,7 +307,7 @@ class Scheduler:
             self._running.append(step)
             started.append(step)
             if step.kind in _RELOCATIONS:
-                hosts[step.host] += 1
+                hosts.update(step.hosts)
                 stores.update(step.datastores)
         return started
 

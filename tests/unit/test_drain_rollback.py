@@ -78,3 +78,19 @@ def test_migrate_vm_becomes_spec_host() -> None:
     spec = relocate_spec([c], [], "pmem-id")
     assert spec.host._moId == "host-2"
     assert not spec.disk and not spec.deviceChange and spec.pool is None
+
+
+def test_moves_into_one_host_respect_its_limit_too() -> None:
+    from pmemctl.apply.scheduler import Limits, Scheduler, build_jobs
+    from pmemctl.plan.model import Plan
+
+    def move(vm: str, src: str) -> Change:
+        return Change(vm=vm, action=Action.MIGRATE_VM, target=vm, before=src, after="esx-01",
+                      disruptive=False, reason="return",
+                      payload=MigrateVm(source=HostRef(src, f"host-{src}"),
+                                        target=HostRef("esx-01", "host-esx-01"), pmem_mb=1),
+                      vm_moid=f"vm-{vm}", host=src, host_moid=f"host-{src}")
+    # Three VMs on three hosts all going back to esx-01: vCenter's 2 per host binds there.
+    plan = Plan(changes=(move("a", "esx-02"), move("b", "esx-03"), move("c", "esx-04")))
+    sched = Scheduler(build_jobs(plan), Limits(total=8, per_host=2, per_datastore=8))
+    assert len(sched.take_ready()) == 2
