@@ -9,10 +9,12 @@ JOURNAL`` or ``pmemctl return HOST``. The journal's ``run_start`` says
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from pmemctl import __version__
+from pmemctl.apply.claims import Claims, default_lock_dir
 from pmemctl.apply.events import Hook
 from pmemctl.apply.executor import ApplyResult, ExecContext, ExecOptions, apply_plan, exec_context
 from pmemctl.apply.journal import default_journal_dir, read_journal
@@ -55,6 +57,7 @@ class DrainRun:
         self.drain: DrainPlan | None = None
         self.inventory: Inventory | None = None
         self.ctx: ExecContext | None = None
+        self._claims: Claims | None = None
         self._journal = RunJournal(self.journal_path, {
             "command": "drain", "version": __version__, "host": options.host,
             **vcenter_identity(conn),
@@ -69,6 +72,7 @@ class DrainRun:
             Reads the journal (and settles its unfinished tasks); snapshots the
             estate with the devices of the host's VMs.
         """
+        since = time.time()  # before any read, as apply's claims (claims.py)
         state = read_journal(self.journal_path)
         check_same_vcenter(state, self.conn, self.journal_path)
         if state.pending:
@@ -84,6 +88,19 @@ class DrainRun:
         dp = make_drain_plan(inventory, self.options)
         self.ctx = None
         if not dp.plan.blocked and not dp.plan.empty:
+            # One writer per VM on this machine, as apply (another run's claim refuses
+            # this one; a claim let go since the read means a fresh read).
+            self._claims = Claims(directory=default_lock_dir(self.conn.settings.host,
+                                                             self.conn.settings.port),
+                                  run=self._journal.run_id)
+            vms = {c.vm_moid or c.vm: c.vm for c in dp.plan.changes}
+            self._claims.add(vms, journal=self.journal_path, since=since)
+            if self._claims.recent:
+                self._claims.recent.clear()
+                inventory = read_settled(self.conn, want, hook, status, Scope(hosts=(name,)))
+                dp = make_drain_plan(inventory, self.options)
+                self._claims.add({c.vm_moid or c.vm: c.vm for c in dp.plan.changes},
+                                 journal=self.journal_path, since=since)
             self.ctx = exec_context(self.conn, dp.plan, inventory)
         extra = (*self.conn.warnings, *self._notes, *(self.ctx.warnings if self.ctx else ()))
         self.drain = with_warnings(dp, tuple(extra))
@@ -105,7 +122,10 @@ class DrainRun:
                           journal=self._journal.started(), hook=hook, ctx=ctx)
 
     def close(self) -> None:
-        """Release the journal."""
+        """Release the VM claims and the journal."""
+        if self._claims is not None:
+            self._claims.release()
+            self._claims = None
         self._journal.close()
 
     def __enter__(self) -> DrainRun:

@@ -183,3 +183,23 @@ def test_spec_placement_moves_a_vm_to_a_host_that_fits_then_adds_the_nvdimm(
     assert hosts == {"esx-01": 16 * 1024, "esx-02": 64 * 1024, "esx-03": 8 * 1024}
     kinds = [s.kind.value for s in read_journal(tmp_path / "j.jsonl").done]
     assert kinds == ["power_off", "move", "reconfigure", "power_on"]
+
+
+def test_a_vm_another_run_is_changing_refuses_the_drain(drain_sim: simproc.PmemSim,
+                                                        tmp_path: Path) -> None:
+    import time
+
+    from pmemctl.apply.claims import Claims, default_lock_dir
+
+    moid = kit.estate(drain_sim).vms["db-a"].moid
+    p = drain_sim.parts
+    assert p.hostname and p.port
+    other = Claims(directory=default_lock_dir(p.hostname, p.port), run="other-run")
+    other.add({moid: "db-a"}, journal=tmp_path / "other.jsonl", since=time.time())
+    try:
+        r = kit.run(drain_sim, "drain", "esx-01", "--yes", "--journal", str(tmp_path / "j.jsonl"))
+    finally:
+        other.release()
+    assert r.exit_code == 1
+    assert "is being changed by another pmemctl, run other-run" in r.output
+    assert _where(drain_sim)["db-a"] == "esx-01" and drain_sim.stats().get("RelocateVM_Task") is None
