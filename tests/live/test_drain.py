@@ -203,3 +203,16 @@ def test_a_vm_another_run_is_changing_refuses_the_drain(drain_sim: simproc.PmemS
     assert r.exit_code == 1
     assert "is being changed by another pmemctl, run other-run" in r.output
     assert _where(drain_sim)["db-a"] == "esx-01" and drain_sim.stats().get("RelocateVM_Task") is None
+
+
+def test_rollback_of_the_drain_journal_brings_the_vms_back(drain_sim: simproc.PmemSim,
+                                                           tmp_path: Path) -> None:
+    journal = tmp_path / "drain.jsonl"
+    r = kit.run(drain_sim, "drain", "esx-01", "--yes", "--journal", str(journal))
+    assert r.exit_code == 0, r.output
+    assert "Nothing would block maintenance of esx-01" in r.output
+    assert _where(drain_sim)["db-b"] == "esx-02"
+    rb = kit.run(drain_sim, "rollback", str(journal), "--yes")
+    assert rb.exit_code == 0, rb.output
+    where = _where(drain_sim)
+    assert {where[n] for n in ("db-a", "db-b", "db-c", "mix-01", "app-01")} == {"esx-01"}
