@@ -33,6 +33,9 @@ _LIMIT = click.IntRange(min=1)
               help="Disk migrations per host at once (default 2, vCenter's own limit).")
 @click.option("--per-datastore", type=_LIMIT, metavar="N",
               help="Disk migrations per datastore, source or destination (default 8).")
+@click.option("--max-down", type=_LIMIT, metavar="N",
+              help="VMs powered off by pmemctl at once, each until it is back with VMware "
+                   "Tools running (default: the spec's parallel.down, else no cap of its own).")
 @click.option("--on-failure", type=click.Choice(["stop", "continue"]),
               help="After a failure: submit nothing new (stop, the default) or go on with "
                    "the VMs that do not depend on the failed work.")
@@ -43,30 +46,33 @@ _LIMIT = click.IntRange(min=1)
 @connection_options
 @click.pass_obj
 def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: int | None,
-            per_datastore: int | None, on_failure: str | None, journal_path: Path | None,
-            output: str) -> int:
+            per_datastore: int | None, max_down: int | None, on_failure: str | None,
+            journal_path: Path | None, output: str) -> int:
     """Make the estate match SPEC (or run a saved PLANFILE).
 
     Shows the plan and asks for confirmation on a terminal; without a
     terminal it refuses unless --yes is given. Changes run concurrently within
     the limits; each VM's steps run in order: power off, hardware upgrade,
     NVDIMMs and new disks (one reconfigure), disk migrations (one Storage
-    vMotion), power on. Every step is journaled (default directory
-    $PMEMCTL_JOURNAL_DIR, else ~/.local/state/pmemctl/journals), so a killed
+    vMotion), power on (then VMware Tools, when the guest had them). Every
+    step is journaled (default directory $PMEMCTL_JOURNAL_DIR, else
+    ~/.local/state/pmemctl/journals), so a killed
     run resumes when apply is run again with the same SPEC; `pmemctl rollback
     JOURNAL` undoes it. Flags override the spec's options.
     """
     from pmemctl.apply.run import ApplyRun, exec_options, load_source
-    from pmemctl.cli.views.apply import apply_view, run_exit_code
+    from pmemctl.cli.errjson import blocked_document, error_document
+    from pmemctl.cli.views.apply import apply_view, report_lines, run_exit_code
 
     view = apply_view(app, output)
     src = load_source(source)
     opts = exec_options(src.options, parallel=parallel, per_host=per_host,
-                        per_datastore=per_datastore, on_failure=on_failure)
+                        per_datastore=per_datastore, on_failure=on_failure, max_down=max_down)
     with app.vsphere(src.vcenter) as vs, ApplyRun(vs, src, opts, journal_path) as run:
         plan = run.prepare(view.events(), app.status)
         view.plan(plan)
         if plan.blocked:
+            app.error_json(blocked_document([(p.vm, p.message) for p in plan.problems]))
             return ExitCode.ERROR
         if plan.empty:
             return ExitCode.OK
@@ -83,5 +89,8 @@ def command(app: App, source: Path, yes: bool, parallel: int | None, per_host: i
                  extra={"elapsed_s": round(result.elapsed_s, 3),
                         "interrupted": result.interrupted, "left_running": result.left_running,
                         "still_off": result.still_off})
-    return run_exit_code(result, verb="Apply",
+    code = run_exit_code(result, verb="Apply",
                          interrupted_hint=" The journal is intact; run apply again to resume.")
+    if code:
+        app.error_json(error_document("apply_failed", report_lines(result)[0], code))
+    return code

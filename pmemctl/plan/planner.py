@@ -45,6 +45,7 @@ from pmemctl.inventory.model import (
     PowerState,
     version_tuple,
 )
+from pmemctl.plan.disksel import choose_disks
 from pmemctl.plan.model import Action, Change, HostPmem, Plan, Problem
 from pmemctl.plan.payloads import (
     AddNvdimm,
@@ -55,13 +56,12 @@ from pmemctl.plan.payloads import (
     MigrateVm,
     Payload,
     PolicyRef,
-    PowerOff,
-    PowerOn,
     RemoveNvdimm,
     UpgradeHardware,
 )
+from pmemctl.plan.power import describe_power_off, power_off_payload, power_on_payload
 from pmemctl.plan.respot import respot, with_move
-from pmemctl.plan.select import ALL_DISKS, Desired, select_vms
+from pmemctl.plan.select import Desired, select_vms
 from pmemctl.spec.model import DiskTarget, Options, Spec
 from pmemctl.units import format_mb
 
@@ -313,21 +313,22 @@ def _require_host_pmem(plan: _VmPlan) -> str | None:
 
 
 def _diff_disks(plan: _VmPlan, targets: dict[str, DiskTarget]) -> None:
-    """Place existing disks, then create the labelled disks the VM lacks.
+    """Place the disks the spec's keys select, then create the labelled disks the VM lacks.
 
-    An explicit label beats ``"*"``; ``"*"`` covers every other existing disk.
+    Which key means which disk is :func:`pmemctl.plan.disksel.choose_disks`'s.
     """
     if not targets:
         return
-    every = targets.get(ALL_DISKS)
-    existing = {d.label for d in plan.vm.disks}
-    for disk in sorted(plan.vm.disks, key=lambda d: (_label_key(d.label), d.key)):
-        target = targets.get(disk.label, every)
-        if target is not None:
-            _place_disk(plan, disk, target)
-    missing = [label for label in targets if label != ALL_DISKS and label not in existing]
-    for offset, label in enumerate(sorted(missing, key=_label_key), start=1):
-        _create_disk(plan, label, targets[label], offset)
+    dc = plan.vm.datacenter or None
+    names = [d.name for d in plan.inventory.datastores.values() if dc is None or d.datacenter == dc]
+    choice = choose_disks(plan.vm.name, plan.vm.disks, targets, names)
+    for message in choice.problems:
+        plan.problem(message)
+    plan.warnings.extend(choice.notes)
+    for disk, target in choice.place:
+        _place_disk(plan, disk, target)
+    for label, target in choice.create:
+        _create_disk(plan, label, target)
 
 
 def _in_place(plan: _VmPlan, disk: Disk, target: DiskTarget) -> bool:
@@ -385,12 +386,8 @@ def migration_policy(from_pmem: bool, to_pmem: bool) -> PolicyRef:
     return PolicyRef("keep")
 
 
-def _create_disk(plan: _VmPlan, label: str, target: DiskTarget, offset: int) -> None:
-    vm = plan.vm.name
-    if target.size_mb is None:
-        plan.problem(f"VM {vm} has no disk '{label}'; give a size to create it")
-        return
-    _warn_label(plan, label, offset)
+def _create_disk(plan: _VmPlan, label: str, target: DiskTarget) -> None:
+    assert target.size_mb is not None  # choose_disks creates only sized labels
     storage = _resolve_storage(plan, target, label)
     if storage is None:
         return
@@ -410,21 +407,6 @@ def _create_disk(plan: _VmPlan, label: str, target: DiskTarget, offset: int) -> 
             needs_off=pmem,
         )
     )
-
-
-def _warn_label(plan: _VmPlan, label: str, offset: int) -> None:
-    """Warn when a new disk's label is unlikely to be the one vSphere gives it.
-
-    vSphere names new disks itself ("Hard disk <next>"); a spec label that
-    differs would make every later plan try to create the disk again.
-    """
-    numbers = [n for _, n, _ in (_label_key(d.label) for d in plan.vm.disks) if n >= 0]
-    expected = f"Hard disk {max(numbers, default=0) + offset}"
-    if label != expected:
-        plan.warnings.append(
-            f"VM {plan.vm.name}: vSphere names new disks itself; '{label}' will probably be "
-            f"called '{expected}', and the next plan would try to create '{label}' again"
-        )
 
 
 def _resolve_storage(
@@ -488,23 +470,41 @@ def _nvdimm_growth(plan: _VmPlan) -> bool:
 
 
 def _hardware_gate(plan: _VmPlan) -> None:
-    """NVDIMM adds and grows need vmx-14; upgrade when allowed, else a problem."""
+    """NVDIMM adds and grows need vmx-14; upgrade when allowed, else a problem.
+
+    ``upgrade_hardware: vmx-N`` names the version: such a VM below it is
+    raised to it (it is powered off for its NVDIMMs anyway), and one above it
+    is a problem, since vSphere never lowers a hardware version.
+    """
     vm = plan.vm
-    if not _nvdimm_growth(plan) or vm.hardware_version >= MIN_NVDIMM_HW_VERSION:
+    if not _nvdimm_growth(plan):
         return
-    to = MIN_NVDIMM_HW_VERSION
+    named = plan.options.upgrade_hardware_to if plan.options.upgrade_hardware else None
+    to = named or MIN_NVDIMM_HW_VERSION
+    if named is not None and vm.hardware_version > named:
+        plan.problem(
+            f"VM {vm.name} is vmx-{vm.hardware_version}, newer than options.upgrade_hardware "
+            f"vmx-{named}; a hardware version is only ever raised (UpgradeVM_Task), never "
+            f"lowered: name vmx-{vm.hardware_version} or later, or write true"
+        )
+        return
+    if vm.hardware_version >= to:
+        return
     if not plan.options.upgrade_hardware:
         plan.problem(
             f"VM {vm.name} is vmx-{vm.hardware_version}; NVDIMMs need vmx-{to} or later "
             "(set options.upgrade_hardware: true)"
         )
         return
+    why = (f"NVDIMMs need vmx-{MIN_NVDIMM_HW_VERSION} or later"
+           if vm.hardware_version < MIN_NVDIMM_HW_VERSION
+           else f"options.upgrade_hardware asks for vmx-{to}")
     plan.upgrade = plan.change(
         Action.UPGRADE_HARDWARE,
         vm.name,
         f"vmx-{vm.hardware_version}",
         f"vmx-{to}",
-        f"NVDIMMs need vmx-{to} or later",
+        why,
         UpgradeHardware(from_version=vm.hardware_version, to_version=to),
         needs_off=True,
     )
@@ -627,14 +627,22 @@ def _power_gate(plan: _VmPlan) -> None:
             f"VM {vm.name} is powered on; {what} needs it powered off (set options.power_off: true)"
         )
         return
+    down = power_off_payload(vm.tools_running, plan.options)
+    if down is None:
+        plan.problem(
+            f"VM {vm.name} has no running VMware Tools, so {what} needs a hard power off "
+            "(no guest shutdown: like pulling the plug, unflushed guest writes are lost); "
+            "start VMware Tools in the guest, shut it down yourself, or set "
+            "options.hard_power_off: true"
+        )
+        return
     off = plan.change(
         Action.POWER_OFF,
         vm.name,
         POWERED_ON,
         POWERED_OFF,
-        f"needs power off for {_power_causes(plan)}",
-        PowerOff(method="guest" if vm.tools_running else "hard",
-                 timeout_s=plan.options.shutdown_timeout_s),
+        f"needs power off for {_power_causes(plan)}: {describe_power_off(down)}",
+        down,
         needs_off=True,
     )
     on = plan.change(
@@ -642,8 +650,10 @@ def _power_gate(plan: _VmPlan) -> None:
         vm.name,
         POWERED_OFF,
         POWERED_ON,
-        "was powered on before pmemctl powered it off",
-        PowerOn(),
+        "was powered on before pmemctl powered it off"
+        + (f"; then VMware Tools (timeout {plan.options.tools_timeout_s} s)"
+           if down.method == "guest" else ""),
+        power_on_payload(down, plan.options),
         needs_off=True,
     )
     plan.power = (off, on)

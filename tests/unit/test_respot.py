@@ -30,7 +30,8 @@ vms:
 
 def _inv(free=(16, 64, 40)):  # type: ignore[no-untyped-def]
     hosts = [b.host(f"esx-0{i + 1}", free_gb=f) for i, f in enumerate(free)]
-    vm = replace(b.vm("db-01", power="poweredOn"), datastore_moids=("ds-san-01",))
+    vm = replace(b.vm("db-01", power="poweredOn", tools_running=True),
+                 datastore_moids=("ds-san-01",))
     return b.inventory(hosts=hosts, vms=[vm])
 
 
