@@ -60,6 +60,7 @@ from pmemctl.plan.payloads import (
     CreateDisk,
     GrowNvdimm,
     MigrateDisk,
+    MigrateVm,
     RemoveDisk,
     RemoveNvdimm,
 )
@@ -604,8 +605,12 @@ class FakeVSphere:
         name = self._name(vm_moid)
         keys = {d.key for d in self._vm(name).disks}
         moves: dict[int, MigrateDisk] = {}
+        to_host: MigrateVm | None = None
         for c in changes:
             p = c.payload
+            if isinstance(p, MigrateVm):
+                to_host = p
+                continue
             assert isinstance(p, MigrateDisk), c
             if p.disk_key not in keys:
                 raise InventoryError(f"{c.vm}: {c.target} (device key {p.disk_key}) is gone; "
@@ -625,6 +630,8 @@ class FakeVSphere:
                 disks.append(replace(d, datastore=p.target.name, pmem=p.target.pmem,
                                      datastore_moid=p.target.moid,
                                      backing="pmem" if p.target.pmem else "flat"))
+            if to_host is not None:
+                cur = replace(cur, host=to_host.target.name, host_moid=to_host.target.moid)
             self._put(replace(cur, disks=tuple(disks)))
             return None
         return self._task(name, "relocate", effect, fault=fault)
@@ -654,6 +661,8 @@ _DESCRIPTION_IDS = {"relocate": "VirtualMachine.relocate",
 
 def _target(c: Change) -> str:
     p = c.payload
+    if isinstance(p, MigrateVm):
+        return p.target.name
     assert isinstance(p, MigrateDisk)
     return p.target.name
 

@@ -193,12 +193,13 @@ def undo_state(step: Step, inventory: Inventory,
     vm = inventory.vms.get(step.vm)
     if vm is None:
         return None
-    if step.kind is StepKind.MIGRATE:
+    if step.kind in (StepKind.MIGRATE, StepKind.MOVE):
         files = {d.key: d.file_name for d in vm.disks}
         disks = []
         for c in step.changes:
             p = c.payload
-            assert isinstance(p, MigrateDisk)
+            if not isinstance(p, MigrateDisk):
+                continue  # a migrate_vm: rollback reads the hosts from the change itself
             disks.append(DiskUndo(
                 key=p.disk_key, label=c.target, datastore=p.source.name,
                 datastore_moid=p.source.moid or None, pmem=p.source.pmem,

@@ -124,7 +124,7 @@ def undo_from_json(kind: str, data: Any) -> Undo | None:
     """The typed undo state of a step of ``kind``; None when there is none."""
     if not isinstance(data, Mapping):
         return None
-    if kind == "migrate":
+    if kind in ("migrate", "move"):
         return MigrateUndo(disks=tuple(DiskUndo.from_json(d) for d in data.get("disks", ())
                                        if isinstance(d, Mapping) and "key" in d))
     if kind == "reconfigure":
@@ -185,6 +185,7 @@ def _opt_str(value: Any) -> str | None:
 #: the vCenter name is from vSphere's task list (not seen on a live vCenter).
 TASK_DESCRIPTION_IDS: dict[str, tuple[str, ...]] = {
     "migrate": ("VirtualMachine.relocate",),
+    "move": ("VirtualMachine.relocate",),
     "reconfigure": ("VirtualMachine.reconfigure",),
     "upgrade": ("VirtualMachine.upgradeVirtualHardware", "VirtualMachine.upgradeVM"),
     "power_on": ("VirtualMachine.powerOn",),

@@ -34,12 +34,14 @@ from pmemctl.apply.journal import JournalState, StepRecord
 from pmemctl.apply.records import DiskUndo, MigrateUndo, ReconfigureUndo
 from pmemctl.apply.resume import pending_power_ons
 from pmemctl.apply.scheduler import StepKind
-from pmemctl.inventory.model import VM, Datastore, Inventory, PowerState
+from pmemctl.inventory.model import VM, Datastore, Host, Inventory, PowerState
 from pmemctl.plan.model import Action, Change, Plan
 from pmemctl.plan.nvdimm_controller import controller_key, with_controller_removal
 from pmemctl.plan.payloads import (
     DatastoreRef,
+    HostRef,
     MigrateDisk,
+    MigrateVm,
     PolicyRef,
     RemoveDisk,
     RemoveNvdimm,
@@ -75,7 +77,8 @@ def journal_vms(state: JournalState) -> list[str]:
 
 
 def _done_apply_steps(state: JournalState) -> list[StepRecord]:
-    apply_runs = {r.run for r in state.runs if r.command == "apply"}
+    # A drain (pmemctl drain) is an apply of a plan it made itself.
+    apply_runs = {r.run for r in state.runs if r.command in ("apply", "drain")}
     return [s for s in state.done if s.run in apply_runs]
 
 
@@ -84,11 +87,13 @@ def rollback_plan(state: JournalState, inventory: Inventory,
     """Build the reverse plan from the journal and the current estate (pure)."""
     steps = list(reversed(_done_apply_steps(state)))  # newest first
     acc = _Acc()
-    _migrations(steps, inventory, acc)
+    back = _vm_moves(steps, inventory, acc)
+    _migrations(steps, inventory, acc, back)
     _created(steps, inventory, allow_data_loss, acc)
     _controllers(steps, inventory, acc)
     _irreversible(steps, acc)
-    order = {Action.REMOVE_NVDIMM: 0, Action.REMOVE_DISK: 0, Action.MIGRATE_DISK: 1}
+    order = {Action.REMOVE_NVDIMM: 0, Action.REMOVE_DISK: 0, Action.MIGRATE_DISK: 1,
+             Action.MIGRATE_VM: 1}
     changes = sorted(acc.changes, key=lambda c: (c.vm, order.get(c.action, 9)))
     # A VM the apply powered off and still owes a power-on (journal or marker on
     # the VM) is powered on after its undo, as apply would have.
@@ -96,7 +101,59 @@ def rollback_plan(state: JournalState, inventory: Inventory,
     return RollbackPlan(plan=plan, notes=tuple(acc.notes), vms=tuple(journal_vms(state)))
 
 
-def _migrations(steps: list[StepRecord], inventory: Inventory, acc: _Acc) -> None:
+def _vm_moves(steps: list[StepRecord], inventory: Inventory, acc: _Acc) -> dict[str, Host]:
+    """VMs a drain moved to another host go back to the host they came from.
+
+    Returns the host each VM returns to, so that its disks are checked (and
+    moved) against that host. The journaled change names both hosts
+    (``before`` → ``after``); a VM no longer where the drain put it is left
+    alone with a note.
+    """
+    back: dict[str, Host] = {}
+    for s in steps:  # newest first: the first record per VM is its last move
+        for c in s.changes:
+            if c.action is not Action.MIGRATE_VM or s.vm in back or not c.before:
+                continue
+            vm = inventory.vms.get(s.vm)
+            home = inventory.host_named(c.before)
+            if vm is None or home is None:
+                acc.notes.append(f"{s.vm}: the VM or host {c.before} no longer exists; "
+                                 "not moved back")
+                continue
+            if vm.host == c.before:
+                acc.notes.append(f"{s.vm}: already back on {c.before}")
+                continue
+            if vm.host != c.after:
+                acc.notes.append(f"{s.vm}: is on {vm.host}, not where the drain put it "
+                                 f"({c.after}); left alone")
+                continue
+            if not home.connected or home.maintenance:
+                acc.notes.append(f"{s.vm}: {home.name} is "
+                                 f"{'in maintenance mode' if home.connected else 'not connected'}"
+                                 "; not moved back (take it out of maintenance first)")
+                continue
+            back[s.vm] = home
+            mb = sum(n.size_mb for n in vm.nvdimms)
+            cur = inventory.host_of(vm)
+            acc.changes.append(Change(
+                vm=vm.name, action=Action.MIGRATE_VM, target=vm.name, before=vm.host,
+                after=home.name, disruptive=False, reason="rollback: back to the drained host",
+                payload=MigrateVm(source=HostRef(vm.host, vm.host_moid),
+                                  target=HostRef(home.name, home.moid), pmem_mb=mb,
+                                  source_pmem=_pmem_ref(cur) if mb and cur else None,
+                                  target_pmem=_pmem_ref(home) if mb else None, rollback=True),
+                vm_moid=vm.moid, host=vm.host, host_moid=vm.host_moid))
+    return back
+
+
+def _pmem_ref(h: Host) -> DatastoreRef | None:
+    if not h.pmem_datastore_moid:
+        return None
+    return DatastoreRef(h.pmem_datastore or "", h.pmem_datastore_moid, True)
+
+
+def _migrations(steps: list[StepRecord], inventory: Inventory, acc: _Acc,
+                back: dict[str, Host] | None = None) -> None:
     chains: dict[tuple[str, int], list[DiskUndo]] = {}
     for s in steps:
         if isinstance(s.undo, MigrateUndo):
@@ -123,7 +180,7 @@ def _migrations(steps: list[StepRecord], inventory: Inventory, acc: _Acc) -> Non
                     f"{vm_name}: {label} is on {disk.datastore}, not where apply put it "
                     f"({undos[0].to_datastore}); left alone")
             continue
-        problem = _cannot_go_back(vm, target, inventory)
+        problem = _cannot_go_back(vm, target, inventory, (back or {}).get(vm_name))
         if problem:
             acc.notes.append(f"{vm_name}: {label}: {problem}; left on {disk.datastore}")
             continue
@@ -152,16 +209,19 @@ def _original(vm: VM, undo: DiskUndo, inventory: Inventory) -> Datastore:
     return ds
 
 
-def _cannot_go_back(vm: VM, undo: DiskUndo, inventory: Inventory) -> str | None:
+def _cannot_go_back(vm: VM, undo: DiskUndo, inventory: Inventory,
+                    going_to: Host | None = None) -> str | None:
     name = undo.datastore
     ds = inventory.datastores.get(undo.datastore_moid or "")
     if ds is None:
         ds = inventory.datastore_named(name, vm.datacenter or None)
     if ds is None:
         return f"its original datastore {name} is gone"
-    mounted = vm.host_moid in ds.host_moids if ds.host_moids else vm.host in ds.hosts
+    # The host the VM will be on: the one rollback moves it back to, else its own.
+    h_moid, h_name = (going_to.moid, going_to.name) if going_to else (vm.host_moid, vm.host)
+    mounted = h_moid in ds.host_moids if ds.host_moids else h_name in ds.hosts
     if not mounted and ds.hosts:
-        return f"its original datastore {name} is not mounted on {vm.host} (the VM moved)"
+        return f"its original datastore {name} is not mounted on {h_name} (the VM moved)"
     return None
 
 

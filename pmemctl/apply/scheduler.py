@@ -22,8 +22,10 @@ Limits (decided here):
   vCenter's Storage vMotion cost model (2 per host, 8 per datastore), which
   charges migrations only; a reconfigure or power operation is sub-second
   and vCenter does not queue it against those resources. A migration is
-  charged to its VM's host once and to every datastore it reads from or
-  writes to once (source AND destination, as vCenter does).
+  charged to its VM's host once (and, moving the VM to another host, a
+  ``migrate_vm``, to that host too) and to every datastore it reads from or
+  writes to once (source AND destination, as vCenter does). ``move`` steps
+  (a spec's placement) count like ``migrate``.
 
 * ``down`` (``parallel.down``, ``--max-down``; unset: no cap of its own)
   counts VMs, not steps: the VMs pmemctl holds powered off. A VM takes a
@@ -53,7 +55,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from pmemctl.plan.model import ACTION_ORDER, Action, Change, Plan
-from pmemctl.plan.payloads import MigrateDisk, PowerOn
+from pmemctl.plan.payloads import MigrateDisk, MigrateVm, PowerOn
 from pmemctl.spec.model import OnFailure, Parallel
 
 
@@ -62,6 +64,7 @@ class StepKind(str, Enum):
 
     POWER_OFF = "power_off"
     UPGRADE = "upgrade"
+    MOVE = "move"  # a spec's placement: the VM to another host before its NVDIMMs are added
     RECONFIGURE = "reconfigure"
     MIGRATE = "migrate"
     POWER_ON = "power_on"
@@ -76,9 +79,20 @@ _KIND_OF = {
     Action.CREATE_DISK: StepKind.RECONFIGURE,
     Action.REMOVE_DISK: StepKind.RECONFIGURE,
     Action.MIGRATE_DISK: StepKind.MIGRATE,
+    Action.MIGRATE_VM: StepKind.MIGRATE,  # one RelocateVM_Task with the VM's disk moves
     Action.POWER_ON: StepKind.POWER_ON,
 }
 _STEP_ORDER = list(StepKind)
+# Steps that are a RelocateVM_Task, charged to vCenter's migration limits.
+_RELOCATIONS = (StepKind.MIGRATE, StepKind.MOVE)
+
+
+def step_kind(change: Change) -> StepKind:
+    """The step a change belongs to: a ``migrate_vm`` that must come first is a ``move``."""
+    p = change.payload
+    if isinstance(p, MigrateVm) and p.first:
+        return StepKind.MOVE
+    return _KIND_OF[change.action]
 
 
 class Outcome(str, Enum):
@@ -118,21 +132,38 @@ class Step:
         By moid: two datastores of one name in two datacenters are two
         datastores to vCenter's limits.
         """
-        if self.kind is not StepKind.MIGRATE:
+        if self.kind not in _RELOCATIONS:
             return ()
         keys: set[str] = set()
         for c in self.changes:
             if isinstance(c.payload, MigrateDisk):
                 for ref in (c.payload.source, c.payload.target):
                     keys.add(ref.moid or ref.name)
+            elif isinstance(c.payload, MigrateVm):
+                for opt in (c.payload.source_pmem, c.payload.target_pmem):
+                    if opt is not None:
+                        keys.add(opt.moid or opt.name)
         return tuple(sorted(k for k in keys if k))
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Hosts a relocation charges: its VM's host and, for a ``migrate_vm``, the target.
+
+        vCenter counts a migration against both hosts' limit (pmemsim: source
+        and target host each hold a slot).
+        """
+        targets = [c.payload.target.moid or c.payload.target.name for c in self.changes
+                   if isinstance(c.payload, MigrateVm)]
+        return tuple(dict.fromkeys([self.host, *targets]))
 
     @property
     def size_mb(self) -> int:
         """MiB a migration copies (0 for other kinds)."""
-        if self.kind is not StepKind.MIGRATE:
+        if self.kind not in _RELOCATIONS:
             return 0
-        return sum(c.payload.size_mb for c in self.changes if isinstance(c.payload, MigrateDisk))
+        return sum(c.payload.size_mb if isinstance(c.payload, MigrateDisk)
+                   else c.payload.pmem_mb if isinstance(c.payload, MigrateVm) else 0
+                   for c in self.changes)
 
     @property
     def label(self) -> str:
@@ -196,7 +227,7 @@ def build_jobs(plan: Plan) -> list[Job]:
         changes.sort(key=lambda c: ACTION_ORDER[c.action])  # stable: keeps plan order within
         steps: list[Step] = []
         for kind in _STEP_ORDER:
-            group = tuple(c for c in changes if _KIND_OF[c.action] is kind)
+            group = tuple(c for c in changes if step_kind(c) is kind)
             if not group:
                 continue
             host = group[0].host_moid or group[0].host
@@ -252,9 +283,9 @@ class Scheduler:
     def _fits(self, step: Step, hosts: Counter[str], stores: Counter[str]) -> bool:
         if len(self._running) >= self.limits.total:
             return False
-        if step.kind is not StepKind.MIGRATE:
+        if step.kind not in _RELOCATIONS:
             return True
-        if hosts[step.host] >= self.limits.per_host:
+        if any(hosts[h] >= self.limits.per_host for h in step.hosts):
             return False
         return all(stores[d] < self.limits.per_datastore for d in step.datastores)
 
@@ -291,8 +322,8 @@ class Scheduler:
         hosts: Counter[str] = Counter()
         stores: Counter[str] = Counter()
         for s in self._running:
-            if s.kind is StepKind.MIGRATE:
-                hosts[s.host] += 1
+            if s.kind in _RELOCATIONS:
+                hosts.update(s.hosts)
                 stores.update(s.datastores)
         down = sum(j.down for j in self.jobs)
         cap = self.limits.down
@@ -312,8 +343,8 @@ class Scheduler:
             started.append(step)
             if step.kind is StepKind.POWER_OFF:
                 down += 1
-            if step.kind is StepKind.MIGRATE:
-                hosts[step.host] += 1
+            if step.kind in _RELOCATIONS:
+                hosts.update(step.hosts)
                 stores.update(step.datastores)
         if waiting and not started and not self._running:
             self._skip_stuck(waiting)

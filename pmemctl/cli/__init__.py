@@ -68,6 +68,7 @@ def _register() -> None:
     # `pmemctl --help` lists them all.
     from pmemctl.cli import (
         cmd_apply,
+        cmd_drain,
         cmd_export,
         cmd_journals,
         cmd_plan,
@@ -84,6 +85,8 @@ def _register() -> None:
                 cmd_probe, cmd_export, cmd_sim, cmd_rehearse, cmd_journals):
         add_quiet(mod.command)  # -q after the command name too
         cli.add_command(mod.command)
+    cli.add_command(cmd_drain.command)
+    cli.add_command(cmd_drain.return_command)
 
 
 _register()

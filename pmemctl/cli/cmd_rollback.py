@@ -39,6 +39,8 @@ def command(app: App, journal_path: Path | None, last_spec: Path | None, yes: bo
             allow_data_loss: bool, parallel: int | None, output: str) -> int:
     """Move migrated disks back to their original datastores and policies.
 
+    VMs that `pmemctl drain` moved to other hosts go back to the drained host.
+
     NVDIMMs and disks the run created are removed only with
     --allow-data-loss (and only from powered-off VMs); grown NVDIMMs and
     hardware upgrades cannot be undone and are reported.

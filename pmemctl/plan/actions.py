@@ -16,6 +16,7 @@ class Action(str, Enum):
     CREATE_DISK = "create_disk"
     REMOVE_DISK = "remove_disk"  # only rollback emits it: a disk that apply created
     MIGRATE_DISK = "migrate_disk"
+    MIGRATE_VM = "migrate_vm"  # drain: the VM (and its NVDIMMs) to another host
     POWER_ON = "power_on"
 
     @property
@@ -33,6 +34,7 @@ _SYMBOLS = {
     Action.CREATE_DISK: "+",
     Action.REMOVE_DISK: "-",
     Action.MIGRATE_DISK: "→",
+    Action.MIGRATE_VM: "⇒",
     Action.POWER_ON: "⏻",
 }
 
@@ -47,5 +49,6 @@ ACTION_ORDER = {
     Action.CREATE_DISK: 2,
     Action.REMOVE_DISK: 2,
     Action.MIGRATE_DISK: 3,
+    Action.MIGRATE_VM: 3,
     Action.POWER_ON: 4,
 }

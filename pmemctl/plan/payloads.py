@@ -166,9 +166,38 @@ class MigrateDisk:
         return self.source.pmem
 
 
+@dataclass(frozen=True)
+class HostRef:
+    """A host as the plan knows it: its name, for people, and its moid, for vCenter."""
+
+    name: str
+    moid: str = ""
+
+
+@dataclass(frozen=True)
+class MigrateVm:
+    """vMotion of the VM to ``target`` (a drain): its NVDIMMs move to that host's PMem.
+
+    ``pmem_mb`` is the PMem it takes there (its NVDIMMs); ``source_pmem`` and
+    ``target_pmem`` are the hosts' PMem datastores the NVDIMMs leave and land
+    on, which count against vCenter's per-datastore migration limit.
+    """
+
+    ACTION: ClassVar[Action] = Action.MIGRATE_VM
+    source: HostRef
+    target: HostRef
+    pmem_mb: int = 0
+    source_pmem: DatastoreRef | None = None
+    target_pmem: DatastoreRef | None = None
+    rollback: bool = False
+    # A spec's ``placement: any-host-in-cluster``: the VM moves before its
+    # other changes (its NVDIMMs are added on the new host), in a step of its own.
+    first: bool = False
+
+
 Payload = Union[  # noqa: UP007 - typing.get_args needs the Union at runtime on 3.10
     UpgradeHardware, PowerOff, PowerOn, AddNvdimm, GrowNvdimm, RemoveNvdimm, CreateDisk,
-    RemoveDisk, MigrateDisk,
+    RemoveDisk, MigrateDisk, MigrateVm,
 ]
 PAYLOADS: dict[Action, type[Any]] = {p.ACTION: p for p in typing.get_args(Payload)}
 

@@ -53,12 +53,14 @@ from pmemctl.plan.payloads import (
     DatastoreRef,
     GrowNvdimm,
     MigrateDisk,
+    MigrateVm,
     Payload,
     PolicyRef,
     RemoveNvdimm,
     UpgradeHardware,
 )
 from pmemctl.plan.power import describe_power_off, power_off_payload, power_on_payload
+from pmemctl.plan.respot import respot, with_move
 from pmemctl.plan.select import Desired, Selection, select_vms
 from pmemctl.plan.skip import skip_blocked
 from pmemctl.spec.model import DiskTarget, Options, Spec
@@ -103,11 +105,17 @@ def _make_plan(spec: Spec, inventory: Inventory, selection: Selection, excluded:
     changes: list[Change] = []
     problems: list[Problem] = [p for p in selection.problems if p.vm not in excluded]
     warnings: list[str] = []
+    taken: dict[str, int] = {}  # PMem that placement moves reserved, per host moid
     for name in names:
-        vm_plan = cache.get(name) or _plan_vm(inventory.vms[name], selection.vms[name],
-                                               spec.options, inventory)
-        cache[name] = vm_plan
-        changes.extend(vm_plan.ordered())
+        # placement: any-host-in-cluster may move the VM first (respot.py).
+        vm, move, why = respot(inventory.vms[name], selection.vms[name], inventory, taken)
+        problems.extend([why] if why else [])
+        # A VM's own plan does not depend on which others skip rounds leave out
+        # (they reuse it), only on the host placement gave it.
+        key = f"{name}@{vm.host_moid}"
+        vm_plan = cache.get(key) or _plan_vm(vm, selection.vms[name], spec.options, inventory)
+        cache[key] = vm_plan
+        changes.extend(with_move(vm_plan.ordered(), move))
         problems.extend(vm_plan.problems)
         warnings.extend(vm_plan.warnings)
     # Skipped VMs' hosts keep their rows: the table shows their PMem left as it is.
@@ -857,6 +865,13 @@ def _capacity(
     hosts: dict[str, _Ledger] = {}
     datastores: dict[str, _Ledger] = {}
     for change in changes:
+        if isinstance(change.payload, MigrateVm):  # its PMem leaves one host for another
+            for ref, mb in ((change.payload.source, -change.payload.pmem_mb),
+                            (change.payload.target, change.payload.pmem_mb)):
+                h = inventory.hosts.get(ref.moid)
+                if h is not None and mb and _has_pmem(h):
+                    hosts.setdefault(h.moid, _Ledger(h.pmem_usable_mb)).take(mb, change.vm)
+            continue
         host = _change_host(change, inventory)
         delta = _pmem_delta(change)
         # A host without PMem already has its own problem; a capacity one would only repeat it.

@@ -63,6 +63,7 @@ class Desired:
     nvdimms: tuple[int, ...] | None = None
     disks: tuple[tuple[str, DiskTarget], ...] = ()
     sources: tuple[Location, ...] = ()
+    placement: str | None = None  # "any-host-in-cluster" when an entry says so
 
     def disk_targets(self) -> dict[str, DiskTarget]:
         """The disk targets as a dict (label or ``"*"`` → target)."""
@@ -246,6 +247,8 @@ def _merge(name: str, entries: list[VmEntry]) -> tuple[Desired, list[Problem]]:
         nvdimms=nvdimms,
         disks=tuple(sorted(disks.items())),
         sources=tuple(e.location for e in entries),
+        # Any entry allowing a move allows it: placement only widens where NVDIMMs may go.
+        placement=next((e.placement for e in entries if e.placement), None),
     )
     return merged, problems
 

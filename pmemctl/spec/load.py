@@ -81,7 +81,9 @@ _OPTION_KEYS = (
     "hard_power_off", "tools_timeout_s", "skip_blocked",
 )
 _PARALLEL_KEYS = ("total", "per_host", "per_datastore", "down")
-_ENTRY_KEYS = ("name", "match", "nvdimms", "disks")
+#: Values of a VM entry's ``placement`` (where its NVDIMMs may go).
+PLACEMENTS = ("any-host-in-cluster",)
+_ENTRY_KEYS = ("name", "match", "nvdimms", "disks", "placement")
 _MATCH_KEYS = ("name", "cluster", "folder", "host", "exclude", "attributes")
 _TARGET_KEYS = ("storage", "size")
 _ON_FAILURE = ("stop", "continue")
@@ -517,10 +519,30 @@ class _Reader:
             return None
         if selector is None or disks is None or ("nvdimms" in pairs and nvdimms is None):
             return None
+        placement = None
+        if "placement" in pairs:
+            placement = self.placement(pairs["placement"].value, f"{path}.placement",
+                                       has_nvdimms="nvdimms" in pairs)
+            if placement is None:
+                return None
         name = selector if isinstance(selector, str) else None
         match = selector if isinstance(selector, Match) else None
         return VmEntry(name=name, match=match, nvdimms=nvdimms, disks=disks,
-                       location=self.location(node))
+                       location=self.location(node), placement=placement)
+
+    def placement(self, node: Node, path: str, *, has_nvdimms: bool) -> str | None:
+        """``any-host-in-cluster`` (the only value), on an entry that gives ``nvdimms``."""
+        value = self.string(node, path, "a placement")
+        if value is None:
+            return None
+        if value not in PLACEMENTS:
+            self.error(node, f"{path}: unknown placement {value!r} (allowed: "
+                             + ", ".join(PLACEMENTS) + ")")
+            return None
+        if not has_nvdimms:
+            self.error(node, f"{path}: placement applies to nvdimms; give nvdimms too")
+            return None
+        return value
 
     def vm_name(self, node: Node, path: str) -> str | None:
         """An exact VM name; a glob here is a ``match`` written in the wrong place."""

@@ -141,6 +141,9 @@ class VmEntry:
     nvdimms: tuple[int, ...] | None = None
     disks: tuple[tuple[str, DiskTarget], ...] = ()
     location: Location = field(default_factory=Location)
+    # "any-host-in-cluster": when the VM's host is short of PMem for its NVDIMMs,
+    # the plan moves it to another host of its cluster first (pmemctl/plan/respot.py).
+    placement: str | None = None
 
     @property
     def selector(self) -> str:

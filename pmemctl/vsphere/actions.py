@@ -56,6 +56,7 @@ from pmemctl.plan.payloads import (
     CreateDisk,
     GrowNvdimm,
     MigrateDisk,
+    MigrateVm,
     PolicyRef,
     RemoveDisk,
     RemoveNvdimm,
@@ -79,6 +80,11 @@ def vm_ref(stub: Any, moid: str) -> Any:
 def ds_ref(stub: Any, moid: str) -> Any:
     """A Datastore moref bound to ``stub``."""
     return vim.Datastore(moid, stub)
+
+
+def host_ref(stub: Any, moid: str) -> Any:
+    """A HostSystem moref bound to ``stub``."""
+    return vim.HostSystem(moid, stub)
 
 
 def hw_version(value: Any) -> str:
@@ -249,8 +255,20 @@ def relocate_spec(changes: Sequence[Change], devices: Sequence[Any], pmem_policy
     by_key = {d.key: d for d in devices}
     locators: list[Any] = []
     edits: list[Any] = []
+    host: Any = None
     for c in changes:
         p = c.payload
+        if isinstance(p, MigrateVm):
+            # A drain's compute migration: spec.host (vim.vm.RelocateSpec, pyVmomi
+            # docs/vim/vm/RelocateSpec.rst: "the target host for the virtual
+            # machine"); spec.pool is left unset because the target is in the VM's
+            # own cluster, whose pool the VM keeps (a GUESS for real vCenter; pmemsim
+            # moves it to the target host's pool). NVDIMMs follow the VM to the
+            # target host's PMem: the API has no locator for them.
+            if not p.target.moid:
+                raise InventoryError(f"{c.vm}: host {p.target.name!r} is unknown; run plan again")
+            host = host_ref(stub, p.target.moid)
+            continue
         if not isinstance(p, MigrateDisk):
             raise ValueError(f"{c.action.value} is not a disk migration")
         if devices:
@@ -269,6 +287,8 @@ def relocate_spec(changes: Sequence[Change], devices: Sequence[Any], pmem_policy
             loc.profile = profile
         locators.append(loc)
     spec = vim.vm.RelocateSpec()
+    if host is not None:
+        spec.host = host
     if locators:
         spec.disk = locators
     if edits:

@@ -71,6 +71,7 @@ func buildEstate(e *Estate, inv *Inventory) (*simulator.Model, error) {
 	wrapEnvironmentBrowsers()
 	wrapPropertyCollector()
 	wrapSearchIndex()
+	registerHostOps()
 	for _, dcSpec := range inv.Datacenters {
 		dc := e.dcs[dcSpec.index]
 		wrapVMFolders(dc.vmFolder)

@@ -92,6 +92,9 @@ func (h *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if method == "ReconfigVM_Task" || method == "CreateVM_Task" {
 			body = rewriteConfigSpecPMem(body)
 		}
+		if method == "EnterMaintenanceMode_Task" || method == "ExitMaintenanceMode_Task" {
+			body = maintenanceThis(body) // maintenance.go: the host's companion object
+		}
 		if r.URL.Path == "/pbm" {
 			r.URL.Path = pbmPath // pmemsim's PBM registry (pbm.go)
 			if _, err := r.Cookie(soap.SessionCookieName); err != nil {
