@@ -41,18 +41,26 @@ class PmemctlGroup(click.Group):
 @click.group(cls=PmemctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="pmemctl")
 @click.option("--quiet", "-q", is_flag=True, help="Print only results and errors.")
+@click.option("--debug", "-v", "debug", is_flag=True,
+              help="Log each SOAP call (method, object, seconds; never its body) to stderr.")
 @connection_options
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool) -> None:
+def cli(ctx: click.Context, quiet: bool, debug: bool) -> None:
     """Declarative vSphere Persistent Memory: vNVDIMMs, vPMemDisks and Storage vMotion.
 
     Describe the PMem you want in a YAML spec, check it with `validate`, see
     the estate with `status`, the changes with `plan`, and make them with
     `apply`. Connection flags work here or on each command; the environment
     variables PMEMCTL_URL, PMEMCTL_SERVER, PMEMCTL_USER, PMEMCTL_PASSWORD,
-    PMEMCTL_CA_FILE and PMEMCTL_INSECURE are read too.
+    PMEMCTL_CA_FILE and PMEMCTL_INSECURE are read too, then the config file's
+    context (--context, PMEMCTL_CONTEXT, `pmemctl config use`), then govc's
+    GOVC_* and Ansible's VMWARE_* variables.
     """
     ctx.ensure_object(App).quiet = quiet
+    if debug:
+        from pmemctl.cli.logs import enable_debug
+
+        enable_debug()
 
 
 def _register() -> None:
@@ -60,6 +68,7 @@ def _register() -> None:
     # `pmemctl --help` lists them all.
     from pmemctl.cli import (
         cmd_apply,
+        cmd_config,
         cmd_plan,
         cmd_probe,
         cmd_rollback,
@@ -67,7 +76,8 @@ def _register() -> None:
         cmd_validate,
     )
 
-    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback, cmd_probe):
+    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback, cmd_probe,
+                cmd_config):
         cli.add_command(mod.command)
 
 

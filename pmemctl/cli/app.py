@@ -241,10 +241,12 @@ class App:
             Logs in to vCenter; logs out on exit. Prints the --insecure and
             version warnings to stderr.
         """
+        from pmemctl.config import fallbacks
         from pmemctl.vsphere.session import connect, resolve_settings
 
         ctx = click.get_current_context()
         values = connection_values(ctx)
+        context, ambient = fallbacks(values.get("context"))
         settings = resolve_settings(
             url=values.get("url"),
             server=values.get("server"),
@@ -254,6 +256,8 @@ class App:
             insecure=values.get("insecure"),
             spec_vcenter=spec_vcenter,
             timeout=values.get("timeout"),
+            context=context,
+            ambient=ambient,
         )
         if settings.insecure:
             self.warn(
