@@ -241,13 +241,12 @@ class App:
             Logs in to vCenter; logs out on exit. Prints the --insecure and
             version warnings to stderr.
         """
-        from pmemctl.config import fallbacks
-        from pmemctl.vsphere.session import connect, resolve_settings
+        from pmemctl.api import resolve
+        from pmemctl.vsphere.session import connect
 
-        ctx = click.get_current_context()
-        values = connection_values(ctx)
-        context, ambient = fallbacks(values.get("context"))
-        settings = resolve_settings(
+        values = connection_values(click.get_current_context())
+        # The API's resolution, so that a script and the CLI connect alike.
+        settings = resolve(
             url=values.get("url"),
             server=values.get("server"),
             user=values.get("user"),
@@ -256,8 +255,7 @@ class App:
             insecure=values.get("insecure"),
             spec_vcenter=spec_vcenter,
             timeout=values.get("timeout"),
-            context=context,
-            ambient=ambient,
+            context=values.get("context"),
         )
         if settings.insecure:
             self.warn(
