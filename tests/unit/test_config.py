@@ -192,3 +192,15 @@ def test_context_flag_reaches_the_connection(cfg: Path, monkeypatch: pytest.Monk
     r = CliRunner().invoke(cli, ["status", "--context", "nope"])
     assert r.exit_code == 64
     assert "no context 'nope' (--context)" in r.output
+
+
+def test_shell_completion_offers_the_context_names(cfg: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   ) -> None:
+    monkeypatch.setenv("PMEMCTL_CONFIG", str(cfg))
+    monkeypatch.setenv("COMP_WORDS", "pmemctl status --context ")
+    monkeypatch.setenv("COMP_CWORD", "3")
+    monkeypatch.setenv("_PMEMCTL_COMPLETE", "bash_complete")
+    r = CliRunner().invoke(cli, [], prog_name="pmemctl")
+    assert r.output.split() == ["plain,lab", "plain,vc01"]
+    monkeypatch.setenv("_PMEMCTL_COMPLETE", "bash_source")
+    assert "_pmemctl_completion()" in CliRunner().invoke(cli, [], prog_name="pmemctl").output
