@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pmemctl.apply.events import Event
 from pmemctl.apply.executor import ApplyResult
-from pmemctl.errors import PmemctlError, SpecError, UsageError
+from pmemctl.errors import PmemctlError, SpecError, StalePlanError, UsageError
 from pmemctl.inventory.model import Inventory
 from pmemctl.plan.model import Plan
 from pmemctl.spec.model import Spec
@@ -52,6 +52,7 @@ __all__ = [
     "Session",
     "Spec",
     "SpecError",
+    "StalePlanError",
     "UsageError",
     "connect",
     "load_spec",
@@ -213,18 +214,21 @@ class Session:
               journal: str | os.PathLike[str] | None = None, parallel: int | None = None,
               per_host: int | None = None, per_datastore: int | None = None,
               on_failure: str | None = None, confirm: Callable[[Plan], bool] | None = None,
-              ) -> ApplyResult:
+              plan: Plan | None = None) -> ApplyResult:
         """Make the estate match ``spec``, as ``pmemctl apply --yes`` does.
 
         The plan is made again here (the estate may have moved since
         :meth:`plan`); ``confirm``, when given, sees it first and nothing runs
-        unless it returns True. A blocked plan raises; an empty one returns an
-        empty result. Every step is journaled to ``journal`` (default: the
+        unless it returns True. Given the ``plan`` a script showed or checked
+        (from :meth:`plan`), nothing runs unless the plan made now has the
+        same changes. A blocked plan raises; an empty one returns an empty
+        result. Every step is journaled to ``journal`` (default: the
         CLI's for the spec's file and this vCenter; a spec made from a dict
         needs one), so a killed run resumes when applied again.
 
         Raises:
             PlanBlocked: the plan has problems (``.plan`` holds it); nothing changed.
+            StalePlanError: ``plan`` was given and the estate has moved since.
             UsageError: ``confirm`` said no, or no journal for a dict spec.
             VmBusyError: another pmemctl run on this machine holds one of the VMs.
         """
@@ -240,6 +244,9 @@ class Session:
                 raise PlanBlocked(shown)
             if shown.empty:
                 return ApplyResult()
+            if plan is not None and _keys(plan) != _keys(shown):
+                raise StalePlanError("the estate changed since the plan given was made; nothing "
+                                     "was changed: plan again and review it")
             if confirm is not None and not confirm(shown):
                 raise UsageError("not applied: confirm() said no; nothing was changed")
             return run.execute(hook)
@@ -278,6 +285,10 @@ class Session:
 
     def __repr__(self) -> str:
         return f"Session({self.settings.display})"
+
+
+def _keys(p: Plan) -> list[tuple[str, str, str, str | None, str | None]]:
+    return sorted((c.vm, c.action.value, c.target, c.before, c.after) for c in p.changes)
 
 
 class PlanBlocked(PmemctlError):

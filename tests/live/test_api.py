@@ -53,7 +53,11 @@ def test_connect_plan_apply_converges_with_events(make_sim: MakeSim, tmp_path: P
         assert [c.action.value for c in plan.changes] == [c.action.value for c in pure.changes]
         assert "add_nvdimm" in [c.action.value for c in plan.changes]
         assert k.estate(sim).vms["redis-01"].nvdimms == ()  # plan changed nothing
-        result = session.apply(spec, on_event=events.append, journal=tmp_path / "j.jsonl")
+        other = pmemctl.load_spec({**REDIS, "vms": [{"name": "redis-01", "nvdimms": ["8GiB"]}]})
+        with pytest.raises(pmemctl.StalePlanError):
+            session.apply(other, plan=plan, journal=tmp_path / "j.jsonl")
+        result = session.apply(spec, on_event=events.append, journal=tmp_path / "j.jsonl",
+                               plan=plan)
         assert result.ok and result.results
         assert {"started", "done"} <= {e.kind for e in events}
         assert session.plan(spec, journal=tmp_path / "j.jsonl").empty
