@@ -114,3 +114,29 @@ def test_govc_url_without_scheme_and_debug_log_via_python_m(demo_sim: simproc.Pm
     assert any(" SOAP Login " in line for line in debug), r.stderr
     assert any(" SOAP RetrievePropertiesEx propertyCollector " in line for line in debug)
     assert demo_sim.password not in r.stderr
+
+
+def test_the_readme_csv_script_migrates_the_listed_vms(make_sim: MakeSim, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Python API", 1)[1]
+    script = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "csv.DictReader" in script and "on_event=show" in script
+    sim = make_sim("--copy-rate", "2TiB/s")
+    (tmp_path / "vms.csv").write_text("vm,owner\nlegacy-sql-02,dba\n")
+    (tmp_path / "config.yaml").write_text(
+        f"contexts:\n  vc01:\n    url: {sim.host}\n    user: {sim.user}\n"
+        f"    ca-file: {sim.cert}\n    password-env: VC01_PASSWORD\n")
+    (tmp_path / "migrate.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": str(root), "PMEMCTL_CONFIG": str(tmp_path / "config.yaml"),
+           "VC01_PASSWORD": sim.password}
+    r = subprocess.run([sys.executable, "migrate.py"], cwd=tmp_path, env=env, check=False,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "started  legacy-sql-02" in r.stdout and "done     legacy-sql-02" in r.stdout
+    assert all(d.pmem for d in k.estate(sim).vms["legacy-sql-02"].disks)
+    assert (tmp_path / "vms-vc01.jsonl").is_file()
