@@ -263,7 +263,7 @@ class Session:
         if spec.path.startswith("<"):
             raise UsageError("a spec made from a dict has no file to name its journal after: "
                              "pass journal=PATH (one per spec and vCenter)")
-        return default_journal_path(spec.path, self.settings.host, self.settings.port)
+        return default_journal_path(spec.path, self.settings.host)
 
     def _source(self, spec: Spec) -> Any:
         from pmemctl.apply.run import ApplySource

@@ -119,18 +119,10 @@ def default_journal_dir() -> Path:
     return Path(state) / "pmemctl" / "journals"
 
 
-def default_journal_path(spec_path: str | Path, vcenter_host: str,
-                         vcenter_port: int | None = None) -> Path:
-    """The journal for one spec against one vCenter: ``<stem>-<sha8>.jsonl``.
-
-    A port other than 443 is part of the key: two vCenters behind one address
-    (port forwards, two pmemsims) must not share a journal, which would lock
-    one out and make the other refuse it as another vCenter's. On 443 the
-    key is the host alone, so journals written before keep their names.
-    """
+def default_journal_path(spec_path: str | Path, vcenter_host: str) -> Path:
+    """The journal for one spec against one vCenter: ``<stem>-<sha8>.jsonl``."""
     absolute = str(Path(spec_path).resolve())
-    key = vcenter_host if vcenter_port in (None, 443) else f"{vcenter_host}:{vcenter_port}"
-    digest = hashlib.sha256(f"{absolute}\n{key}".encode()).hexdigest()[:8]
+    digest = hashlib.sha256(f"{absolute}\n{vcenter_host}".encode()).hexdigest()[:8]
     return default_journal_dir() / f"{Path(spec_path).stem}-{digest}.jsonl"
 
 

@@ -313,8 +313,7 @@ class ApplyRun:
         self.source = source
         self.options = options
         host = conn.settings.host
-        self.journal_path = journal_path or default_journal_path(source.spec_path, host,
-                                                                      conn.settings.port)
+        self.journal_path = journal_path or default_journal_path(source.spec_path, host)
         shapes, self._shape_notes = for_vcenter(host, conn.settings.port,
                                                 conn.about.instance_uuid,
                                                 source.options.pmem_migration_shape)

@@ -60,8 +60,7 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
                          "(which asks before doing anything), or plan its spec again")
     with app.vsphere(spec.vcenter) as vs:
         # The journal apply would use tells which power-ons a killed run still owes.
-        path = journal_path or default_journal_path(spec_path, vs.settings.host,
-                                                     vs.settings.port)
+        path = journal_path or default_journal_path(spec_path, vs.settings.host)
         inventory, plan = prepare(vs, source, read_journal(path), NullHook(), app.status)
         # The connection's warnings (a 9.0 deprecation) belong in the plan's
         # JSON "warnings" too; the App has shown them already and shows them once.

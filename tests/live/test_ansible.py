@@ -40,8 +40,10 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def _inventory(tmp_path: Path, sims: dict[str, simproc.PmemSim], bad: simproc.PmemSim) -> Path:
     hosts: dict[str, Any] = {}
-    for name, sim in sims.items():
-        hosts[name] = {"vcenter_hostname": sim.parts.hostname, "vcenter_port": sim.parts.port,
+    # Each vCenter under its own name (pmemsim's certificate has both): the default
+    # journal is per spec and vCenter host name.
+    for (name, sim), host in zip(sims.items(), ("127.0.0.1", "localhost"), strict=False):
+        hosts[name] = {"vcenter_hostname": host, "vcenter_port": sim.parts.port,
                        "vcenter_username": sim.user, "vcenter_password": sim.password,
                        "vcenter_ca_file": str(sim.cert)}
     # A vCenter that refuses the login: it fails, the others go on.

@@ -106,9 +106,6 @@ def test_default_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert a.name.startswith("spec-") and a.suffix == ".jsonl"
     assert a == default_journal_path(tmp_path / "spec.yaml", "vc1")
     assert a != default_journal_path(tmp_path / "spec.yaml", "vc2")
-    # Two vCenters behind one address; 443 keeps the name journals had before.
-    assert a == default_journal_path(tmp_path / "spec.yaml", "vc1", 443)
-    assert a != default_journal_path(tmp_path / "spec.yaml", "vc1", 8443)
     monkeypatch.setenv("PMEMCTL_JOURNAL_DIR", str(tmp_path / "j"))
     assert default_journal_path(tmp_path / "spec.yaml", "vc1").parent == tmp_path / "j"
 

@@ -41,8 +41,9 @@ options:
     default: inline
   journal:
     description:
-      - The journal file. Default is pmemctl's, per spec and vCenter, under
+      - The journal file. Default is pmemctl's, per spec and vCenter host name, under
         E(PMEMCTL_JOURNAL_DIR) or C(~/.local/state/pmemctl/journals).
+      - Two vCenters behind one host name (different ports) need one each.
     type: path
   parallel:
     description: Tasks in flight in total (default the spec's, else 8).
