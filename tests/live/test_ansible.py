@@ -164,3 +164,27 @@ def test_ansible_doc_shows_both_modules(tmp_path: Path) -> None:
                        timeout=120)
     doc = json.loads(r.stdout)["pmemctl.vsphere.pmem_apply"]["doc"]
     assert {"spec", "spec_file", "journal", "password"} <= set(doc["options"])
+
+
+def test_an_inline_spec_in_check_mode_reports_and_changes_nothing(
+        make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim()
+    playbook = tmp_path / "inline.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "inline", "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "vars": {"ansible_python_interpreter": sys.executable},
+        "tasks": [{"name": "apply", "pmemctl.vsphere.pmem_apply": {
+            "hostname": sim.parts.hostname, "port": sim.parts.port, "username": sim.user,
+            "password": sim.password, "ca_file": str(sim.cert),
+            "spec": {"apiVersion": "pmemctl/v1",
+                     "vms": [{"name": "redis-01", "nvdimms": ["16GiB"]}]}}}]}]))
+    r = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook),
+                        "--check", "--diff"], env=_env(tmp_path), capture_output=True, text=True,
+                       check=False, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    result = json.loads(r.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert result["changed"] is True
+    assert "add_nvdimm" in {c["action"] for c in result["plan"]["changes"]}
+    assert "redis-01: add_nvdimm" in result["diff"]["after"]
+    assert Path(result["journal"]).name.startswith("inline-")
+    assert k.estate(sim).vms["redis-01"].nvdimms == ()
