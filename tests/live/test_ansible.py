@@ -138,7 +138,10 @@ def test_pmem_info_reports_status_as_facts(demo_sim: simproc.PmemSim, tmp_path: 
         "vars": {"ansible_python_interpreter": sys.executable},
         "tasks": [{"name": "read", "pmemctl.vsphere.pmem_info": {
             "hostname": demo_sim.parts.hostname, "port": demo_sim.parts.port,
-            "ca_file": str(demo_sim.cert)}, "register": "pmem"}]}]))
+            "ca_file": str(demo_sim.cert)}, "register": "pmem"},
+            {"name": "unverified", "pmemctl.vsphere.pmem_info": {
+                "hostname": demo_sim.parts.hostname, "port": demo_sim.parts.port,
+                "validate_certs": False}}]}]))
     env = {**_env(tmp_path), "VMWARE_USER": demo_sim.user, "VMWARE_PASSWORD": demo_sim.password}
     r = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)],
                        env=env, capture_output=True, text=True, check=False,
@@ -148,6 +151,10 @@ def test_pmem_info_reports_status_as_facts(demo_sim: simproc.PmemSim, tmp_path: 
     assert result["changed"] is False
     assert {h["name"] for h in result["pmem_status"]["hosts"]} >= {"esx-01"}
     assert result["ansible_facts"]["pmem_status"] == result["pmem_status"]
+    unverified = json.loads(r.stdout)["plays"][0]["tasks"][1]["hosts"]["localhost"]
+    assert unverified["pmem_status"] == result["pmem_status"]
+    assert any("TLS certificate verification is disabled" in w
+               for w in unverified.get("warnings", [])), unverified
     assert f"\"{demo_sim.password}\"" not in r.stdout  # no_log: Ansible masks it
 
 
