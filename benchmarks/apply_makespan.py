@@ -107,6 +107,9 @@ class Run:
     requests: int
     migrations: int
     simulated: float  # this scheduler with zero overhead
+    # Seconds from each task's completeTime on the server to pmemctl's journal
+    # record of it ("done"): how late pmemctl sees a completion.
+    notice: list[float]
 
     @property
     def ratio(self) -> float:
@@ -142,9 +145,40 @@ def run_apply(inv_file: Path, limits: Limits, label: str, progress: bool = False
                 result = apply_plan(VCenter(conn), plan, inventory, opts, journal=journal)
                 makespan = time.monotonic() - t0
                 after = sim.stats()
+                notice = completion_notice(conn, journal.path)
         assert result.ok, result.summary()
         requests = sum(after.values()) - sum(before.values())
-        return Run(label, makespan, bound.seconds, bound.binding, requests, len(migs), simulated)
+        return Run(label, makespan, bound.seconds, bound.binding, requests, len(migs), simulated,
+                   notice)
+
+
+def completion_notice(conn: Any, journal_path: Path) -> list[float]:
+    """Per task: journal ``done`` time minus the server's ``info.completeTime``, in seconds.
+
+    Same machine, same clock. Read after the run (outside the measured
+    makespan and request counts), one property read per task.
+    """
+    import json
+
+    done: dict[str, float] = {}
+    for line in journal_path.read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("type") == "done" and rec.get("task"):
+            done[rec["task"]] = float(rec["time"])
+    stub = conn.content.propertyCollector._stub
+    out = []
+    for task_id, noted in done.items():
+        complete = vim.Task(task_id, stub).info.completeTime
+        if complete is not None:
+            out.append(noted - complete.timestamp())
+    return sorted(out)
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of sorted ``values`` (nearest rank); 0 when empty."""
+    if not values:
+        return 0.0
+    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def run_sequential(inv_file: Path, every: int) -> tuple[float, int, int]:
@@ -196,19 +230,26 @@ def main() -> int:
     print(f"\n{vms} disk migrations onto PMem, 20 hosts, "
           f"{sum(sizes) / 1024:.0f} GiB at 1 GiB/s (1-4 s each)\n")
     print("| run | makespan | lower bound | binding constraint | ratio | schedule without "
-          "overhead (ratio) | SOAP requests | requests/migration | speed-up vs sequential |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "overhead (ratio) | SOAP requests | requests/migration | completion noticed after "
+          "(median / p95 / max) | speed-up vs sequential |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
         print(f"| {r.label} | {r.makespan:.1f} s | {r.bound:.1f} s | {r.binding} | "
               f"{r.ratio:.3f} | {r.simulated:.1f} s ({r.simulated / r.bound:.3f}) | "
-              f"{r.requests} | {r.per_migration:.2f} | {seq_total / r.makespan:.1f}× |")
+              f"{r.requests} | {r.per_migration:.2f} | {quantile(r.notice, 0.5):.3f} s / "
+              f"{quantile(r.notice, 0.95):.3f} s / {quantile(r.notice, 1.0):.3f} s | "
+              f"{seq_total / r.makespan:.1f}× |")
     how = "measured" if every == 1 else f"{seq_n} of {vms} measured ({seq_s:.1f} s), scaled by MiB"
     serial_bound = total_mb / RATE_MB_S
     print(f"| sequential loop (RelocateVM_Task + WaitForTask each) | {seq_total:.1f} s | "
           f"{serial_bound:.1f} s | one at a time | {seq_total / serial_bound:.3f} "
           f"| - | - | - | 1.0× ({how}) |")
-    ok = all(r.ratio <= 1.15 and r.per_migration <= 4 for r in runs[:2])
-    print("\nPASS" if ok else "\nFAIL: ratio > 1.15 or > 4 requests per migration")
+    # The issue's targets: 1.05x the bound on one shared datastore, 1.10x spread.
+    ok = (runs[0].ratio <= 1.05 and runs[1].ratio <= 1.10
+          and all(r.per_migration <= 4 for r in runs[:2]))
+    print("\nwithin target" if ok else
+          "\nover target (1.05x shared, 1.10x spread, 4 requests per migration): "
+          "on a shared, noisy machine run it again before believing it")
     return 0 if ok else 1
 
 

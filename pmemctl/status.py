@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pmemctl.inventory.model import VM, Host, Inventory
+from pmemctl.inventory.model import VM, Host, Inventory, name_order
 from pmemctl.units import format_mb
 
 BAR_WIDTH = 10
@@ -63,7 +63,7 @@ def _consumers(inv: Inventory, host: Host) -> list[str]:
         on_host = vm.host_moid == host.moid if vm.host_moid else vm.host == host.name
         if on_ds or (on_host and vm.devices_loaded and _vm_uses_pmem(inv, vm)):
             names.add(vm.name)
-    return sorted(names)
+    return sorted(names, key=name_order)
 
 
 def build_status(inventory: Inventory) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def build_status(inventory: Inventory) -> dict[str, Any]:
     were read can be listed. All sizes are MiB.
     """
     hosts = []
-    for h in sorted(inventory.hosts.values(), key=lambda h: (h.name, h.moid)):
+    for h in sorted(inventory.hosts.values(), key=lambda h: (*name_order(h.name), h.moid)):
         hosts.append({
             "name": h.name,
             "cluster": h.cluster,
@@ -88,7 +88,7 @@ def build_status(inventory: Inventory) -> dict[str, Any]:
             "datacenter": h.datacenter,
         })
     vms = []
-    for name in sorted(inventory.vms):
+    for name in sorted(inventory.vms, key=name_order):
         vm = inventory.vms[name]
         if not vm.devices_loaded or not _vm_uses_pmem(inventory, vm):
             continue

@@ -111,6 +111,7 @@ class Fault:
     name: str
     message: str = ""
     messages: tuple[tuple[str, str], ...] = ()
+    existing_state: str = ""  # InvalidPowerState.existingState
 
     def report(self) -> FaultReport:
         """The fault as :func:`pmemctl.vsphere.faults.describe` would take it apart."""
@@ -119,7 +120,7 @@ class Fault:
         return FaultReport(name=self.name, message=self.message or (reasons[0] if reasons
                                                                     else self.name),
                            keys=keys, reasons=reasons, advice=advice_for(self.name, keys),
-                           pairs=self.messages)
+                           pairs=self.messages, existing_state=self.existing_state)
 
 
 @dataclass
@@ -151,7 +152,8 @@ class FakeWatcher:
     vs: FakeVSphere
     progress: bool
     _tasks: dict[str, tuple[str, int | None] | None] = field(default_factory=dict)  # last sent
-    _vms: dict[str, str | None] = field(default_factory=dict)  # vm moid → power state last sent
+    # vm moid → (power state, tools running status) last sent
+    _vms: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     closed: bool = False
 
     def add_task(self, task_id: str) -> None:
@@ -159,7 +161,7 @@ class FakeWatcher:
         self._tasks.setdefault(task_id, None)
 
     def add_vm(self, vm_moid: str) -> None:
-        """Watch a VM's power state (reports it at the next wait)."""
+        """Watch a VM's power state and Tools status (reports them at the next wait)."""
         self._vms.setdefault(vm_moid, None)
 
     def discard_vm(self, vm_moid: str) -> None:
@@ -178,11 +180,14 @@ class FakeWatcher:
                 out.append(Update(obj_id=tid, task=self.vs.task_state(tid)))
             if t.state in ("success", "error"):
                 del self._tasks[tid]
-        for moid, sent_state in list(self._vms.items()):
+        for moid, last in list(self._vms.items()):
             vm = self.vs.vm_by_moid(moid)
-            if vm is not None and vm.power_state.value != sent_state:
-                self._vms[moid] = vm.power_state.value
-                out.append(Update(obj_id=moid, power_state=vm.power_state.value))
+            if vm is None:
+                continue
+            tools = "guestToolsRunning" if vm.tools_running else "guestToolsNotRunning"
+            if (vm.power_state.value, tools) != last:
+                self._vms[moid] = (vm.power_state.value, tools)
+                out.append(Update(obj_id=moid, power_state=vm.power_state.value, tools=tools))
         return out
 
     def wait(self, max_wait_s: int) -> list[Update]:
@@ -233,6 +238,9 @@ class FakeVSphere:
         tasks: every task started, by id (``task-1``, ``task-2``, …).
         durations: fake seconds a task of each call takes (``relocate``: 10 s).
         shutdown_s: fake seconds a guest takes to shut down; None: it never does.
+        tools_boot_s: fake seconds from a power-on until VMware Tools run
+            (``tools_running``); None: they never do. VMs in ``without_tools``
+            (at the start: those powered on without running Tools) never run them.
         disk_policy_ids: what :meth:`disk_policies` reports per (vm moid, disk key).
         pbm_fault: when set, PBM calls fail with it (``pmem_policy_id``) or
             answer None (``disk_policies``).
@@ -252,6 +260,10 @@ class FakeVSphere:
         self.durations: dict[str, float] = {"upgrade": 1.0, "power_on": 1.0, "power_off": 1.0,
                                             "reconfigure": 2.0, "relocate": 10.0}
         self.shutdown_s: float | None = 2.0
+        self.tools_boot_s: float | None = 1.0
+        self._boots: dict[str, int] = {}  # power state changes per VM name
+        self.without_tools: set[str] = {v.name for v in inventory.vms.values()
+                                        if v.power_state == POWERED_ON and not v.tools_running}
         self.disk_policy_ids: dict[tuple[str, int], list[str]] = {}
         self.pbm_fault: Fault | None = None
         self.pmem_policy = inventory.pmem_policy_id
@@ -470,7 +482,8 @@ class FakeVSphere:
             vm = self._vm(name)
             if vm.power_state != POWERED_OFF:
                 return Fault("InvalidPowerState", "The attempted operation cannot be performed "
-                             "in the current state (Powered on).")
+                             "in the current state (Powered on).",
+                             existing_state=vm.power_state.value)
             if vm.hardware_version >= to:
                 return Fault("AlreadyUpgraded", "Virtual machine compatibility is already "
                              "up-to-date.")
@@ -486,10 +499,27 @@ class FakeVSphere:
             vm = self._vm(name)
             if vm.power_state == want:
                 return Fault("InvalidPowerState", "The attempted operation cannot be performed "
-                             f"in the current state ({vm.power_state.value}).")
-            self._put(replace(vm, power_state=want))
+                             f"in the current state ({vm.power_state.value}).",
+                             existing_state=vm.power_state.value)
+            self._put(replace(vm, power_state=want, tools_running=False))
+            self._boots[name] = self._boots.get(name, 0) + 1
+            if want == POWERED_ON:
+                self._boot(name)
             return None
         return self._task(name, call, effect, fault=fault)
+
+    def _boot(self, name: str) -> None:
+        """VMware Tools start :attr:`tools_boot_s` after a power-on (if still on)."""
+        if self.tools_boot_s is None or name in self.without_tools:
+            return
+        boot = self._boots.get(name, 0)
+
+        def up() -> None:
+            vm = self.inventory.vms.get(name)
+            # Not powered off (or on again) since: the Tools of this boot.
+            if vm is not None and self._boots.get(name, 0) == boot and vm.power_state == POWERED_ON:
+                self._put(replace(vm, tools_running=True))
+        self.at(self.clock.now + self.tools_boot_s, up)
 
     def power_on(self, vm_moid: str) -> str:
         """Power on."""
@@ -513,7 +543,8 @@ class FakeVSphere:
             return "ToolsUnavailable"
         if self.shutdown_s is not None:
             self.at(self.clock.now + self.shutdown_s,
-                    lambda: self._put(replace(self._vm(name), power_state=POWERED_OFF)))
+                    lambda: self._put(replace(self._vm(name), power_state=POWERED_OFF,
+                                              tools_running=False)))
         return None
 
     def reconfigure(self, vm_moid: str, changes: Sequence[Change], pmem_policy_id: str) -> str:

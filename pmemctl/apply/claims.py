@@ -39,6 +39,8 @@ __all__ = ["Claims", "VmBusyError", "claim_vms", "default_lock_dir"]
 class VmBusyError(JournalError):
     """A VM the plan touches is claimed by another pmemctl run on this machine."""
 
+    code = "vm_locked"
+
 
 def default_lock_dir(host: str, port: int) -> Path:
     """Where the claims on one vCenter live (see module docstring)."""

@@ -58,7 +58,8 @@ from pmemctl.apply.scheduler import Limits, Outcome, Scheduler, Step, StepKind
 from pmemctl.errors import PmemctlError
 from pmemctl.inventory.model import OWED_POWER_ON_FIELD, Inventory
 from pmemctl.plan.model import Change, Plan
-from pmemctl.plan.payloads import AddNvdimm, CreateDisk, MigrateDisk, PowerOff
+from pmemctl.plan.payloads import AddNvdimm, CreateDisk, MigrateDisk, PowerOff, PowerOn
+from pmemctl.plan.power import describe_power_off
 from pmemctl.spec.model import OnFailure
 from pmemctl.vsphere.actions import OffProfile, OntoShape, upgrade_version
 from pmemctl.vsphere.api import DeviceInfo, VSphere, VSphereFault, Watcher
@@ -71,6 +72,18 @@ QUIET_POLL_S = 10.0
 
 #: Faults that mean the step's goal already holds (UpgradeVM on a VM at that version).
 _DONE_FAULTS = {StepKind.UPGRADE: {"AlreadyUpgraded"}}
+# A power operation refused because the VM is already in the state it asks for
+# has reached its goal: after a kill, the killed run's guest shutdown may land
+# between the resume's snapshot and its PowerOffVM_Task.
+_DONE_POWER_STATE = {StepKind.POWER_OFF: "poweredOff", StepKind.POWER_ON: "poweredOn"}
+
+
+def _goal_holds(kind: StepKind, report: FaultReport) -> bool:
+    """True when ``report`` refused a step whose goal already holds (see _DONE_FAULTS)."""
+    if report.name in _DONE_FAULTS.get(kind, ()):
+        return True
+    return (report.name == "InvalidPowerState" and kind in _DONE_POWER_STATE
+            and report.existing_state == _DONE_POWER_STATE[kind])
 
 
 @dataclass(frozen=True)
@@ -162,6 +175,8 @@ class _Run:
     vm_moid: str
     task_id: str | None = None
     shutdown_deadline: float | None = None
+    tools_deadline: float | None = None  # powered on, waiting for VMware Tools
+    powered_on_at: float | None = None
     progress: int | None = None
     fault: str | None = None
     message: str | None = None
@@ -267,7 +282,7 @@ class Executor:
         for r in result.results:
             if r.outcome is Outcome.SKIPPED:
                 self._emit("skipped", vm=r.change.vm, action=r.change.action.value,
-                           target=r.change.target)
+                           target=r.change.target, message=r.message)
         return result
 
     def _loop(self, w: Watcher) -> list[str]:
@@ -287,8 +302,8 @@ class Executor:
             for u in updates:
                 if u.task is not None:
                     self._on_task(u.task)
-                elif u.power_state is not None:
-                    self._on_power(u.obj_id, u.power_state)
+                else:
+                    self._on_vm(u)
             self._poll_if_quiet(bool(updates))
             self._check_deadlines()
 
@@ -334,6 +349,9 @@ class Executor:
                 continue
             failed = next((s for s in job.steps if s.outcome is Outcome.FAILED), None)
             run = self._failed.get(id(failed)) if failed is not None else None
+            if failed is not None and failed is on and run is not None \
+                    and run.fault == "ToolsTimeout":
+                continue  # powered on; only its guest is not back (the failure says so)
             if failed is not None and failed is on:
                 why = f"its power-on failed ({run.fault if run else 'error'})"
             elif failed is not None:
@@ -525,7 +543,7 @@ class Executor:
         except NetworkError:
             raise  # not a fault of this step: the run ends (see run())
         except VSphereFault as e:
-            if e.name in _DONE_FAULTS.get(run.step.kind, ()):
+            if _goal_holds(run.step.kind, e.report):
                 self._done(run)  # e.g. AlreadyUpgraded: the goal holds
                 return
             self._fail_report(run, e.report)
@@ -533,11 +551,16 @@ class Executor:
         except PmemctlError as e:
             self._fail(run, type(e).__name__, str(e))
             return
+        # The progress says how the VM goes down, as the plan did.
+        p = step.changes[0].payload
+        how = describe_power_off(p) if isinstance(p, PowerOff) else None
         if task is None:  # a guest shutdown: no task, wait on the VM's power state
-            self._emit_step("started", run, message="guest shutdown requested")
+            self._emit_step("started", run, message=how)
             return
         self._track(run, task)
-        self._emit_step("started", run)
+        if isinstance(p, PowerOff) and p.method == "guest":
+            how = "guest shutdown refused (VMware Tools not running); powering off"
+        self._emit_step("started", run, message=how)
 
     def _track(self, run: _Run, task: str) -> None:
         assert self.watcher is not None
@@ -648,10 +671,63 @@ class Executor:
                 self._emit_step("progress", run)
             return
         del self._runs[ts.id]
-        if ts.state == "success" or ts.report.name in _DONE_FAULTS.get(run.step.kind, ()):
+        if ts.state == "success" or _goal_holds(run.step.kind, ts.report):
+            if ts.state == "success" and self._await_tools(run):
+                return
             self._done(run)
         else:
             self._fail_report(run, ts.report)
+
+    def _await_tools(self, run: _Run) -> bool:
+        """After a power-on the plan wants Tools for: wait for them (True), else False.
+
+        The step, and with it the VM's slot under ``parallel.down``, ends only
+        once the guest reports ``guestToolsRunning``: a rolling change takes the
+        next VM down only when this one is back, not merely powered on.
+        """
+        p = run.step.changes[0].payload
+        if run.step.kind is not StepKind.POWER_ON or not isinstance(p, PowerOn) \
+                or not p.wait_tools or self.watcher is None:
+            return False
+        now = self.clock.monotonic()
+        run.powered_on_at, run.tools_deadline = now, now + p.tools_timeout_s
+        self._runs[run.vm_moid] = run
+        self.watcher.add_vm(run.vm_moid)  # its first update says where Tools are now
+        self.journal.write("powered_on", step=run.step_id, task=run.task_id,
+                           tools_timeout_s=p.tools_timeout_s)
+        self._emit_step("progress", run, message="powered on; waiting for VMware Tools "
+                                                 f"(timeout {p.tools_timeout_s} s)")
+        return True
+
+    def _on_vm(self, u: Update) -> None:
+        run = self._runs.get(u.obj_id)
+        if run is None:
+            return
+        if run.tools_deadline is not None:
+            if u.tools == "guestToolsRunning":
+                del self._runs[u.obj_id]
+                run.tools_deadline = None
+                assert self.watcher is not None
+                self.watcher.discard_vm(u.obj_id)
+                self._done(run)
+            return
+        if u.power_state is not None:
+            self._on_power(u.obj_id, u.power_state)
+
+    def _tools_timed_out(self, run: _Run) -> None:
+        """The guest never reported Tools running: fail the power-on (the VM is on)."""
+        p = run.step.changes[0].payload
+        assert isinstance(p, PowerOn)
+        run.tools_deadline = None
+        assert self.watcher is not None
+        self.watcher.discard_vm(run.vm_moid)
+        self._clear_owed(run)  # powered on: the VM owes nothing, whatever its guest does
+        self._fail(run, "ToolsTimeout",
+                   f"VM {run.step.vm} is powered on, but VMware Tools did not report running "
+                   f"within {p.tools_timeout_s} s (guest.toolsRunningStatus): the guest may "
+                   "not have booted; check its console. pmemctl counts it as still down "
+                   "(no other VM takes its place under parallel.down); raise "
+                   "options.tools_timeout_s for slow guests")
 
     def _on_power(self, vm_moid: str, state: str) -> None:
         run = self._runs.get(vm_moid)
@@ -666,6 +742,10 @@ class Executor:
     def _check_deadlines(self) -> None:
         now = self.clock.monotonic()
         for key, run in list(self._runs.items()):
+            if run.tools_deadline is not None and now >= run.tools_deadline:
+                del self._runs[key]
+                self._tools_timed_out(run)
+                continue
             if run.shutdown_deadline is not None and now >= run.shutdown_deadline:
                 # The guest did not shut down in time: a hard power off, as documented.
                 del self._runs[key]
@@ -676,7 +756,10 @@ class Executor:
                 try:
                     task = self.vs.power_off(run.vm_moid)
                 except VSphereFault as e:
-                    self._fail(run, e.report.name, e.report.text())
+                    if _goal_holds(run.step.kind, e.report):
+                        self._done(run)  # the guest went down after all
+                    else:
+                        self._fail(run, e.report.name, e.report.text())
                     continue
                 self._track(run, task)
 
@@ -687,6 +770,8 @@ class Executor:
             created = self._read_created(run)
             if created is not None:
                 extra["created"] = [c.to_json() for c in created]
+        if run.powered_on_at is not None:
+            extra["tools_s"] = round(self.clock.monotonic() - run.powered_on_at, 3)
         self.journal.write("done", step=run.step_id, task=run.task_id,
                            elapsed_s=round(elapsed, 3), **extra)
         if run.step.kind is StepKind.POWER_ON:
@@ -750,10 +835,12 @@ class Executor:
                           still_off=self._still_off())
         for step in self.sched.steps:
             run = self._failed.get(id(step)) or self._by_step.get(id(step))
+            note = self.sched.notes.get(step.vm) if step.outcome is Outcome.SKIPPED else None
             for c in step.changes:
                 res.results.append(ChangeResult(
                     change=c, outcome=step.outcome, task=run.task_id if run else None,
-                    fault=run.fault if run else None, message=run.message if run else None))
+                    fault=run.fault if run else None,
+                    message=run.message if run else note))
         return res
 
 

@@ -21,6 +21,9 @@ Every record is one line with ``v`` (format version), ``type``, ``time``
     submitted    step, task ("task-123"), vm_moid, description_id ("VirtualMachine.relocate")
     task_seen    step, task, queue_time (ISO 8601, the server's ``info.queueTime``)
     shutdown_requested  step, timeout_s   (a guest shutdown has no task)
+    powered_on   step, task, tools_timeout_s   (a power-on that now waits for VMware
+                 Tools; its ``done`` follows once they run, with tools_s; a run-level
+                 note to readers, so a resumed run counts the step done by its task)
     done         step, task, elapsed_s, created (devices a reconfigure added: kind, key,
                  label, size_mb; format 2)
     failed       step, task, fault (vim fault class), message, fault_keys
@@ -68,7 +71,7 @@ from pmemctl.apply.records import (
     undo_from_json,
 )
 from pmemctl.apply.scheduler import StepKind
-from pmemctl.errors import JournalError
+from pmemctl.errors import JournalError, JournalLocked
 from pmemctl.fileio import FileProblem, open_regular, read_bounded
 
 __all__ = ["FORMAT_VERSION", "MAX_JOURNAL_BYTES", "Journal", "JournalError", "JournalState",
@@ -186,7 +189,7 @@ class Journal:
             raise
         if not taken:
             self.close()
-            raise JournalError(f"journal {self.path} is in use by another pmemctl run; "
+            raise JournalLocked(f"journal {self.path} is in use by another pmemctl run; "
                                "wait for it to finish")
         try:
             if created:

@@ -30,7 +30,7 @@ The algorithm, run by ``apply`` before it plans:
 from __future__ import annotations
 
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pmemctl.apply.events import Event, Hook, NullHook
 from pmemctl.apply.journal import Journal, JournalState, StepRecord
@@ -228,8 +228,7 @@ def pending_power_ons(state: JournalState, plan: Plan, inventory: Inventory) -> 
             host_moid=vm.host_moid))
     if not extra:
         return plan
-    return Plan(changes=plan.changes + tuple(extra), problems=plan.problems, hosts=plan.hosts,
-                warnings=plan.warnings)
+    return replace(plan, changes=plan.changes + tuple(extra))
 
 
 def clear_paid_markers(vs: VSphere, inventory: Inventory, plan: Plan) -> list[str]:

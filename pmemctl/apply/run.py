@@ -280,12 +280,14 @@ def load_source(path: Path) -> ApplySource:
 
 
 def exec_options(options: Options, *, parallel: int | None = None, per_host: int | None = None,
-                 per_datastore: int | None = None, on_failure: str | None = None) -> ExecOptions:
+                 per_datastore: int | None = None, on_failure: str | None = None,
+                 max_down: int | None = None) -> ExecOptions:
     """The spec's (or saved plan's) options, overridden by whichever flags were given."""
     limits = Limits(
         total=parallel or options.parallel.total,
         per_host=per_host or options.parallel.per_host,
         per_datastore=per_datastore or options.parallel.per_datastore,
+        down=max_down or options.parallel.down,
     )
     # The shutdown timeout is in each power-off payload: the planner decided it.
     return ExecOptions(limits=limits,

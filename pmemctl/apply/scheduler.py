@@ -25,6 +25,18 @@ Limits (decided here):
   charged to its VM's host once and to every datastore it reads from or
   writes to once (source AND destination, as vCenter does).
 
+* ``down`` (``parallel.down``, ``--max-down``; unset: no cap of its own)
+  counts VMs, not steps: the VMs pmemctl holds powered off. A VM takes a
+  slot when its power-off starts and gives it back when its power-on is done
+  (which, for a guest that had VMware Tools, is when they run again); a
+  power-off that failed gives it back too (the VM stayed on). A VM whose
+  power-on failed keeps its slot: it is still down as far as its service is
+  concerned. A VM a killed run left off (an owed power-on) holds one from
+  the start. A job waits for a slot only before its power-off, so a VM that
+  is down always finishes its own work first. When nothing runs and only
+  slots that will never be given back keep jobs waiting, those jobs are
+  skipped (``notes`` says why) rather than waited for.
+
 Order: jobs are ranked by the MiB their migration moves, largest first
 (longest-processing-time first), so that the long copies start early and the
 makespan stays close to the lower bound; ties keep the plan's VM order.
@@ -41,7 +53,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from pmemctl.plan.model import ACTION_ORDER, Action, Change, Plan
-from pmemctl.plan.payloads import MigrateDisk
+from pmemctl.plan.payloads import MigrateDisk, PowerOn
 from pmemctl.spec.model import OnFailure, Parallel
 
 
@@ -149,6 +161,21 @@ class Job:
         """MiB this job's migration copies: the LPT rank."""
         return sum(s.size_mb for s in self.steps)
 
+    def step_of(self, kind: StepKind) -> Step | None:
+        """This job's step of that kind, if it has one."""
+        return next((s for s in self.steps if s.kind is kind), None)
+
+    @property
+    def down(self) -> bool:
+        """True while this job holds a ``parallel.down`` slot (see the module docstring)."""
+        off, on = self.step_of(StepKind.POWER_OFF), self.step_of(StepKind.POWER_ON)
+        if on is not None and on.outcome is Outcome.DONE:
+            return False
+        if off is None:  # an owed power-on: the VM was left off by a killed run
+            return on is not None and isinstance(on.changes[0].payload, PowerOn) \
+                and on.changes[0].payload.owed
+        return off.outcome in (Outcome.RUNNING, Outcome.DONE)
+
     def next_step(self) -> Step | None:
         """The first step not yet started, if no step is running or failed."""
         for s in self.steps:
@@ -196,6 +223,8 @@ class Scheduler:
     on_failure: OnFailure = OnFailure.STOP
     stopped: bool = False  # set by a failure under "stop", or by Ctrl-C
     power_back: bool = False  # stopped by a failure: still power on the VMs we powered off
+    # Why a job's steps were skipped, by VM, when the scheduler itself decided it.
+    notes: dict[str, str] = field(default_factory=dict)
     _running: list[Step] = field(default_factory=list)
 
     @classmethod
@@ -265,20 +294,42 @@ class Scheduler:
             if s.kind is StepKind.MIGRATE:
                 hosts[s.host] += 1
                 stores.update(s.datastores)
+        down = sum(j.down for j in self.jobs)
+        cap = self.limits.down
         started: list[Step] = []
+        waiting: list[Job] = []  # held back by the down cap alone
         for job in self.jobs:
             if len(self._running) >= self.limits.total:
                 break
             step = job.next_step()
             if step is None or not self._fits(step, hosts, stores):
                 continue
+            if step.kind is StepKind.POWER_OFF and cap is not None and down >= cap:
+                waiting.append(job)
+                continue
             step.outcome = Outcome.RUNNING
             self._running.append(step)
             started.append(step)
+            if step.kind is StepKind.POWER_OFF:
+                down += 1
             if step.kind is StepKind.MIGRATE:
                 hosts[step.host] += 1
                 stores.update(step.datastores)
+        if waiting and not started and not self._running:
+            self._skip_stuck(waiting)
         return started
+
+    def _skip_stuck(self, waiting: list[Job]) -> None:
+        """Nothing runs, so no slot will be given back: skip the jobs that wait for one."""
+        held = sorted(j.vm for j in self.jobs if j.down)
+        for job in waiting:
+            for s in job.steps:
+                if s.outcome is Outcome.PENDING:
+                    s.outcome = Outcome.SKIPPED
+            self.notes[job.vm] = (
+                f"not powered off: parallel.down is {self.limits.down} and "
+                f"{', '.join(held)} still count as down (a power-on or its VMware Tools "
+                "failed); bring them back, then run apply again")
 
     def finish(self, step: Step, ok: bool) -> None:
         """Record a running step's outcome and what it means for the rest of its job."""

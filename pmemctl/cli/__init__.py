@@ -9,6 +9,7 @@ can never read as "changes pending" in a pipeline.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,10 @@ class PmemctlGroup(click.Group):
         # The App exists before Click parses anything, so that usage errors and
         # --help go through the same exit path as the commands.
         app = extra.pop("obj", None) or App()
+        # Before parsing: Click's own parse errors come before any option callback.
+        from pmemctl.cli.errjson import wants_json
+
+        app.json_errors = app.json_errors or wants_json(sys.argv[1:] if args is None else args)
         app.run(lambda: super(PmemctlGroup, self).main(
             args, prog_name, complete_var, standalone_mode=False, obj=app, **extra))
 
@@ -69,15 +74,19 @@ def _register() -> None:
     from pmemctl.cli import (
         cmd_apply,
         cmd_config,
+        cmd_export,
         cmd_plan,
         cmd_probe,
+        cmd_rehearse,
         cmd_rollback,
+        cmd_show,
+        cmd_sim,
         cmd_status,
         cmd_validate,
     )
 
-    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_apply, cmd_rollback, cmd_probe,
-                cmd_config):
+    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_show, cmd_apply, cmd_rollback,
+                cmd_probe, cmd_export, cmd_sim, cmd_rehearse, cmd_config):
         cli.add_command(mod.command)
 
 

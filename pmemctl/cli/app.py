@@ -25,7 +25,7 @@ from rich.console import Console
 
 from pmemctl.cli import jsonout
 from pmemctl.cli.options import connection_values
-from pmemctl.errors import ExitCode, PmemctlError, SpecError
+from pmemctl.errors import ExitCode, NotConfirmed, PmemctlError, SpecError
 from pmemctl.vsphere.retry import NetworkError
 
 if TYPE_CHECKING:
@@ -91,6 +91,8 @@ class App:
         self.quiet = quiet
         self._warned: set[str] = set()
         self._vsphere = vsphere
+        #: Errors as one JSON object on stderr (``--output json``; cli/errjson.py).
+        self.json_errors = False
 
     @property
     def interactive(self) -> bool:
@@ -106,6 +108,10 @@ class App:
     def emit_json_line(self, data: object) -> None:
         """Write ``data`` to stdout as one JSON Lines record, flushed at once."""
         self._write_stdout(jsonout.line(data))
+
+    def emit_text(self, text: str) -> None:
+        """Write ``text`` to stdout as it is: no wrapping, no markup (Markdown documents)."""
+        self._write_stdout(text)
 
     def _write_stdout(self, text: str) -> None:
         # Bytes, not text: the encoder's output is valid UTF-8 by construction,
@@ -155,9 +161,9 @@ class App:
         if yes:
             return
         if not self.interactive:
-            raise PmemctlError(refusal)
+            raise NotConfirmed(refusal)
         if not click.confirm(question, default=False, err=True):
-            raise PmemctlError(cancelled)
+            raise NotConfirmed(cancelled)
 
     # -- exit codes -----------------------------------------------------------
 
@@ -175,8 +181,39 @@ class App:
         try:
             code = self._exit_code(invoke())
         except BaseException as e:
-            code = self._report(e)
+            code = self._report_json(e) if self.json_errors else self._report(e)
         sys.exit(code)
+
+    def error_json(self, document: dict[str, Any]) -> None:
+        """With ``--output json``, write an error object (cli/errjson.py) to stderr.
+
+        For exits that are no exception (a blocked plan); the table
+        rendering has said it already, so without JSON this does nothing.
+        """
+        if self.json_errors:
+            click.echo(jsonout.line(document).encode("utf-8"), nl=False, err=True)
+
+    def _report_json(self, e: BaseException) -> int:
+        from pmemctl.cli import errjson
+
+        ours = isinstance(e, PmemctlError | click.ClickException | click.exceptions.Abort
+                          | KeyboardInterrupt)
+        if not ours and (not isinstance(e, Exception) or os.environ.get("PMEMCTL_DEBUG")):
+            return self._report(e)  # the same road as text: pass through, or the traceback
+        code = self._exit_code_of(e)
+        self.error_json(errjson.exception_document(e, code))
+        return code
+
+    @staticmethod
+    def _exit_code_of(e: BaseException) -> int:
+        # The codes _report gives, without printing.
+        if isinstance(e, click.UsageError):
+            return ExitCode.USAGE
+        if isinstance(e, PmemctlError):
+            return e.exit_code
+        if isinstance(e, KeyboardInterrupt):
+            return ExitCode.INTERRUPTED
+        return ExitCode.ERROR
 
     @staticmethod
     def _exit_code(rv: object) -> int:

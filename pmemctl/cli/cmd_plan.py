@@ -8,14 +8,16 @@ from pathlib import Path
 import click
 
 from pmemctl.cli.app import App
-from pmemctl.cli.options import connection_options, output_option
+from pmemctl.cli.bulk import skip_blocked_option
+from pmemctl.cli.options import connection_options, max_chars_option, output_choice
 from pmemctl.cli.views.plan import plan_view
 from pmemctl.errors import ExitCode, UsageError
 
 
 @click.command("plan")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(path_type=Path))
-@output_option
+@output_choice("table", "json", "markdown")
+@max_chars_option
 @click.option(
     "--out",
     "out",
@@ -31,17 +33,19 @@ from pmemctl.errors import ExitCode, UsageError
 @click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
               help="The journal apply would use (default: the spec's); its owed power-ons "
                    "are in the plan.")
+@skip_blocked_option
 @connection_options
 @click.pass_obj
 def command(  # noqa: PLR0917 -- Click passes every option as a parameter
     app: App, spec_path: Path, output: str, out: Path | None, detailed_exitcode: bool,
-    journal_path: Path | None,
+    journal_path: Path | None, max_chars: int | None, skip_blocked: bool,
 ) -> int:
     """Show the difference between SPEC and the live estate.
 
     Lists the ordered changes per VM (action, before/after, whether the VM
     must be power-cycled, and why), PMem per host before and after, and every
-    problem that blocks the plan. A blocked plan exits 1.
+    problem that blocks the plan. A blocked plan exits 1, and so does one
+    that skips blocked VMs (--skip-blocked).
     """
     from pmemctl.apply.events import NullHook
     from pmemctl.apply.journal import default_journal_path, read_journal
@@ -52,12 +56,17 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
     if out is not None:
         # Before connecting: a wrong --out (a directory, /dev/full) must not cost a plan.
         check_plan_target(out)
-    view = plan_view(app, output)
+    view = plan_view(app, output, max_chars=max_chars)
     source = load_source(spec_path)
+    if source.spec is None:
+        raise UsageError(f"{spec_path} is a saved plan; show it with `pmemctl show {spec_path}`, "
+                         "or plan its spec again")
+    if skip_blocked:
+        from pmemctl.apply.bulk import skip_blocked_source
+
+        source = skip_blocked_source(source)
     spec = source.spec
-    if spec is None:
-        raise UsageError(f"{spec_path} is a saved plan; show it with `pmemctl apply {spec_path}` "
-                         "(which asks before doing anything), or plan its spec again")
+    assert spec is not None
     with app.vsphere(spec.vcenter) as vs:
         # The journal apply would use tells which power-ons a killed run still owes.
         path = journal_path or default_journal_path(spec_path, vs.settings.host)
@@ -78,6 +87,15 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
         )
         view.saved(out)
     if plan.blocked:
+        from pmemctl.cli.errjson import blocked_document
+
+        app.error_json(blocked_document([(p.vm, p.message) for p in plan.problems],
+                                        [p.vms for p in plan.problems]))
+        return ExitCode.ERROR
+    if plan.skipped:
+        from pmemctl.cli.bulk import skipped_document
+
+        app.error_json(skipped_document(plan))
         return ExitCode.ERROR
     if detailed_exitcode and not plan.empty:
         return ExitCode.CHANGES

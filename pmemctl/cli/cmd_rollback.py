@@ -41,7 +41,8 @@ def command(app: App, journal_path: Path, yes: bool, allow_data_loss: bool,
     hardware upgrades cannot be undone and are reported.
     """
     from pmemctl.apply.run import RollbackRun, load_rollback
-    from pmemctl.cli.views.apply import apply_view, run_exit_code
+    from pmemctl.cli.errjson import error_document
+    from pmemctl.cli.views.apply import apply_view, report_lines, run_exit_code
 
     view = apply_view(app, output, verb="Rollback")
     src = load_rollback(journal_path)
@@ -60,4 +61,8 @@ def command(app: App, journal_path: Path, yes: bool, allow_data_loss: bool,
             result = run.execute(hook, live=live)
     assert run.journal_path is not None
     view.summary(result, journal_label="Rollback journal", journal_path=run.journal_path)
-    return run_exit_code(result, verb="Rollback")
+    code = run_exit_code(result, verb="Rollback")
+    if code:
+        app.error_json(error_document("rollback_failed", report_lines(result, "Rollback")[0],
+                                      code))
+    return code

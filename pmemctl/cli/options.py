@@ -109,13 +109,42 @@ def connection_values(ctx: click.Context) -> dict[str, Any]:
     return dict(ctx.meta.get(META_KEY, {}))
 
 
+def _note_output(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    # Errors follow --output: a script reading JSON gets its errors as JSON
+    # too (App.json_errors; the App is the root context's obj).
+    app = ctx.find_root().obj
+    if value == "json" and hasattr(app, "json_errors"):
+        app.json_errors = True
+    return value
+
+
 def output_option(f: F) -> F:
     """Add ``--output table|json`` (``-o``)."""
+    return output_choice("table", "json")(f)
+
+
+def output_choice(*choices: str) -> Callable[[F], F]:
+    """``--output`` (``-o``) with these ``choices``, the first the default."""
+    def decorate(f: F) -> F:
+        return click.option(
+            "--output",
+            "-o",
+            type=click.Choice(list(choices)),
+            default=choices[0],
+            show_default=True,
+            callback=_note_output,
+            help="Output format; with json, errors are one JSON object on stderr.",
+        )(f)
+    return decorate
+
+
+def max_chars_option(f: F) -> F:
+    """Add ``--max-chars N``: the size limit of ``--output markdown`` (0: none)."""
     return click.option(
-        "--output",
-        "-o",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="Output format.",
+        "--max-chars",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help="With -o markdown: keep the document within N characters, saying what is left "
+             "out (default 60000: GitHub comments hold 65536; 0: no limit).",
     )(f)

@@ -40,13 +40,13 @@ def event_line(e: Event) -> str | None:
     what = f"{e.vm}: {e.action} {e.target}".rstrip()
     task = f" ({e.task})" if e.task else ""
     if e.kind == "started":
-        return f"{what}: started{task}"
+        return f"{what}: started{': ' + e.message if e.message else ''}{task}"
     if e.kind == "done":
         return f"{what}: done after {e.elapsed_s or 0:.1f}s{task}"
     if e.kind == "failed":
         return f"{what}: FAILED: {e.fault}: {e.message}{task}"
     if e.kind == "skipped":
-        return f"{what}: skipped (an earlier step of {e.vm} failed)"
+        return f"{what}: skipped ({e.message or f'an earlier step of {e.vm} failed'})"
     if e.kind == "progress" and e.message:
         return f"{what}: {e.message}{task}"
     if e.kind == "stopping":

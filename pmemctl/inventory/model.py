@@ -43,6 +43,14 @@ def unescape_name(name: str) -> str:
     return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0).lower()], name)
 
 
+def name_order(name: str) -> tuple[str, str]:
+    """Sort key for names in output: case-insensitive, as vSphere clients list them.
+
+    The name itself breaks ties, so ``DB-01`` and ``db-01`` keep one order.
+    """
+    return (name.casefold(), name)
+
+
 @dataclass(frozen=True)
 class Datastore:
     """A datastore and the hosts that mount it."""
@@ -205,6 +213,9 @@ class VM:
     # unset: pmemctl powered this VM off and has not powered it back on yet. It
     # lives in vCenter so that any later run finds it, whatever its journal.
     owed_power_on: str = ""
+    # Custom attributes (name, value), read only when a spec selects by them
+    # (``Scope.attributes``); () otherwise.
+    attributes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         # The snapshot hands over vSphere's strings; keep one type inside pmemctl.
@@ -244,12 +255,20 @@ class Scope:
 
     Globs on cluster names, host names and VM folder paths (as in a spec's
     ``match``); a VM is in scope when it is in any of them. The snapshot
-    reads every VM when it is given no scope.
+    reads every VM when it is given no scope, or a scope that narrows
+    nothing. ``attributes`` asks the light pass for the VMs' custom attributes
+    too (``customValue``), because a spec selects by them.
     """
 
     clusters: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
     folders: tuple[str, ...] = ()
+    attributes: bool = False
+
+    @property
+    def narrowed(self) -> bool:
+        """True when it limits where VMs are read (some cluster, host or folder)."""
+        return bool(self.clusters or self.hosts or self.folders)
 
 
 @dataclass(frozen=True)

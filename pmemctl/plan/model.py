@@ -14,7 +14,7 @@ from pmemctl.plan.actions import ACTION_ORDER, Action
 from pmemctl.plan.payloads import Payload, payload_from_json, payload_to_json
 
 __all__ = ["ACTION_ORDER", "FORMAT_VERSION", "Action", "Change", "HostPmem", "Payload", "Plan",
-           "Problem"]
+           "Problem", "Skipped"]
 
 # The plan JSON contract's version. Its keys never change; extensions are added
 # (``payload``, ``vm_moid``, ``host``, ``host_moid`` replaced the ``detail``
@@ -23,12 +23,16 @@ __all__ = ["ACTION_ORDER", "FORMAT_VERSION", "Action", "Change", "HostPmem", "Pa
 FORMAT_VERSION = 1
 
 
-def _fields(data: Any, what: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
-    """``data`` as a mapping with exactly ``keys``; ValueError naming ``what`` otherwise."""
+def _fields(data: Any, what: str, keys: tuple[str, ...],
+            optional: tuple[str, ...] = ()) -> Mapping[str, Any]:
+    """``data`` as a mapping with exactly ``keys`` (and any of ``optional``); ValueError otherwise.
+
+    ``optional`` keys are extensions that older saved plans do not have.
+    """
     if not isinstance(data, Mapping):
         raise ValueError(f"{what}: expected an object, got {type(data).__name__}")
     missing = [k for k in keys if k not in data]
-    extra = sorted(str(k) for k in data if k not in keys)
+    extra = sorted(str(k) for k in data if k not in keys and k not in optional)
     if missing or extra:
         parts = []
         if missing:
@@ -128,22 +132,69 @@ class Change:
 
 @dataclass(frozen=True)
 class Problem:
-    """Something that blocks the plan. ``vm`` is None for spec-level problems."""
+    """Something that blocks the plan. ``vm`` is None for spec-level problems.
+
+    ``vm`` is the VM to drop from the spec to clear the problem (for a pool
+    that runs dry, the VM whose change first overran it); ``vms`` names every
+    VM involved (all the pool's takers; every VM a vCenter-wide problem
+    concerns). ``vms`` defaults to ``(vm,)``, and is empty only for a problem
+    about no VM at all (a ``match`` that selects nothing).
+    """
 
     vm: str | None
     message: str
+    vms: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.vms and self.vm is not None:
+            object.__setattr__(self, "vms", (self.vm,))
 
     def to_json(self) -> dict[str, Any]:
-        """The contract shape of one problem."""
-        return {"vm": self.vm, "message": self.message}
+        """The contract shape of one problem; ``vms`` is an extension."""
+        return {"vm": self.vm, "message": self.message, "vms": list(self.vms)}
 
     @classmethod
     def from_json(cls, data: Any, where: str = "problem") -> Problem:
         """The inverse of :meth:`to_json`; ValueError on any deviation."""
-        d = _fields(data, where, ("vm", "message"))
+        d = _fields(data, where, ("vm", "message"), optional=("vms",))
+        vms = _typed(d.get("vms", []), list, f"{where}.vms")
         return cls(
             vm=_typed(d["vm"], (str, type(None)), f"{where}.vm"),
             message=_typed(d["message"], str, f"{where}.message"),
+            vms=tuple(_typed(v, str, f"{where}.vms[{i}]") for i, v in enumerate(vms)),
+        )
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A VM left out of the plan by ``skip_blocked``: why, and what it would have had.
+
+    ``changes`` are the changes the VM would have had (shown, never run);
+    ``host`` is its host's name ("" when unknown).
+    """
+
+    vm: str
+    reasons: tuple[str, ...]
+    host: str = ""
+    changes: tuple[Change, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"vm", "host", "reasons", "changes"}``."""
+        return {"vm": self.vm, "host": self.host, "reasons": list(self.reasons),
+                "changes": [c.to_json() for c in self.changes]}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "skipped") -> Skipped:
+        """The inverse of :meth:`to_json`; ValueError on any deviation."""
+        d = _fields(data, where, ("vm", "host", "reasons", "changes"))
+        reasons = _typed(d["reasons"], list, f"{where}.reasons")
+        changes = _typed(d["changes"], list, f"{where}.changes")
+        return cls(
+            vm=_typed(d["vm"], str, f"{where}.vm"),
+            host=_typed(d["host"], str, f"{where}.host"),
+            reasons=tuple(_typed(r, str, f"{where}.reasons[{i}]") for i, r in enumerate(reasons)),
+            changes=tuple(Change.from_json(c, f"{where}.changes[{i}]")
+                          for i, c in enumerate(changes)),
         )
 
 
@@ -187,10 +238,12 @@ class Plan:
     problems: tuple[Problem, ...] = ()
     hosts: tuple[HostPmem, ...] = ()
     warnings: tuple[str, ...] = ()
+    # VMs left out by skip_blocked (their problems are their reasons, not in ``problems``).
+    skipped: tuple[Skipped, ...] = ()
 
     @property
     def blocked(self) -> bool:
-        """True when any problem stands in the way."""
+        """True when any problem stands in the way (skipped VMs no longer do)."""
         return bool(self.problems)
 
     @property
@@ -206,6 +259,7 @@ class Plan:
             "problems": [p.to_json() for p in self.problems],
             "hosts": [h.to_json() for h in self.hosts],
             "warnings": list(self.warnings),
+            "skipped": [s.to_json() for s in self.skipped],
         }
 
     @classmethod
@@ -216,13 +270,15 @@ class Plan:
         different ``format_version`` raise ValueError naming the bad element
         (``changes[2].action``), so a hand-edited plan cannot slip through.
         """
-        d = _fields(data, "plan", ("format_version", "changes", "problems", "hosts", "warnings"))
+        d = _fields(data, "plan", ("format_version", "changes", "problems", "hosts", "warnings"),
+                    optional=("skipped",))
         version = d["format_version"]
         if version != FORMAT_VERSION or isinstance(version, bool):
             raise ValueError(f"plan: format_version {version!r} is not {FORMAT_VERSION} (a plan "
                              "from another pmemctl version: make it again with this one)")
         lists = {
-            k: _typed(d[k], list, f"plan.{k}") for k in ("changes", "problems", "hosts", "warnings")
+            k: _typed(d.get(k, []), list, f"plan.{k}")
+            for k in ("changes", "problems", "hosts", "warnings", "skipped")
         }
         return cls(
             changes=tuple(
@@ -234,5 +290,8 @@ class Plan:
             hosts=tuple(HostPmem.from_json(h, f"hosts[{i}]") for i, h in enumerate(lists["hosts"])),
             warnings=tuple(
                 _typed(w, str, f"warnings[{i}]") for i, w in enumerate(lists["warnings"])
+            ),
+            skipped=tuple(
+                Skipped.from_json(s, f"skipped[{i}]") for i, s in enumerate(lists["skipped"])
             ),
         )

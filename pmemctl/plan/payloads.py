@@ -67,10 +67,16 @@ class PowerOff:
 
 @dataclass(frozen=True)
 class PowerOn:
-    """Power the VM on again; ``owed`` when a killed run powered it off."""
+    """Power the VM on again; ``owed`` when a killed run powered it off.
+
+    ``wait_tools``: the step ends only once ``guest.toolsRunningStatus`` is
+    ``guestToolsRunning`` (it fails after ``tools_timeout_s``).
+    """
 
     ACTION: ClassVar[Action] = Action.POWER_ON
     owed: bool = False
+    wait_tools: bool = False
+    tools_timeout_s: int = 0
 
 
 @dataclass(frozen=True)

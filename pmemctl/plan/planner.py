@@ -45,6 +45,7 @@ from pmemctl.inventory.model import (
     PowerState,
     version_tuple,
 )
+from pmemctl.plan.disksel import choose_disks
 from pmemctl.plan.model import Action, Change, HostPmem, Plan, Problem
 from pmemctl.plan.payloads import (
     AddNvdimm,
@@ -54,12 +55,12 @@ from pmemctl.plan.payloads import (
     MigrateDisk,
     Payload,
     PolicyRef,
-    PowerOff,
-    PowerOn,
     RemoveNvdimm,
     UpgradeHardware,
 )
-from pmemctl.plan.select import ALL_DISKS, Desired, select_vms
+from pmemctl.plan.power import describe_power_off, power_off_payload, power_on_payload
+from pmemctl.plan.select import Desired, Selection, select_vms
+from pmemctl.plan.skip import skip_blocked
 from pmemctl.spec.model import DiskTarget, Options, Spec
 from pmemctl.units import format_mb
 
@@ -78,17 +79,38 @@ def make_plan(spec: Spec, inventory: Inventory) -> Plan:
 
     Changes are grouped by VM (sorted by name) and ordered inside a VM as
     apply must run them. Host PMem is accounted in plan order. Problems and
-    warnings are collected, never raised.
+    warnings are collected, never raised. With ``options.skip_blocked`` the
+    VMs with problems are left out and listed in ``Plan.skipped``
+    (:mod:`pmemctl.plan.skip`).
     """
     selection = select_vms(spec, inventory)
+    if not spec.options.skip_blocked:
+        return _make_plan(spec, inventory, selection, frozenset(), {})
+    # The VMs' own plans do not depend on which others are left out: plan each once.
+    cache: dict[str, _VmPlan] = {}
+
+    def host_of(name: str) -> str:
+        vm = inventory.vms.get(name)
+        return vm.host if vm is not None else ""
+
+    return skip_blocked(lambda out: _make_plan(spec, inventory, selection, out, cache), host_of)
+
+
+def _make_plan(spec: Spec, inventory: Inventory, selection: Selection, excluded: frozenset[str],
+               cache: dict[str, _VmPlan]) -> Plan:
+    """:func:`make_plan` without the VMs in ``excluded`` (their problems go too)."""
+    names = [n for n in selection.names if n not in excluded]
     changes: list[Change] = []
-    problems: list[Problem] = list(selection.problems)
+    problems: list[Problem] = [p for p in selection.problems if p.vm not in excluded]
     warnings: list[str] = []
-    for name in selection.names:
-        vm_plan = _plan_vm(inventory.vms[name], selection.vms[name], spec.options, inventory)
+    for name in names:
+        vm_plan = cache.get(name) or _plan_vm(inventory.vms[name], selection.vms[name],
+                                               spec.options, inventory)
+        cache[name] = vm_plan
         changes.extend(vm_plan.ordered())
         problems.extend(vm_plan.problems)
         warnings.extend(vm_plan.warnings)
+    # Skipped VMs' hosts keep their rows: the table shows their PMem left as it is.
     vm_hosts = {h.moid for h in (inventory.host_of(inventory.vms[n]) for n in selection.names)
                 if h is not None}
     hosts, capacity_problems, capacity_warnings = _capacity(changes, inventory, vm_hosts)
@@ -307,21 +329,22 @@ def _require_host_pmem(plan: _VmPlan) -> str | None:
 
 
 def _diff_disks(plan: _VmPlan, targets: dict[str, DiskTarget]) -> None:
-    """Place existing disks, then create the labelled disks the VM lacks.
+    """Place the disks the spec's keys select, then create the labelled disks the VM lacks.
 
-    An explicit label beats ``"*"``; ``"*"`` covers every other existing disk.
+    Which key means which disk is :func:`pmemctl.plan.disksel.choose_disks`'s.
     """
     if not targets:
         return
-    every = targets.get(ALL_DISKS)
-    existing = {d.label for d in plan.vm.disks}
-    for disk in sorted(plan.vm.disks, key=lambda d: (_label_key(d.label), d.key)):
-        target = targets.get(disk.label, every)
-        if target is not None:
-            _place_disk(plan, disk, target)
-    missing = [label for label in targets if label != ALL_DISKS and label not in existing]
-    for offset, label in enumerate(sorted(missing, key=_label_key), start=1):
-        _create_disk(plan, label, targets[label], offset)
+    dc = plan.vm.datacenter or None
+    names = [d.name for d in plan.inventory.datastores.values() if dc is None or d.datacenter == dc]
+    choice = choose_disks(plan.vm.name, plan.vm.disks, targets, names)
+    for message in choice.problems:
+        plan.problem(message)
+    plan.warnings.extend(choice.notes)
+    for disk, target in choice.place:
+        _place_disk(plan, disk, target)
+    for label, target in choice.create:
+        _create_disk(plan, label, target)
 
 
 def _in_place(plan: _VmPlan, disk: Disk, target: DiskTarget) -> bool:
@@ -379,12 +402,8 @@ def migration_policy(from_pmem: bool, to_pmem: bool) -> PolicyRef:
     return PolicyRef("keep")
 
 
-def _create_disk(plan: _VmPlan, label: str, target: DiskTarget, offset: int) -> None:
-    vm = plan.vm.name
-    if target.size_mb is None:
-        plan.problem(f"VM {vm} has no disk '{label}'; give a size to create it")
-        return
-    _warn_label(plan, label, offset)
+def _create_disk(plan: _VmPlan, label: str, target: DiskTarget) -> None:
+    assert target.size_mb is not None  # choose_disks creates only sized labels
     storage = _resolve_storage(plan, target, label)
     if storage is None:
         return
@@ -404,21 +423,6 @@ def _create_disk(plan: _VmPlan, label: str, target: DiskTarget, offset: int) -> 
             needs_off=pmem,
         )
     )
-
-
-def _warn_label(plan: _VmPlan, label: str, offset: int) -> None:
-    """Warn when a new disk's label is unlikely to be the one vSphere gives it.
-
-    vSphere names new disks itself ("Hard disk <next>"); a spec label that
-    differs would make every later plan try to create the disk again.
-    """
-    numbers = [n for _, n, _ in (_label_key(d.label) for d in plan.vm.disks) if n >= 0]
-    expected = f"Hard disk {max(numbers, default=0) + offset}"
-    if label != expected:
-        plan.warnings.append(
-            f"VM {plan.vm.name}: vSphere names new disks itself; '{label}' will probably be "
-            f"called '{expected}', and the next plan would try to create '{label}' again"
-        )
 
 
 def _resolve_storage(
@@ -482,23 +486,41 @@ def _nvdimm_growth(plan: _VmPlan) -> bool:
 
 
 def _hardware_gate(plan: _VmPlan) -> None:
-    """NVDIMM adds and grows need vmx-14; upgrade when allowed, else a problem."""
+    """NVDIMM adds and grows need vmx-14; upgrade when allowed, else a problem.
+
+    ``upgrade_hardware: vmx-N`` names the version: such a VM below it is
+    raised to it (it is powered off for its NVDIMMs anyway), and one above it
+    is a problem, since vSphere never lowers a hardware version.
+    """
     vm = plan.vm
-    if not _nvdimm_growth(plan) or vm.hardware_version >= MIN_NVDIMM_HW_VERSION:
+    if not _nvdimm_growth(plan):
         return
-    to = MIN_NVDIMM_HW_VERSION
+    named = plan.options.upgrade_hardware_to if plan.options.upgrade_hardware else None
+    to = named or MIN_NVDIMM_HW_VERSION
+    if named is not None and vm.hardware_version > named:
+        plan.problem(
+            f"VM {vm.name} is vmx-{vm.hardware_version}, newer than options.upgrade_hardware "
+            f"vmx-{named}; a hardware version is only ever raised (UpgradeVM_Task), never "
+            f"lowered: name vmx-{vm.hardware_version} or later, or write true"
+        )
+        return
+    if vm.hardware_version >= to:
+        return
     if not plan.options.upgrade_hardware:
         plan.problem(
             f"VM {vm.name} is vmx-{vm.hardware_version}; NVDIMMs need vmx-{to} or later "
             "(set options.upgrade_hardware: true)"
         )
         return
+    why = (f"NVDIMMs need vmx-{MIN_NVDIMM_HW_VERSION} or later"
+           if vm.hardware_version < MIN_NVDIMM_HW_VERSION
+           else f"options.upgrade_hardware asks for vmx-{to}")
     plan.upgrade = plan.change(
         Action.UPGRADE_HARDWARE,
         vm.name,
         f"vmx-{vm.hardware_version}",
         f"vmx-{to}",
-        f"NVDIMMs need vmx-{to} or later",
+        why,
         UpgradeHardware(from_version=vm.hardware_version, to_version=to),
         needs_off=True,
     )
@@ -621,14 +643,22 @@ def _power_gate(plan: _VmPlan) -> None:
             f"VM {vm.name} is powered on; {what} needs it powered off (set options.power_off: true)"
         )
         return
+    down = power_off_payload(vm.tools_running, plan.options)
+    if down is None:
+        plan.problem(
+            f"VM {vm.name} has no running VMware Tools, so {what} needs a hard power off "
+            "(no guest shutdown: like pulling the plug, unflushed guest writes are lost); "
+            "start VMware Tools in the guest, shut it down yourself, or set "
+            "options.hard_power_off: true"
+        )
+        return
     off = plan.change(
         Action.POWER_OFF,
         vm.name,
         POWERED_ON,
         POWERED_OFF,
-        f"needs power off for {_power_causes(plan)}",
-        PowerOff(method="guest" if vm.tools_running else "hard",
-                 timeout_s=plan.options.shutdown_timeout_s),
+        f"needs power off for {_power_causes(plan)}: {describe_power_off(down)}",
+        down,
         needs_off=True,
     )
     on = plan.change(
@@ -636,8 +666,10 @@ def _power_gate(plan: _VmPlan) -> None:
         vm.name,
         POWERED_OFF,
         POWERED_ON,
-        "was powered on before pmemctl powered it off",
-        PowerOn(),
+        "was powered on before pmemctl powered it off"
+        + (f"; then VMware Tools (timeout {plan.options.tools_timeout_s} s)"
+           if down.method == "guest" else ""),
+        power_on_payload(down, plan.options),
         needs_off=True,
     )
     plan.power = (off, on)
@@ -754,6 +786,7 @@ def _estate_problems(
             f"Policy that places NVDIMMs and PMem disks) exist only there, and this is a "
             f"standalone ESXi host ({about.name or 'HostAgent'}); connect to the vCenter that "
             f"manages this host ({len(onto_pmem)} change(s) put data on PMem)",
+            _vms_of(onto_pmem),
         ))
     adds = [c for c in changes if c.action is Action.ADD_NVDIMM]
     api = version_tuple(about.api_version)
@@ -762,6 +795,7 @@ def _estate_problems(
             None,
             f"options.nvdimm_snapshot_mode needs vSphere API 7.0.3 or later "
             f"(ConfigSpec.pmem); this one is {about.api_version}: remove the option",
+            _vms_of(adds),
         ))
     return problems
 
@@ -778,6 +812,11 @@ def _snapshot_warnings(changes: list[Change], options: Options) -> list[str]:
         "snapshots fail, and so do snapshot-based backups, unless the PMem snapshot mode is "
         "set (options.nvdimm_snapshot_mode, vSphere 7.0 U3+)"
     ]
+
+
+def _vms_of(changes: list[Change]) -> tuple[str, ...]:
+    """The VMs of ``changes``, in plan order, each once: who a vCenter-wide problem concerns."""
+    return tuple(dict.fromkeys(c.vm for c in changes))
 
 
 def _takes_pmem(change: Change) -> bool:
@@ -816,13 +855,14 @@ def _capacity(
     problems = [
         Problem(led.first_over,
                 f"host {inventory.hosts[moid].name}: not enough PMem: "
-                f"{_need(led, inventory.hosts[moid])}")
+                f"{_need(led, inventory.hosts[moid])}", tuple(led.takers))
         for moid, led in sorted(hosts.items(), key=lambda kv: inventory.hosts[kv[0]].name)
         if led.peak > led.free
     ]
     problems += [
         Problem(led.first_over,
-                f"datastore {inventory.datastores[moid].name}: not enough space: {_need(led)}")
+                f"datastore {inventory.datastores[moid].name}: not enough space: {_need(led)}",
+                tuple(led.takers))
         for moid, led in sorted(datastores.items(),
                                 key=lambda kv: inventory.datastores[kv[0]].name)
         if led.peak > led.free

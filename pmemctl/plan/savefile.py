@@ -57,6 +57,8 @@ MAX_PLAN_BYTES = 64 << 20
 class PlanFileError(PmemctlError):
     """A plan file that cannot be written where asked (exit 1)."""
 
+    code = "plan_file"
+
 
 def check_plan_target(path: str | Path) -> None:
     """Refuse, before any work, an ``--out`` that is not (or cannot be) a regular file.
@@ -272,16 +274,29 @@ def _options(data: Any) -> Options:
     return Options(**values)
 
 
+# Option fields newer than the saved-plan format (see _exact), and the ones that
+# are an integer or null.
+_ADDED_LATER = frozenset({"hard_power_off", "tools_timeout_s", "upgrade_hardware_to", "down",
+                          "skip_blocked"})
+_OPTIONAL_INTS = frozenset({"down", "upgrade_hardware_to"})
+
+
 def _exact(data: Any, cls: type, where: str) -> dict[str, Any]:
     """``data`` when its keys are exactly the fields of ``cls`` with matching JSON types."""
     if not isinstance(data, dict):
         raise ValueError(f"malformed plan file: {where} must be an object")
     defaults = cls()
     names = [f.name for f in fields(defaults)]
-    if sorted(data) != sorted(names):
+    # Options added after format 2 was set may be missing from older files: their defaults.
+    given = sorted(set(data) | (set(names) & _ADDED_LATER))
+    if given != sorted(names):
         raise ValueError(f"malformed plan file: {where} must have exactly {', '.join(names)}")
+    data = {**{n: getattr(defaults, n) for n in names if n not in data}, **data}
     for name in names:
         default = getattr(defaults, name)
+        if name in _OPTIONAL_INTS and data[name] is not None and (
+                type(data[name]) is not int or data[name] < 1):
+            raise ValueError(f"malformed plan file: {where}.{name} has the wrong type")
         # An Enum option is its value (a str) in JSON.
         kind = str if isinstance(default, Enum) else type(default)
         if isinstance(default, (bool, int, str)) and type(data[name]) is not kind:

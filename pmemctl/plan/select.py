@@ -17,6 +17,14 @@ Matching rules (every comparison is case-sensitive, as vSphere names are):
   ``folder: "Legacy/*"`` selects its subfolders. A VM without a cluster never
   matches a ``cluster`` selector. A ``match`` that selects nothing is a
   problem: it is almost always a typo.
+* ``exclude`` (one glob or a list) drops the VMs whose name it matches.
+* ``attributes: {team: db}`` keeps the VMs whose vCenter custom attribute
+  (``customValue``) ``team`` is set to a value the glob matches; several
+  attributes must all match. The snapshot reads custom attributes only when
+  a spec selects by them (:func:`spec_scope` sets ``Scope.attributes``).
+* Names compare as vSphere names do: a name or glob may be written as typed
+  (``web/01``) or as vSphere escapes it (``web%2f01``, ``%`` as ``%25``).
+  Selected VMs are listed case-insensitively sorted.
 
 Merging, when several entries select the same VM:
 
@@ -25,8 +33,9 @@ Merging, when several entries select the same VM:
 * ``disks``: the union of all targets. The same key (a label, or ``"*"``)
   given twice must name the same storage; sizes merge (a size given once
   applies), and two different sizes conflict. An explicit label always wins
-  over ``"*"``, whichever entry it comes from: ``"*"`` means "every disk not
-  named otherwise". The planner expands ``"*"`` against the real disks.
+  over a glob or selector, and they over ``"*"``, whichever entry each comes
+  from: ``"*"`` means "every disk not named otherwise". The planner resolves
+  the keys against the real disks (:mod:`pmemctl.plan.disksel`).
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from pmemctl.inventory.model import VM, Inventory, Scope
+from pmemctl.inventory.model import VM, Inventory, Scope, name_order, unescape_name
 from pmemctl.plan.model import Problem
 from pmemctl.spec.model import DiskTarget, Location, Match, Spec, VmEntry
 from pmemctl.units import format_mb
@@ -69,8 +78,8 @@ class Selection:
 
     @property
     def names(self) -> list[str]:
-        """Selected VM names, sorted."""
-        return sorted(self.vms)
+        """Selected VM names, sorted case-insensitively (``DB-02`` between db-01 and db-03)."""
+        return sorted(self.vms, key=name_order)
 
 
 def select_vms(spec: Spec, inventory: Inventory) -> Selection:
@@ -106,13 +115,15 @@ def spec_scope(spec: Spec) -> Scope | None:
     folder); the scope is a superset of the selection, which still applies
     every field.
     """
+    attributes = any(e.match is not None and e.match.attributes for e in spec.vms)
+    everywhere = Scope(attributes=True) if attributes else None
     clusters: list[str] = []
     hosts: list[str] = []
     folders: list[str] = []
     for entry in spec.vms:
         m = entry.match
         if entry.name is not None or m is None:
-            return None
+            return everywhere
         if m.host is not None:
             hosts.append(m.host)
         elif m.cluster is not None:
@@ -120,17 +131,21 @@ def spec_scope(spec: Spec) -> Scope | None:
         elif m.folder is not None:
             folders.append(m.folder)
         else:
-            return None
+            return everywhere
     if not (clusters or hosts or folders):
-        return None
+        return everywhere
     return Scope(clusters=tuple(sorted(set(clusters))), hosts=tuple(sorted(set(hosts))),
-                 folders=tuple(sorted(set(folders))))
+                 folders=tuple(sorted(set(folders))), attributes=attributes)
 
 
 def _resolve(entry: VmEntry, inventory: Inventory) -> list[str]:
     """The names of the VMs one entry selects, sorted."""
     if entry.name is not None:
-        return [entry.name] if entry.name in inventory.vms else []
+        # The name as typed, else as vSphere escapes it (web%2f01 is web/01).
+        for name in (entry.name, unescape_name(entry.name)):
+            if name in inventory.vms:
+                return [name]
+        return []
     if entry.match is None:  # the loader forbids this; select nothing rather than everything
         return []
     return sorted(n for n, vm in inventory.vms.items() if matches(entry.match, vm))
@@ -138,7 +153,11 @@ def _resolve(entry: VmEntry, inventory: Inventory) -> list[str]:
 
 def matches(match: Match, vm: VM) -> bool:
     """True when ``vm`` satisfies every field of ``match`` (see the module docstring)."""
-    if not fnmatch.fnmatchcase(vm.name, match.name):
+    if not name_matches(vm.name, match.name):
+        return False
+    if any(name_matches(vm.name, glob) for glob in match.exclude):
+        return False
+    if match.attributes and not attributes_match(match.attributes, vm.attributes):
         return False
     if match.cluster is not None and (
         vm.cluster is None or not fnmatch.fnmatchcase(vm.cluster, match.cluster)
@@ -151,12 +170,35 @@ def matches(match: Match, vm: VM) -> bool:
     return match.host is None or fnmatch.fnmatchcase(vm.host, match.host)
 
 
+def name_matches(name: str, glob: str) -> bool:
+    """A VM name (unescaped) against a glob written as typed or as vSphere escapes names."""
+    return fnmatch.fnmatchcase(name, glob) or fnmatch.fnmatchcase(escape_name(name), glob)
+
+
+def escape_name(name: str) -> str:
+    """A name as vSphere sends it: ``%`` → ``%25``, ``/`` → ``%2f``, ``\\`` → ``%5c``."""
+    return name.replace("%", "%25").replace("/", "%2f").replace("\\", "%5c")
+
+
+def attributes_match(wanted: tuple[tuple[str, str], ...],
+                     have: tuple[tuple[str, str], ...]) -> bool:
+    """Every wanted custom attribute is set on the VM with a value its glob matches.
+
+    The last value of a name wins (vcsim 0.24 appends on ``SetField``); an
+    unset or empty value never matches, so ``team: "*"`` means "has a team".
+    """
+    values = dict(have)
+    return all(values.get(name) and fnmatch.fnmatchcase(values[name], glob)
+               for name, glob in wanted)
+
+
 def _nothing_selected(entry: VmEntry) -> Problem:
     if entry.name is not None:
         return Problem(None, f"{entry.location}: VM '{entry.name}' not found")
     assert entry.match is not None
     m = entry.match
     fields = [("name", m.name), ("cluster", m.cluster), ("folder", m.folder), ("host", m.host)]
+    fields += [("exclude", g) for g in m.exclude] + list(m.attributes)
     what = ", ".join(f"{k}={v}" for k, v in fields if v is not None)
     return Problem(None, f"{entry.location}: match({what}) selects no VM")
 

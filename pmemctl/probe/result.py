@@ -68,6 +68,8 @@ _TOP_KEYS = frozenset({"format_version", "kind", "vcenter", "instance_uuid", "ap
 class ProbeResultError(PmemctlError):
     """A probe result file that is missing, damaged or not a probe result."""
 
+    code = "probe_result"
+
 
 @dataclass(frozen=True)
 class ProbeStep:

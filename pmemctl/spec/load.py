@@ -32,8 +32,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pmemctl.errors import Diagnostic, SpecError
 from pmemctl.fileio import FileProblem, format_size, read_bounded, read_stream_bounded
+from pmemctl.spec.disksel import DiskKeyError, parse_key
+from pmemctl.spec.hardware import parse_hardware_target
 from pmemctl.spec.model import (
     API_VERSION,
+    KEEP,
     NVDIMM_SNAPSHOT_MODES,
     PMEM,
     PMEM_MIGRATION_SHAPES,
@@ -75,10 +78,11 @@ _TOP_KEYS = ("apiVersion", "vcenter", "options", "vms")
 _OPTION_KEYS = (
     "power_off", "upgrade_hardware", "allow_data_loss", "parallel", "on_failure",
     "shutdown_timeout_s", "nvdimm_snapshot_mode", "pmem_migration_shape",
+    "hard_power_off", "tools_timeout_s", "skip_blocked",
 )
-_PARALLEL_KEYS = ("total", "per_host", "per_datastore")
+_PARALLEL_KEYS = ("total", "per_host", "per_datastore", "down")
 _ENTRY_KEYS = ("name", "match", "nvdimms", "disks")
-_MATCH_KEYS = ("name", "cluster", "folder", "host")
+_MATCH_KEYS = ("name", "cluster", "folder", "host", "exclude", "attributes")
 _TARGET_KEYS = ("storage", "size")
 _ON_FAILURE = ("stop", "continue")
 
@@ -372,11 +376,24 @@ class _Reader:
             return None
         pairs = self.mapping(node, "options", _OPTION_KEYS)
         flags: dict[str, bool] = {}
-        for key in ("power_off", "upgrade_hardware", "allow_data_loss"):
+        tools_timeout, target = Options().tools_timeout_s, None  # target: vmx-N named
+        for key in ("power_off", "upgrade_hardware", "allow_data_loss", "hard_power_off",
+                    "skip_blocked"):
+            if key == "upgrade_hardware" and key in pairs and _is_str(pairs[key].value):
+                given = pairs[key].value
+                version = parse_hardware_target(str(given.value))
+                if isinstance(version, str):
+                    self.error(given, version)
+                else:
+                    flags[key], target = True, version
+                continue
             if key in pairs:
                 value = self.boolean(pairs[key].value, f"options.{key}")
                 if value is not None:
                     flags[key] = value
+        if "tools_timeout_s" in pairs:
+            tools = self.positive_int(pairs["tools_timeout_s"].value, "options.tools_timeout_s")
+            tools_timeout = tools or tools_timeout
         defaults = Options()
         on_failure = defaults.on_failure
         if "on_failure" in pairs:
@@ -397,7 +414,8 @@ class _Reader:
             shape = self.choice(pairs["pmem_migration_shape"].value,
                                 "options.pmem_migration_shape", PMEM_MIGRATION_SHAPES) or shape
         return Options(parallel=parallel, on_failure=on_failure, shutdown_timeout_s=timeout,
-                       nvdimm_snapshot_mode=snapshot_mode, pmem_migration_shape=shape, **flags)
+                       nvdimm_snapshot_mode=snapshot_mode, pmem_migration_shape=shape,
+                       tools_timeout_s=tools_timeout, upgrade_hardware_to=target, **flags)
 
     def choice(self, node: Node, path: str, allowed: tuple[str, ...]) -> str | None:
         """One of ``allowed`` (a string), else an error naming them."""
@@ -534,9 +552,43 @@ class _Reader:
                 empty = None if key == "folder" else ""
                 narrow[key] = self.glob(pairs[key].value, f"{path}.{key}", empty)
                 ok = ok and narrow[key] is not None
-        if not ok or name is None:
+        exclude = self.globs(pairs["exclude"].value, f"{path}.exclude") if "exclude" in pairs \
+            else ()
+        attributes = (self.attributes(pairs["attributes"].value, f"{path}.attributes")
+                      if "attributes" in pairs else ())
+        if not ok or name is None or exclude is None or attributes is None:
             return None
-        return Match(name=name, **narrow)
+        return Match(name=name, exclude=exclude, attributes=attributes, **narrow)
+
+    def globs(self, node: Node, path: str) -> tuple[str, ...] | None:
+        """``exclude``: one glob on the VM name, or a list of them."""
+        items = node.value if isinstance(node, SequenceNode) else [node]
+        if isinstance(node, SequenceNode) and not items:
+            self.error(node, f"{path}: the list is empty; leave exclude out to exclude nothing")
+            return None
+        out = [self.glob(item, f"{path}[{i}]" if isinstance(node, SequenceNode) else path, "")
+               for i, item in enumerate(items)]
+        return tuple(g for g in out if g is not None) if all(out) else None
+
+    def attributes(self, node: Node, path: str) -> tuple[tuple[str, str], ...] | None:
+        """``attributes``: custom attribute name -> glob on its value (every one must match)."""
+        if not self.expect(node, MappingNode, path, "a mapping of custom attribute name to "
+                                                    "a glob on its value"):
+            return None
+        pairs = self.mapping(node, path, None)  # attribute names are the vCenter admin's
+        if not pairs:
+            self.error(node, f"{path}: the mapping is empty; leave attributes out instead")
+            return None
+        out: list[tuple[str, str]] = []
+        ok = True
+        for key, pair in pairs.items():
+            value = self.glob(pair.value, _join(path, key), "; use '*' for any value")
+            ok = ok and value is not None and bool(key.strip())
+            if not key.strip():
+                self.error(pair.key_node, f"{path}: an attribute name must not be empty")
+            if value is not None:
+                out.append((key, value))
+        return tuple(out) if ok else None
 
     def glob(self, node: Node, path: str, empty: str | None) -> str | None:
         """A shell-style glob (``*``, ``?``, ``[seq]``) that fnmatch will read as intended.
@@ -591,9 +643,15 @@ class _Reader:
         return tuple(result) if ok else None
 
     def disk(self, label: str, pair: _Pair, path: str) -> DiskTarget | None:
-        """One disk target: ``pmem``, a datastore name, or ``{storage, size}``."""
-        if not label.strip():
-            self.error(pair.key_node, f"{path}: a disk label must not be empty")
+        """One disk target: ``pmem``, a datastore name, ``keep``, or ``{storage, size}``.
+
+        The key is a label, a glob or a selector (pmemctl.spec.disksel); one
+        that the planner would not read as written is refused here.
+        """
+        try:
+            parse_key(label)
+        except DiskKeyError as exc:
+            self.error(pair.key_node, f"{path}: {exc}")
             return None
         node = pair.value
         if _is_str(node):
@@ -614,12 +672,14 @@ class _Reader:
         return DiskTarget(storage, size)
 
     def storage(self, node: Node, path: str) -> str | None:
-        """``pmem`` or a datastore name."""
-        value = self.string(node, path, "'pmem' or a datastore name")
-        if value is not None and value != PMEM and value.lower() == PMEM:
-            # A datastore named "PMem" is far less likely than a mistyped keyword.
-            self.error(node, f"{path}: write the keyword in lower case: 'pmem' (got {value!r})")
-            return None
+        """``pmem``, ``keep`` or a datastore name."""
+        value = self.string(node, path, "'pmem', 'keep' or a datastore name")
+        for keyword in (PMEM, KEEP):
+            if value is not None and value != keyword and value.lower() == keyword:
+                # A datastore named "PMem" is far less likely than a mistyped keyword.
+                self.error(node, f"{path}: write the keyword in lower case: {keyword!r} "
+                                 f"(got {value!r})")
+                return None
         return value
 
     def new_disk_size(self, label: str, storage: str | None, pair: _Pair,
@@ -629,6 +689,14 @@ class _Reader:
         if label == ALL_DISKS:
             self.error(pair.key_node, f"{where}: cannot create '*' (every disk); "
                                       "give the new disk's label, e.g. 'Hard disk 2'")
+            return None
+        if not parse_key(label).exact:
+            self.error(pair.key_node, f"{where}: a size creates one new disk, and {label!r} "
+                                      "is not one label; give the new disk's label as vSphere "
+                                      "will number it, e.g. 'Hard disk 3' on a VM with two disks")
+            return None
+        if storage == KEEP:
+            self.error(pair.key_node, f"{where}: keep leaves a disk as it is; it takes no size")
             return None
         if storage is not None and storage != PMEM:
             self.error(pair.key_node, f"{where}: only a new vPMemDisk can be created; "
@@ -851,6 +919,8 @@ def _selector(selector: str | Match) -> str:
     parts = [f"{key}={value}" for key, value in (
         ("name", selector.name), ("cluster", selector.cluster),
         ("folder", selector.folder), ("host", selector.host)) if value is not None]
+    parts += [f"exclude={g}" for g in selector.exclude]
+    parts += [f"{k}={v}" for k, v in selector.attributes]
     return "match(" + ", ".join(parts) + ")"
 
 

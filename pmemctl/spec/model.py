@@ -18,6 +18,7 @@ NVDIMM_SNAPSHOT_MODES = ("independent_persistent", "independent_eraseonrevert")
 # locator = a DiskLocator naming the PMem datastore.
 PMEM_MIGRATION_SHAPES = ("auto", "device_change", "locator")
 PMEM = "pmem"  # the storage keyword: the PMem datastore of the VM's host
+KEEP = "keep"  # the storage keyword: leave this disk where it is (see pmemctl.spec.disksel)
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,14 @@ class Parallel:
 
     The one type for them: the scheduler's ``Limits`` is this class.
     ``total`` caps steps in flight; ``per_host`` and ``per_datastore`` cap
-    Storage vMotions (see :mod:`pmemctl.apply.scheduler`).
+    Storage vMotions (see :mod:`pmemctl.apply.scheduler`); ``down`` caps the
+    VMs pmemctl holds powered off at once (None: only ``total`` bounds them).
     """
 
     total: int = 8
     per_host: int = 2
     per_datastore: int = 8
+    down: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,16 @@ class Options:
     parallel: Parallel = field(default_factory=Parallel)
     on_failure: OnFailure = OnFailure.STOP
     shutdown_timeout_s: int = 300  # guest shutdown before a hard power off
+    # May a VM without running VMware Tools be powered off hard (no guest shutdown)?
+    hard_power_off: bool = False
+    # After a power-on, how long to wait for guest.toolsRunningStatus to say running.
+    tools_timeout_s: int = 300
+    # The version ``upgrade_hardware: vmx-19`` names; None: ``true`` (vmx-14 where needed).
+    upgrade_hardware_to: int | None = None
     nvdimm_snapshot_mode: str | None = None  # one of NVDIMM_SNAPSHOT_MODES; None: leave unset
     pmem_migration_shape: str = "auto"  # one of PMEM_MIGRATION_SHAPES (the executor reads it)
+    # Plan and apply the VMs without problems; list the others as skipped (apply exits 1).
+    skip_blocked: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,11 @@ class DiskTarget:
         """True when the target is the host-local PMem datastore."""
         return self.storage == PMEM
 
+    @property
+    def is_keep(self) -> bool:
+        """True for ``keep``: the disk stays as it is, whatever else covers it."""
+        return self.storage == KEEP
+
 
 @dataclass(frozen=True)
 class Match:
@@ -97,12 +113,17 @@ class Match:
 
     ``host`` (an extension) selects the VMs registered on one ESXi host, so an
     admin can evacuate a host's disks off PMem before maintenance.
+    ``exclude`` are globs on the VM name that drop VMs again; ``attributes``
+    are (custom attribute name, glob on its value) pairs, all of which a VM
+    must have (see pmemctl.plan.select).
     """
 
     name: str
     cluster: str | None = None
     folder: str | None = None
     host: str | None = None
+    exclude: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,7 +132,8 @@ class VmEntry:
 
     ``nvdimms`` is None when the key is absent (leave NVDIMMs alone) and a
     tuple (possibly empty) when present: the complete list the VM should have.
-    ``disks`` maps a disk label, or ``"*"`` for every disk, to its target.
+    ``disks`` maps a disk key (a label, ``"*"``, a glob or a selector, see
+    :mod:`pmemctl.spec.disksel`) to its target.
     """
 
     name: str | None = None
@@ -131,6 +153,8 @@ class VmEntry:
             parts.append(f"cluster={self.match.cluster}")
         if self.match.folder:
             parts.append(f"folder={self.match.folder}")
+        parts += [f"exclude={g}" for g in self.match.exclude]
+        parts += [f"{k}={v}" for k, v in self.match.attributes]
         return "match(" + ", ".join(parts) + ")"
 
 

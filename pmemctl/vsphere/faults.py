@@ -74,6 +74,10 @@ class FaultReport:
     causes: tuple[str, ...] = ()
     advice: str | None = None
     pairs: tuple[tuple[str, str], ...] = ()  # (key, message) as vCenter sent them
+    # InvalidPowerState.existingState (a required field): the state that refused
+    # the operation, so a power-off refused because the VM is already off can
+    # count as done.
+    existing_state: str = ""
 
     def text(self) -> str:
         """One line: the message, then why (reasons with their keys, causes), then advice.
@@ -136,7 +140,8 @@ def describe(fault: Any) -> FaultReport:
     message = _msg(fault) or (reasons[0] if reasons else name)
     return FaultReport(name=name, message=message, keys=keys, reasons=reasons,
                        causes=tuple(causes), advice=advice_for(name, keys, causes),
-                       pairs=tuple(dict.fromkeys(p for p in pairs if p != ("", ""))))
+                       pairs=tuple(dict.fromkeys(p for p in pairs if p != ("", ""))),
+                       existing_state=str(getattr(fault, "existingState", "") or ""))
 
 
 def advice_for(name: str, keys: tuple[str, ...] = (), causes: tuple[str, ...] | list[str] = (),

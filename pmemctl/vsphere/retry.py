@@ -80,6 +80,8 @@ SIGNALS = _Signals()
 class NetworkError(PmemctlError):
     """vCenter could not be reached, or stopped answering, during a call."""
 
+    code = "unreachable"
+
     def __init__(self, message: str, *, cause: str, method: str,
                  original: BaseException | None = None, attempts: int = 1,
                  elapsed_s: float = 0.0) -> None:
@@ -98,6 +100,8 @@ class LostReply(NetworkError):
 
 class Cancelled(PmemctlError):
     """Ctrl-C during a retry's wait."""
+
+    code = "interrupted"
 
 
 def transient(exc: BaseException) -> str | None:

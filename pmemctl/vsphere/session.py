@@ -539,7 +539,7 @@ class Connection:
             raise  # already says what happened, and is no login refusal
         except Exception as exc:  # every failure becomes a SessionError
             raise SessionError("the vCenter session ended and logging in again failed: "
-                               + _describe(exc, self.settings)) from None
+                               + _describe(exc, self.settings), _failure_code(exc)) from None
         if self._pbm is not None:
             with contextlib.suppress(Exception):
                 self._pbm._stub.DropConnections()
@@ -693,6 +693,25 @@ def _describe(exc: BaseException, settings: ConnectionSettings) -> str:
     return f"cannot log in to {where}: {type(exc).__name__}: {text}"
 
 
+def _failure_code(exc: BaseException) -> str:
+    """The stable error code (README "Error codes") of a login failure, as :func:`_describe`."""
+    exc = _root_cause(exc)
+    # An EOF mid-handshake is a server going away (a restart), not a trust problem.
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return "unreachable"
+    if isinstance(exc, ssl.SSLError):
+        return "tls"
+    if isinstance(exc, OSError | HTTPException | retry.NetworkError):
+        return "unreachable"
+    if isinstance(exc, vim.fault.InvalidLogin | vim.fault.NoPermission
+                  | vim.fault.NotAuthenticated):
+        return "bad_credentials"
+    text = str(exc)
+    if "is not a VIM server" in text or "is down" in text:
+        return "unreachable"  # something answers there, but not a vCenter SDK
+    return "session"
+
+
 def _login(settings: ConnectionSettings, context: ssl.SSLContext) -> tuple[Any, Any]:
     """The three round trips of a login, on a new stub: ``(si, content)``."""
     # pyVim's version probe opens its own HTTPSConnection without a timeout;
@@ -761,9 +780,10 @@ def connect(settings: ConnectionSettings, notify: retry.Notify | None = None) ->
         # "from None": the original exception may carry request details; the
         # message is complete and scrubbed.
         tries = f" ({exc.attempts} tries in {exc.elapsed_s:.0f} s)" if exc.attempts > 1 else ""
-        raise SessionError(_describe(exc.original or exc, settings) + tries) from None
+        raise SessionError(_describe(exc.original or exc, settings) + tries,
+                           _failure_code(exc.original or exc)) from None
     except Exception as exc:  # every failure becomes a SessionError
-        raise SessionError(_describe(exc, settings)) from None
+        raise SessionError(_describe(exc, settings), _failure_code(exc)) from None
     retry.install(si._stub, policy)
 
     conn = Connection(si, content, settings, context, policy)
@@ -772,7 +792,8 @@ def connect(settings: ConnectionSettings, notify: retry.Notify | None = None) ->
         conn.close()
         raise SessionError(
             f"vCenter at {settings.endpoint}: API {conn.about.api_version} is older than 6.7, "
-            "which introduced the PMem API; pmemctl needs 6.7 or later"
+            "which introduced the PMem API; pmemctl needs 6.7 or later",
+            "unsupported_vcenter",
         )
     if api >= DEPRECATED_API:
         conn.warnings.append(
@@ -805,7 +826,9 @@ def raw_call(mo: Any, method: str, **kwargs: Any) -> bytes | None:
     policy = retry.policy_of(bound)
     if policy is None:
         return _raw_call(bound, mo, method, **kwargs)
-    return policy.call(method, lambda: _raw_call(bound, mo, method, **kwargs),
+    # The policy knows methods by their wsdl names (RetrieveContents is RetrieveProperties).
+    wsdl = str(type(mo)._GetMethodInfo(method).wsdlName)
+    return policy.call(wsdl, lambda: _raw_call(bound, mo, method, **kwargs),
                        what=str(getattr(mo, "_moId", "")))
 
 

@@ -58,7 +58,9 @@ TASK_PROPS = (
     "info.startTime",
     "info.completeTime",
 )
-VM_PROPS = ("runtime.powerState",)
+# guest.toolsRunningStatus: after a power-on pmemctl waits for guestToolsRunning,
+# as community.vmware's vmware_guest_tools_wait does (it polls; this is pushed).
+VM_PROPS = ("runtime.powerState", "guest.toolsRunningStatus")
 REMOVE_BATCH = 100  # finished objects dropped from the view on their own, at most this many
 
 
@@ -94,11 +96,13 @@ class TaskState:
 
 @dataclass
 class Update:
-    """One change the watcher saw: a task's new state, or a VM's power state."""
+    """One change the watcher saw: a task's new state, or a VM's power state and
+    VMware Tools status (``guestToolsRunning``, ``guestToolsNotRunning``, …)."""
 
     obj_id: str
     task: TaskState | None = None
     power_state: str | None = None
+    tools: str | None = None
 
 
 def fault_message(fault: Any) -> str:
@@ -250,11 +254,15 @@ class TaskWatcher:
                 self._objects.pop(oid, None)
                 self._to_remove.append(obj)
             return Update(obj_id=oid, task=ts)
+        power = tools = None
         for ch in ou.changeSet or []:
             if ch.name == "runtime.powerState" and ch.val is not None:
-                self.power[oid] = str(ch.val)
-                return Update(obj_id=oid, power_state=str(ch.val))
-        return None
+                power = self.power[oid] = str(ch.val)
+            elif ch.name == "guest.toolsRunningStatus" and ch.val is not None:
+                tools = str(ch.val)
+        if power is None and tools is None:
+            return None
+        return Update(obj_id=oid, power_state=power, tools=tools)
 
     def watched_tasks(self) -> list[str]:
         """Ids of the unfinished tasks being watched."""

@@ -1,4 +1,4 @@
-"""RetrievePropertiesEx answers read straight off the wire with ``iterparse``.
+"""RetrievePropertiesEx and RetrieveProperties answers read off the wire with ``iterparse``.
 
 pyVmomi's deserializer runs Python callbacks for every XML start tag, end
 tag and text chunk and looks up type information for each; on a 5,000-VM
@@ -61,15 +61,31 @@ def parse_retrieve_result(body: bytes, stub: Any) -> Page:
         Unsupported: the page has a ``missingSet`` or a type not handled here.
         xml.etree.ElementTree.ParseError: the body is not XML.
     """
+    # …Response(3) returnval(4) objects|token(5): the objects are at depth 5.
+    return _parse(body, stub, depth_of_objects=5, object_tag="objects")
+
+
+def parse_retrieve_contents(body: bytes, stub: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """``[(ref, {path: value})]`` of a RetrieveProperties answer (no paging, no token).
+
+    Raises:
+        Unsupported, xml.etree.ElementTree.ParseError: as :func:`parse_retrieve_result`.
+    """
+    # …Response(3) returnval(4): each returnval is one ObjectContent.
+    objects, _ = _parse(body, stub, depth_of_objects=4, object_tag="returnval")
+    return objects
+
+
+def _parse(body: bytes, stub: Any, *, depth_of_objects: int, object_tag: str) -> Page:
     reader = _Reader(stub)
     objects: list[tuple[Any, dict[str, Any]]] = []
     token: str | None = None
     depth = 0
-    # Depth, not tag names, finds the elements: Envelope(1) Body(2)
-    # …Response(3) returnval(4) objects|token(5). Only whole `objects`
-    # elements are read, then dropped, so memory stays one page at most.
+    # Depth, not tag names, finds the elements (Envelope is 1, Body 2). Only
+    # whole object elements are read, then dropped from their parent, so
+    # memory stays one answer's text at most.
     events = ET.iterparse(io.BytesIO(body), events=("start", "end", "start-ns"))
-    returnval: ET.Element | None = None
+    parent: ET.Element | None = None
     for event, item in events:
         if event == "start-ns":
             prefix, uri = item
@@ -78,19 +94,19 @@ def parse_retrieve_result(body: bytes, stub: Any) -> Page:
         elem: ET.Element = item
         if event == "start":
             depth += 1
-            if depth == 4:
-                returnval = elem
+            if depth == depth_of_objects - 1:
+                parent = elem
             continue
         depth -= 1
-        if depth != 4:
+        if depth != depth_of_objects - 1:
             continue
         name = elem.tag.rpartition("}")[2]
-        if name == "objects":
+        if name == object_tag:
             objects.append(reader.object_content(elem))
         elif name == "token":
             token = elem.text or None
-        if returnval is not None:
-            returnval.remove(elem)
+        if parent is not None:
+            parent.remove(elem)
     return objects, token
 
 
@@ -237,4 +253,5 @@ def pages_of(result: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
         yield oc.obj, {p.name: p.val for p in oc.propSet or ()}
 
 
-__all__ = ["Unsupported", "pages_of", "parse_retrieve_result", "pyvmomi_result"]
+__all__ = ["Unsupported", "pages_of", "parse_retrieve_contents", "parse_retrieve_result",
+           "pyvmomi_result"]

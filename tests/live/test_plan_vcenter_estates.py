@@ -85,7 +85,7 @@ def test_unknown_datastore_name_is_a_problem_with_a_did_you_mean(make_sim: MakeS
     assert plan["changes"] == []
     (problem,) = plan["problems"]
     assert problem == {"vm": "db-01", "message": "datastore SAN does not exist in datacenter "
-                       "West (VM db-01, Hard disk 1); did you mean san?"}
+                       "West (VM db-01, Hard disk 1); did you mean san?", "vms": ["db-01"]}
 
 
 HA = """

@@ -35,6 +35,7 @@ def test_untrusted_cert_is_refused_clearly(demo_sim: simproc.PmemSim) -> None:
     msg = str(info.value)
     assert msg.startswith(f"TLS certificate of https://127.0.0.1:{s.port}/sdk is not trusted: ")
     assert msg.endswith("— pass --ca-file with the vCenter CA, or --insecure")
+    assert info.value.code == "tls"
 
 
 def test_insecure_works(demo_sim: simproc.PmemSim) -> None:
@@ -51,6 +52,7 @@ def test_wrong_password(demo_sim: simproc.PmemSim) -> None:
         "wrong user name or password"
     )
     assert "Wr0ng-Secret" not in str(info.value)
+    assert info.value.code == "bad_credentials"
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
@@ -68,6 +70,7 @@ def test_unreachable_port() -> None:
     # Refused is what a restarting vCenter says: login is tried again, boundedly.
     assert re.fullmatch(rf"cannot reach vCenter at https://127\.0\.0\.1:{port}/sdk: "
                         r"connection refused \(5 tries in \d+ s\)", str(info.value))
+    assert info.value.code == "unreachable"
 
 
 def test_unresolvable_host() -> None:
@@ -78,6 +81,7 @@ def test_unresolvable_host() -> None:
         "cannot reach vCenter at https://no-such-host.invalid:443/sdk: host name "
         "'no-such-host.invalid' does not resolve"
     )
+    assert info.value.code == "unreachable"
 
 
 def test_api_65_refused_after_logout(make_sim: Callable[..., simproc.PmemSim]) -> None:
@@ -89,6 +93,7 @@ def test_api_65_refused_after_logout(make_sim: Callable[..., simproc.PmemSim]) -
         f"vCenter at https://127.0.0.1:{s.port}/sdk: API 6.5 is older than 6.7, which "
         "introduced the PMem API; pmemctl needs 6.7 or later"
     )
+    assert info.value.code == "unsupported_vcenter"
     stats = sim.stats()
     assert stats.get("Logout") == 1
 

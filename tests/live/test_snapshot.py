@@ -129,8 +129,8 @@ def test_status_round_trips(demo_sim: simproc.PmemSim) -> None:
         inv = take_snapshot(conn)
     calls = delta(before, demo_sim.stats())
     assert calls == {"CreateContainerView": 1, "DestroyView": 1, "Login": 1, "Logout": 1,
-                     "QueryConfigOptionEx": 1, "RetrievePropertiesEx": 2,
-                     "RetrieveServiceContent": 1}
+                     "QueryConfigOptionEx": 1, "RetrieveProperties": 1,
+                     "RetrievePropertiesEx": 1, "RetrieveServiceContent": 1}
     # Only the VM with something on a PMem datastore got its devices read.
     assert [n for n, v in inv.vms.items() if v.devices_loaded] == ["cache-01"]
     assert [v["name"] for v in build_status(inv)["vms"]] == ["cache-01"]
@@ -151,9 +151,10 @@ def write_estate(tmp_path: Path) -> Path:
 
 
 def test_5000_vms_50_selected(make_sim: Callable[..., simproc.PmemSim], tmp_path: Path) -> None:
-    """The contract: ≤ 12 SOAP calls plus one ContinueRetrievePropertiesEx per further page of
-    100 objects (vCenter's page cap, which pmemsim enforces), well under 300 MB for 50 of 5,000
-    VMs. Wall time is printed, never asserted: it belongs to benchmarks/plan_roundtrips.py.
+    """The contract: ≤ 12 SOAP calls for 50 of 5,000 VMs at vCenter's 100-object pages (which
+    pmemsim enforces): the light pass is one RetrieveProperties, which has no paging, and the
+    50 selected VMs are one page. Well under 300 MB. Wall time is printed, never asserted: it
+    belongs to benchmarks/plan_roundtrips.py.
     """
     sim = make_sim(inventory=write_estate(tmp_path))
     chosen: list[str] = []
@@ -180,11 +181,28 @@ def test_5000_vms_50_selected(make_sim: Callable[..., simproc.PmemSim], tmp_path
     assert len(chosen) == 50
     assert sum(v.devices_loaded for v in inv.vms.values()) == 50
     assert all(inv.vms[n].disks for n in chosen)
-    continued = calls.get("ContinueRetrievePropertiesEx", 0)
-    assert total - continued <= 12, calls
-    # about 5,450 objects in the light pass: 55 pages of 100
-    assert continued <= 60, calls
+    assert total <= 12, calls
+    assert calls.get("RetrieveProperties") == 1, calls  # the light pass, every object
+    assert "ContinueRetrievePropertiesEx" not in calls, calls
     assert peak < 300 * 2**20
+
+
+def test_paged_reads_only_when_asked_cost_a_round_trip_per_page(
+        make_sim: Callable[..., simproc.PmemSim], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """PMEMCTL_PAGED_READS=1: the light pass pages at 100 objects, and reads the same estate."""
+    sim = make_sim(inventory=write_estate(tmp_path))
+    with connect(settings_for(sim)) as conn:
+        unpaged = take_snapshot(conn, lambda inv: sorted(inv.vms)[::100][:50])
+    monkeypatch.setenv("PMEMCTL_PAGED_READS", "1")
+    before = sim.stats()
+    with connect(settings_for(sim)) as conn:
+        paged = take_snapshot(conn, lambda inv: sorted(inv.vms)[::100][:50])
+    calls = delta(before, sim.stats())
+    assert "RetrieveProperties" not in calls
+    # about 5,450 objects in the light pass: 55 pages of 100
+    assert 50 <= calls.get("ContinueRetrievePropertiesEx", 0) <= 60, calls
+    assert paged == unpaged
 
 
 def test_empty_selection_skips_device_pass(demo_sim: simproc.PmemSim) -> None:
@@ -193,7 +211,8 @@ def test_empty_selection_skips_device_pass(demo_sim: simproc.PmemSim) -> None:
         inv: Inventory = take_snapshot(conn, lambda inv: [])
         assert isinstance(conn, Connection)
     calls = delta(before, demo_sim.stats())
-    assert calls.get("RetrievePropertiesEx") == 1
+    assert calls.get("RetrieveProperties") == 1  # the light pass; no selected pass
+    assert "RetrievePropertiesEx" not in calls
     assert "QueryConfigOptionEx" not in calls
     assert not any(v.devices_loaded for v in inv.vms.values())
 
@@ -201,8 +220,10 @@ def test_empty_selection_skips_device_pass(demo_sim: simproc.PmemSim) -> None:
 def test_paging_gives_the_same_inventory(
     demo_sim: simproc.PmemSim, demo_inventory: Inventory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Small pages (as a busy vCenter sends) go through ContinueRetrievePropertiesEx."""
+    """Small pages (as a busy vCenter sends) go through ContinueRetrievePropertiesEx, and the
+    paged light pass reads what the unpaged one (``demo_inventory``) does."""
     monkeypatch.setattr("pmemctl.vsphere.snapshot.MAX_OBJECTS", 3)
+    monkeypatch.setenv("PMEMCTL_PAGED_READS", "1")
     before = demo_sim.stats()
     with connect(settings_for(demo_sim)) as conn:
         inv = take_snapshot(conn, all_devices=True)
@@ -224,7 +245,8 @@ def test_scoped_snapshot_reads_only_the_clusters_vms(demo_sim: simproc.PmemSim) 
     assert len(inv.hosts) == 4  # hosts, datastores, folders: still all of them
     assert inv.vms["redis-01"].devices_loaded and inv.vms["redis-01"].power_state
     assert calls["CreateContainerView"] == 2 and calls["DestroyView"] == 2
-    assert calls["RetrievePropertiesEx"] == 3  # skeleton, the cluster's VMs, redis-01
+    assert calls["RetrieveProperties"] == 2  # skeleton, the cluster's VMs (light, unpaged)
+    assert calls["RetrievePropertiesEx"] == 1  # redis-01's devices (selected, paged)
 
 
 def test_light_pass_reads_selection_fields_only(demo_sim: simproc.PmemSim) -> None:

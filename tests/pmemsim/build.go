@@ -12,6 +12,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -77,7 +78,46 @@ func buildEstate(e *Estate, inv *Inventory) (*simulator.Model, error) {
 			return nil, err
 		}
 	}
+	setAttributes(inv, attributed)
+	attributed = nil
 	return model, nil
+}
+
+// attributedVM is a loaded VM with the custom attributes its inventory entry gives.
+type attributedVM struct {
+	vm    *PVM
+	attrs [][2]string
+}
+
+// attributed collects them while buildVMs runs (the build is single-threaded).
+var attributed []attributedVM
+
+// setAttributes defines the inventory's VM custom attributes in the
+// CustomFieldsManager (vcsim's, simulator/custom_fields_manager.go: a field
+// added there appears in every existing VM's availableField) and sets each
+// VM's values in customValue and value, as SetField does. Fields are defined
+// after every VM exists, so each VM lists every field.
+func setAttributes(inv *Inventory, vms []attributedVM) {
+	cfm := simulator.Map.CustomFieldsManager()
+	keys := map[string]int32{}
+	for _, dcSpec := range inv.Datacenters {
+		for _, v := range dcSpec.VMs {
+			for _, a := range v.Attributes {
+				if _, ok := keys[a[0]]; ok {
+					continue
+				}
+				body := cfm.AddCustomFieldDef(&types.AddCustomFieldDef{Name: a[0], MoType: "VirtualMachine"})
+				keys[a[0]] = body.(*methods.AddCustomFieldDefBody).Res.Returnval.Key
+			}
+		}
+	}
+	for _, av := range vms {
+		for _, a := range av.attrs {
+			val := &types.CustomFieldStringValue{CustomFieldValue: types.CustomFieldValue{Key: keys[a[0]]}, Value: a[1]}
+			av.vm.CustomValue = append(av.vm.CustomValue, val)
+			av.vm.Value = append(av.vm.Value, val)
+		}
+	}
 }
 
 // buildDatacenter creates one datacenter with its clusters, hosts and
@@ -194,8 +234,12 @@ func buildVMs(ctx context.Context, c *vim25.Client, dc *dcState, spec *Datacente
 		if err != nil {
 			return err
 		}
-		if _, err := loadVM(dc, v, parent); err != nil {
+		vm, err := loadVM(dc, v, parent)
+		if err != nil {
 			return fmt.Errorf("%s: VM %s: %v", v.where, v.Name, err)
+		}
+		if len(v.Attributes) > 0 {
+			attributed = append(attributed, attributedVM{vm, v.Attributes})
 		}
 	}
 	return nil

@@ -44,6 +44,7 @@ type Estate struct {
 	recentWin   time.Duration   // --recent-task-window
 	maxPage     int             // --max-page: RetrievePropertiesEx / WaitForUpdatesEx cap, 0 = none
 	sessionIdle time.Duration   // --session-idle-timeout, 0 = never
+	toolsDelay  time.Duration   // --tools-delay, 0 = tools run at once
 
 	// mu (the package global simMu before) serialises every change pmemsim
 	// makes to VMs, datastores and hosts (device lists, PMem and free-space
@@ -106,6 +107,7 @@ func newEstate(o *options) *Estate {
 		recentWin:   o.recentWindow,
 		maxPage:     o.maxPage,
 		sessionIdle: o.sessionIdle,
+		toolsDelay:  o.toolsDelay,
 		hosts:       map[string]*hostState{},
 		hostByRef:   map[types.ManagedObjectReference]*hostState{},
 		vms:         map[types.ManagedObjectReference]*PVM{},

@@ -31,6 +31,7 @@ type options struct {
 	recentWindow  time.Duration   // --recent-task-window
 	maxPage       int             // --max-page
 	sessionIdle   time.Duration   // --session-idle-timeout
+	toolsDelay    time.Duration   // --tools-delay: power-on to guestToolsRunning
 }
 
 // relaxRules are the vCenter rules a test may turn off with --relax RULE
@@ -67,6 +68,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.password, "password", "pass", "password accepted by Login")
 	fs.IntVar(&o.maxPage, "max-page", 100, "most objects per RetrievePropertiesEx page and per WaitForUpdatesEx (vCenter: 100); 0 = no limit")
 	fs.DurationVar(&o.sessionIdle, "session-idle-timeout", 30*time.Minute, "API sessions idle longer expire (vCenter: 30m); 0 = never")
+	fs.DurationVar(&o.toolsDelay, "tools-delay", 300*time.Millisecond, "how long after a power-on VMware Tools report running (the guest boots); 0 = at once")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stderr)
@@ -109,6 +111,9 @@ func parseFlags(args []string) (*options, error) {
 			return nil, fmt.Errorf("--relax %q: unknown rule (known: %s)", r, relaxNames())
 		}
 		o.relax[r] = true
+	}
+	if o.toolsDelay < 0 {
+		return nil, fmt.Errorf("--tools-delay %s: must not be negative", o.toolsDelay)
 	}
 	if o.recentWindow < 0 {
 		return nil, fmt.Errorf("--recent-task-window %s: must not be negative", o.recentWindow)

@@ -71,7 +71,10 @@ type VMSpec struct {
 	Disks     []DiskSpec
 	NVDIMMs   []int64 // bytes
 	Snapshots int
-	where     string
+	// Attributes are vCenter custom attributes (CustomFieldsManager fields on
+	// VirtualMachine) and their values, in the order written.
+	Attributes [][2]string
+	where      string
 }
 
 // invError is an inventory error pointing at FILE:LINE and the key path.
@@ -121,6 +124,31 @@ func (r *reader) mapping(n *yaml.Node, path string, allowed ...string) (map[stri
 			return nil, r.errf(k, kp, "duplicate key")
 		}
 		out[k.Value] = [2]*yaml.Node{k, v}
+	}
+	return out, nil
+}
+
+// attributes reads a mapping of custom attribute name to value (both strings).
+func (r *reader) attributes(n *yaml.Node, path string) ([][2]string, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, r.errf(n, path, "want a mapping of attribute name to value")
+	}
+	var out [][2]string
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		name, err := r.str(k, path)
+		if err != nil {
+			return nil, err
+		}
+		if seen[name] {
+			return nil, r.errf(k, joinPath(path, name), "duplicate key")
+		}
+		seen[name] = true
+		if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+			return nil, r.errf(v, joinPath(path, name), "want a string value")
+		}
+		out = append(out, [2]string{name, v.Value})
 	}
 	return out, nil
 }
@@ -556,7 +584,7 @@ func (l *dcLoader) readVMs(n *yaml.Node) error {
 func (l *dcLoader) readVM(n *yaml.Node, path string) (*VMSpec, error) {
 	r := l.r
 	m, err := r.mapping(n, path, "name", "host", "folder", "hardware_version", "guest_id", "power",
-		"disks", "nvdimms", "snapshots", "tools", "cpus", "memory", "home")
+		"disks", "nvdimms", "snapshots", "tools", "cpus", "memory", "home", "attributes")
 	if err != nil {
 		return nil, err
 	}
@@ -600,6 +628,11 @@ func (l *dcLoader) readVM(n *yaml.Node, path string) (*VMSpec, error) {
 	}
 	if err := l.readHome(m, n, path, vm, host); err != nil {
 		return nil, err
+	}
+	if kv, ok := m["attributes"]; ok {
+		if vm.Attributes, err = r.attributes(kv[1], path+".attributes"); err != nil {
+			return nil, err
+		}
 	}
 	if kv, ok := m["nvdimms"]; ok {
 		if err := l.readNVDIMMs(kv[1], path+".nvdimms", vm, host); err != nil {

@@ -20,6 +20,10 @@ import (
 type PVM struct {
 	simulator.VirtualMachine
 	tools bool // VMware Tools installed (inventory "tools:", default true)
+	// boots counts power state changes, so that a "tools are up" timer of an
+	// earlier boot never marks a VM that was powered off (and on) since.
+	// Guarded by the VM lock.
+	boots int64
 	// policies are the PBM associations set explicitly per disk key
 	// (pbm.go); absent = the default of the disk's datastore. Guarded by estate.mu.
 	policies map[int32][]string
@@ -479,6 +483,7 @@ func (vm *PVM) refreshLayout() {
 // setPower changes the power state and the guest/tools fields that go with it.
 func (vm *PVM) setPower(state types.VirtualMachinePowerState) {
 	on := state == types.VirtualMachinePowerStatePoweredOn
+	vm.boots++
 	var boot interface{} // nil clears the property
 	if on {
 		boot = time.Now()
@@ -499,6 +504,44 @@ func (vm *PVM) setPower(state types.VirtualMachinePowerState) {
 		{Name: "runtime.bootTime", Val: boot},
 		{Name: "summary.runtime.bootTime", Val: boot},
 		{Name: "summary.runtime.host", Val: *vm.Runtime.Host},
+		{Name: "guest.toolsRunningStatus", Val: toolsRunning},
+		{Name: "guest.toolsStatus", Val: toolsStatus},
+		{Name: "guest.guestState", Val: guestState},
+		{Name: "summary.guest.toolsRunningStatus", Val: toolsRunning},
+		{Name: "summary.guest.toolsStatus", Val: toolsStatus},
+		{Name: "summary.quickStats.guestHeartbeatStatus", Val: hb},
+	})
+}
+
+// boot powers the VM on as a power-on task does: the guest boots, and VMware
+// Tools report running only --tools-delay later (at once when 0 or without
+// Tools). Call it under the VM lock (lockVM).
+func (vm *PVM) boot() {
+	vm.setPower(types.VirtualMachinePowerStatePoweredOn)
+	delay := estate.toolsDelay
+	if !vm.tools || delay <= 0 {
+		return
+	}
+	vm.setTools(false)
+	seq := vm.boots
+	time.AfterFunc(delay, func() {
+		lockVM(vm, func() {
+			if vm.boots == seq && vm.poweredOn() {
+				vm.setTools(true)
+			}
+		})
+	})
+}
+
+// setTools publishes whether VMware Tools run in a powered-on guest.
+func (vm *PVM) setTools(running bool) {
+	toolsRunning, guestState, toolsStatus := "guestToolsNotRunning", "notRunning", types.VirtualMachineToolsStatusToolsNotRunning
+	hb := types.ManagedEntityStatusGray
+	if running {
+		toolsRunning, guestState, toolsStatus = "guestToolsRunning", "running", types.VirtualMachineToolsStatusToolsOk
+		hb = types.ManagedEntityStatusGreen
+	}
+	simulator.Map.Update(vm, []types.PropertyChange{
 		{Name: "guest.toolsRunningStatus", Val: toolsRunning},
 		{Name: "guest.toolsStatus", Val: toolsStatus},
 		{Name: "guest.guestState", Val: guestState},

@@ -32,6 +32,10 @@ func (vm *PVM) powerTask(method, descID string, want types.VirtualMachinePowerSt
 					"The attempted operation cannot be performed in the current state (%s).", vm.Runtime.PowerState)
 				return
 			}
+			if want == types.VirtualMachinePowerStatePoweredOn {
+				vm.boot()
+				return
+			}
 			vm.setPower(want)
 		})
 		return nil, tf
@@ -65,7 +69,7 @@ func (vm *PVM) ResetVMTask(ctx *simulator.Context, req *types.ResetVM_Task) soap
 					ExistingState: vm.Runtime.PowerState}, "The VM is not powered on")
 				return
 			}
-			vm.setPower(types.VirtualMachinePowerStatePoweredOn)
+			vm.boot() // a reset reboots the guest: Tools stop and come back
 		})
 		return nil, tf
 	})
@@ -79,7 +83,8 @@ func (vm *PVM) guestPowerOp() *soap.Fault {
 		return simulator.Fault("The VM is not powered on", &types.InvalidPowerState{
 			RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: vm.Runtime.PowerState})
 	}
-	if !vm.tools {
+	// Still booting (--tools-delay) counts as not running, as on vCenter.
+	if !vm.tools || vm.Guest == nil || vm.Guest.ToolsRunningStatus != "guestToolsRunning" {
 		return simulator.Fault("VMware Tools is not running in the guest", &types.ToolsUnavailable{})
 	}
 	return nil

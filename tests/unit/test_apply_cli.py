@@ -203,4 +203,5 @@ def test_plan_shows_what_apply_will_do_after_a_failed_run(tmp_path: Path) -> Non
         ("redis-02", "add_nvdimm", "NVDIMM 1"), ("redis-02", "power_on", "redis-02")]
     assert plan_changes == apply_changes
     power_on = plan_changes[-1]
-    assert power_on["payload"] == {"type": "power_on", "owed": True}
+    assert power_on["payload"] == {"type": "power_on", "owed": True, "wait_tools": False,
+                                   "tools_timeout_s": 0}

@@ -44,21 +44,26 @@ def test_upgrade_guest_shutdown_nvdimm_power_on(tmp_path: Path) -> None:
                         "clear redis-01 owed power-on"]
     assert vs.inventory.vms["redis-01"].owed_power_on == ""  # cleared after the power on
     assert ev.lines == [
-        "redis-01: power_off redis-01: started",
+        "redis-01: power_off redis-01: started: guest shutdown (timeout 300 s), then power off",
         "redis-01: power_off redis-01: done after 2.0s",
         "redis-01: upgrade_hardware redis-01: started (task-1)",
         "redis-01: upgrade_hardware redis-01: done after 1.0s (task-1)",
         "redis-01: add_nvdimm NVDIMM 1: started (task-2)",
         "redis-01: add_nvdimm NVDIMM 1: done after 2.0s (task-2)",
         "redis-01: power_on redis-01: started (task-3)",
-        "redis-01: power_on redis-01: done after 1.0s (task-3)",
+        # The power-on task takes 1 s, the guest's Tools 1 s more (FakeVSphere.tools_boot_s).
+        "redis-01: power_on redis-01: powered on; waiting for VMware Tools (timeout 300 s) "
+        "(task-3)",
+        "redis-01: power_on redis-01: done after 2.0s (task-3)",
     ]
     vm = vs.inventory.vms["redis-01"]
     assert (vm.hardware_version, vm.power_state, [n.size_mb for n in vm.nvdimms]) == \
         (14, "poweredOn", [16384])
+    assert vm.tools_running
     assert next(s.created for s in state.steps if s.kind == "reconfigure")[0].key == 20000
     assert records(tmp_path).count("shutdown_requested") == 1
-    assert result.elapsed_s == 6.0 and vs.clock.now == 1006.0
+    assert records(tmp_path).count("powered_on") == 1
+    assert result.elapsed_s == 7.0 and vs.clock.now == 1007.0
 
 
 def test_second_run_has_nothing_to_do(tmp_path: Path) -> None:
@@ -71,12 +76,40 @@ def test_second_run_has_nothing_to_do(tmp_path: Path) -> None:
 
 def test_hard_power_off_without_tools(tmp_path: Path) -> None:
     inv = redis_inv(hw=14, tools_running=False)
-    plan = plan_of(b.spec(b.entry("redis-01", nvdimms_gb=[16]), power_off=True), inv)
+    plan = plan_of(b.spec(b.entry("redis-01", nvdimms_gb=[16]), power_off=True,
+                          hard_power_off=True), inv)
     vs = FakeVSphere(inv)
     result, _, ev = execute(vs, plan, inv, tmp_path)
     assert result.ok
     assert "power_off redis-01" in vs.calls and "shutdown_guest redis-01" not in vs.calls
-    assert ev.lines[0] == "redis-01: power_off redis-01: started (task-1)"
+    assert ev.lines[0] == ("redis-01: power_off redis-01: started: hard power off "
+                           "(no VMware Tools) (task-1)")
+
+
+def test_a_vm_already_off_when_its_power_off_runs_counts_as_powered_off(tmp_path: Path) -> None:
+    # After a kill: the killed run's guest shutdown lands between the resume's
+    # snapshot (VM on) and its PowerOffVM_Task, which vCenter refuses with
+    # InvalidPowerState(existingState=poweredOff). The goal holds: go on.
+    inv = redis_inv(hw=14, tools_running=False)
+    plan = plan_of(b.spec(b.entry("redis-01", nvdimms_gb=[16]), power_off=True,
+                          hard_power_off=True), inv)
+    vs = FakeVSphere(redis_inv(hw=14, tools_running=False, power="poweredOff"))
+    result, _, ev = execute(vs, plan, inv, tmp_path)
+    assert result.ok, ev.lines
+    assert vs.inventory.vms["redis-01"].power_state.value == "poweredOn"
+    assert len(vs.inventory.vms["redis-01"].nvdimms) == 1
+    assert "redis-01: power_off redis-01: done" in " ".join(ev.lines)
+
+
+def test_a_power_off_refused_for_another_state_still_fails(tmp_path: Path) -> None:
+    inv = redis_inv(hw=14, tools_running=False)
+    plan = plan_of(b.spec(b.entry("redis-01", nvdimms_gb=[16]), power_off=True,
+                          hard_power_off=True), inv)
+    vs = FakeVSphere(inv)
+    vs.fail("power_off", Fault("InvalidPowerState", "suspended", existing_state="suspended"),
+            when="submit")
+    result, _, _ = execute(vs, plan, inv, tmp_path)
+    assert result.count(Outcome.FAILED) == 1
 
 
 def test_guest_shutdown_refused_falls_back_to_a_power_off(tmp_path: Path) -> None:
@@ -100,7 +133,7 @@ def test_shutdown_timeout_powers_off_hard(tmp_path: Path) -> None:
     assert vs.calls[2:5] == ["mark redis-01 owed power-on", "shutdown_guest redis-01",
                                         "power_off redis-01"]
     assert ev.lines[:3] == [
-        "redis-01: power_off redis-01: started",
+        "redis-01: power_off redis-01: started: guest shutdown (timeout 30 s), then power off",
         "redis-01: power_off redis-01: guest shutdown timed out; powering off",
         "redis-01: power_off redis-01: done after 31.0s (task-1)",
     ]
@@ -248,7 +281,7 @@ def test_stop_powers_back_on_the_vms_whose_own_work_did_not_fail(tmp_path: Path)
         b.vm("redis-01", hw=14, power="poweredOn", tools_running=False),
         b.vm("redis-02", hw=14, power="poweredOn", tools_running=True)])
     spec = b.spec(b.entry("redis-01", nvdimms_gb=[16]), b.entry("redis-02", nvdimms_gb=[16]),
-                  power_off=True)
+                  power_off=True, hard_power_off=True)
     plan = plan_of(spec, inv)
     vs = FakeVSphere(inv)
     vs.shutdown_s = 10.0

@@ -34,7 +34,7 @@ VMS = [f"app-{i:02d}" for i in range(1, 7)]
 SPEC = """\
 apiVersion: pmemctl/v1
 options: {power_off: true, upgrade_hardware: true, shutdown_timeout_s: 30,
-          parallel: {total: 3}}
+          hard_power_off: true, parallel: {total: 3}}
 vms:
   - match: {name: "app-*"}
     nvdimms: [16GiB]

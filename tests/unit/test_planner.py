@@ -276,16 +276,75 @@ def test_power_cycle_wraps_the_changes() -> None:
     off, on = plan.changes[0], plan.changes[-1]
     assert off.payload == PowerOff(method="guest", timeout_s=120)
     assert (off.before, off.after) == ("poweredOn", "poweredOff")
-    assert off.reason == "needs power off for NVDIMM changes and the hardware upgrade"
-    assert on.payload == PowerOn()
+    assert off.reason == ("needs power off for NVDIMM changes and the hardware upgrade: "
+                          "guest shutdown (timeout 120 s), then power off")
+    assert on.payload == PowerOn(wait_tools=True, tools_timeout_s=300)
     assert (on.before, on.after) == ("poweredOff", "poweredOn")
 
 
 def test_hard_power_off_without_tools() -> None:
     plan = plan_for(
+        entry(name="db-01", nvdimms_gb=[16]), vms=[vm(power="poweredOn")], power_off=True,
+        hard_power_off=True,
+    )
+    off, on = plan.changes[0], plan.changes[-1]
+    assert off.payload == PowerOff(method="hard", timeout_s=300)
+    assert off.reason == "needs power off for NVDIMM changes: hard power off (no VMware Tools)"
+    assert on.payload == PowerOn()  # no Tools to wait for
+
+
+def test_hard_power_off_needs_its_own_opt_in() -> None:
+    plan = plan_for(
         entry(name="db-01", nvdimms_gb=[16]), vms=[vm(power="poweredOn")], power_off=True
     )
-    assert plan.changes[0].payload == PowerOff(method="hard", timeout_s=300)
+    assert plan.blocked
+    assert messages(plan) == [
+        "VM db-01 has no running VMware Tools, so adding NVDIMM 1 needs a hard power off "
+        "(no guest shutdown: like pulling the plug, unflushed guest writes are lost); start "
+        "VMware Tools in the guest, shut it down yourself, or set options.hard_power_off: true"
+    ]
+
+
+def test_tools_timeout_goes_into_the_power_on() -> None:
+    plan = plan_for(
+        entry(name="db-01", nvdimms_gb=[16]), vms=[vm(power="poweredOn", tools_running=True)],
+        power_off=True, tools_timeout_s=90,
+    )
+    on = plan.changes[-1]
+    assert on.payload == PowerOn(wait_tools=True, tools_timeout_s=90)
+    assert on.reason.endswith("; then VMware Tools (timeout 90 s)")
+
+
+def test_named_hardware_version_raises_nvdimm_vms_to_it() -> None:
+    old = vm("db-01", power="poweredOn", tools_running=True, hw=13)
+    mid = vm("db-02", power="poweredOn", tools_running=True, hw=15)
+    plan = plan_for(entry(match="db-*", nvdimms_gb=[16]), vms=[old, mid], power_off=True,
+                    upgrade_hardware=True, upgrade_hardware_to=19)
+    assert plan.problems == ()
+    ups = [c for c in plan.changes if c.action is Action.UPGRADE_HARDWARE]
+    assert [(c.vm, c.before, c.after, c.payload) for c in ups] == [
+        ("db-01", "vmx-13", "vmx-19", UpgradeHardware(from_version=13, to_version=19)),
+        ("db-02", "vmx-15", "vmx-19", UpgradeHardware(from_version=15, to_version=19)),
+    ]
+    assert [c.reason for c in ups] == ["NVDIMMs need vmx-14 or later",
+                                       "options.upgrade_hardware asks for vmx-19"]
+
+
+def test_plain_upgrade_hardware_leaves_vmx14_and_later_alone() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[vm(hw=15)],
+                    upgrade_hardware=True)
+    assert actions(plan) == [("db-01", "add_nvdimm", "NVDIMM 1")]
+
+
+def test_named_hardware_version_below_the_vm_is_a_problem_never_a_downgrade() -> None:
+    plan = plan_for(entry(name="db-01", nvdimms_gb=[16]), vms=[vm(hw=20)],
+                    upgrade_hardware=True, upgrade_hardware_to=19)
+    assert [c.action for c in plan.changes] == [Action.ADD_NVDIMM]  # never an upgrade
+    assert messages(plan) == [
+        "VM db-01 is vmx-20, newer than options.upgrade_hardware vmx-19; a hardware version "
+        "is only ever raised (UpgradeVM_Task), never lowered: name vmx-20 or later, or "
+        "write true"
+    ]
 
 
 def test_powered_off_vm_is_not_power_cycled() -> None:
@@ -314,6 +373,7 @@ def test_suspended_vm_is_a_problem_even_with_power_off() -> None:
 def test_execution_order_follows_action_order() -> None:
     db = vm(
         power="poweredOn",
+        tools_running=True,
         hw=11,
         nvdimms=[nvdimm("NVDIMM 1", 16), nvdimm("NVDIMM 2", 16)],
         disks=[disk()],
@@ -484,14 +544,15 @@ def test_create_vpmemdisk() -> None:
 
 def test_creating_a_vpmemdisk_needs_power_off() -> None:
     s = entry(name="db-01", disks={"Hard disk 2": ("pmem", 10)})
-    running = vm(power="poweredOn", disks=[disk()])
+    running = vm(power="poweredOn", tools_running=True, disks=[disk()])
     assert messages(plan_for(s, vms=[running])) == [
         "VM db-01 is powered on; creating Hard disk 2 on PMem needs it powered off "
         "(set options.power_off: true)"
     ]
     cycled = plan_for(s, vms=[running], power_off=True)
     assert [c.action.value for c in cycled.changes] == ["power_off", "create_disk", "power_on"]
-    assert cycled.changes[0].reason == "needs power off for creating a vPMemDisk"
+    assert cycled.changes[0].reason == ("needs power off for creating a vPMemDisk: "
+                                        "guest shutdown (timeout 300 s), then power off")
 
 
 def test_creating_a_regular_disk_is_live() -> None:
@@ -506,20 +567,30 @@ def test_creating_a_regular_disk_is_live() -> None:
     assert plan.problems == ()
 
 
-def test_missing_disk_without_size_is_a_problem() -> None:
+def test_missing_disk_without_size_is_a_problem_that_never_advises_creating_it() -> None:
+    # The spec asked to move a disk; an empty new disk is not what it meant.
     plan = plan_for(entry(name="db-01", disks={"Hard disk 3": "pmem"}), vms=[vm(disks=[disk()])])
-    assert messages(plan) == ["VM db-01 has no disk 'Hard disk 3'; give a size to create it"]
+    assert messages(plan) == [
+        "VM db-01 has no disk 'Hard disk 3' (it has Hard disk 1), so it cannot be moved; name a "
+        "disk it has, or select by a glob or selector (e.g. 'Hard disk [2-9]', 'number:2-') to "
+        "skip the VMs that lack it"
+    ]
+    assert "size" not in messages(plan)[0]
     assert plan.changes == ()
 
 
-def test_unlikely_new_label_is_a_warning() -> None:
+def test_new_disk_under_a_label_vsphere_will_not_give_is_a_problem_not_a_create() -> None:
+    # Creating "Hard disk 5" on a one-disk VM made "Hard disk 2", so every
+    # later apply created another disk (with a power cycle): now it is refused.
     plan = plan_for(
         entry(name="db-01", disks={"Hard disk 5": ("pmem", 10)}), vms=[vm(disks=[disk()])]
     )
-    assert plan.warnings == (
-        "VM db-01: vSphere names new disks itself; 'Hard disk 5' will probably be called "
-        "'Hard disk 2', and the next plan would try to create 'Hard disk 5' again",
-    )
+    assert messages(plan) == [
+        "VM db-01: vSphere will call a new disk 'Hard disk 2' (the lowest free number), not "
+        "'Hard disk 5'; ask for 'Hard disk 2', or the next plan would not find 'Hard disk 5' "
+        "and would create it again"
+    ]
+    assert plan.changes == ()
 
 
 def test_size_mismatch_on_existing_disk_is_a_warning() -> None:
@@ -688,7 +759,7 @@ def test_vms_are_sorted_and_problems_collected() -> None:
 
 
 def test_every_change_carries_the_host() -> None:
-    db = vm(power="poweredOn", hw=11, nvdimms=[nvdimm()], disks=[disk()])
+    db = vm(power="poweredOn", tools_running=True, hw=11, nvdimms=[nvdimm()], disks=[disk()])
     plan = plan_for(
         entry(name="db-01", nvdimms_gb=[32, 8], disks={"*": "pmem", "Hard disk 2": ("san-01", 1)}),
         vms=[db],

@@ -70,3 +70,19 @@ def test_vpmemdisk_new() -> None:
     [entry] = spec.vms
     assert entry.name == "cache-01"
     assert entry.disks == (("Hard disk 3", DiskTarget("pmem", 32 * 1024)),)
+
+
+def test_data_disks_to_pmem() -> None:
+    spec = load_spec(ROOT / "playbooks" / "data-disks-to-pmem.yaml")
+    [entry] = spec.vms
+    assert entry.match == Match("legacy-sql-*", exclude=("*-test",))
+    assert entry.disks == (("number:2-", DiskTarget("pmem")),)
+    assert not spec.options.power_off  # Storage vMotion runs with the VM on
+
+
+def test_evacuate_pmem_disks() -> None:
+    spec = load_spec(ROOT / "playbooks" / "evacuate-pmem-disks.yaml")
+    [entry] = spec.vms
+    assert entry.match == Match("*", host="esx-01")
+    assert entry.disks == (("on:pmem", DiskTarget("san-01")),)
+    assert entry.nvdimms is None and not spec.options.allow_data_loss

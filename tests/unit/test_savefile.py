@@ -68,7 +68,8 @@ def test_file_shape_and_no_secrets(tmp_path: Path) -> None:
     assert (data["format_version"], data["kind"]) == (2, "pmemctl-plan")
     assert data["fingerprint"].startswith("sha256:")
     assert data["plan"] == plan.to_json()
-    assert data["options"]["parallel"] == {"total": 4, "per_host": 2, "per_datastore": 8}
+    assert data["options"]["parallel"] == {"total": 4, "per_host": 2, "per_datastore": 8,
+                                           "down": None}
     assert sorted(data["objects"]) == ["VM db-01", "host esx-01"]
     assert "password" not in path.read_text().lower()
 

@@ -31,9 +31,12 @@ def _light_inventory():  # type: ignore[no-untyped-def]
     [
         (entry(name="redis-01"), ["redis-01"]),
         (entry(match="redis-*"), ["redis-01", "redis-02"]),  # case-sensitive: not Redis-03
-        (entry(match="*"), sorted(_light_inventory().vms)),
-        (entry(match="*", cluster="Prod"), sorted(set(_light_inventory().vms) - {"cache-01"})),
-        (entry(match="*", cluster="P*"), sorted(set(_light_inventory().vms) - {"cache-01"})),
+        # listed case-insensitively sorted, as vSphere clients list names
+        (entry(match="*"), sorted(_light_inventory().vms, key=str.casefold)),
+        (entry(match="*", cluster="Prod"),
+         sorted(set(_light_inventory().vms) - {"cache-01"}, key=str.casefold)),
+        (entry(match="*", cluster="P*"),
+         sorted(set(_light_inventory().vms) - {"cache-01"}, key=str.casefold)),
         (entry(match="*", folder="Legacy"), ["legacy-sql-01"]),  # full path, not a suffix
         (entry(match="*", folder="/Legacy/"), ["legacy-sql-01"]),  # slashes ignored
         (entry(match="*", folder="*Legacy"), ["legacy-sql-01", "legacy-sql-02"]),

@@ -64,6 +64,12 @@ VALID = {
     ),
     "match-every-vm": HEAD + "vms:\n  - match: {name: '*'}\n    disks: {'*': san-01}\n",
     "every-disk-but-one": A + "    disks: {'*': pmem, Hard disk 1: san-01}\n",
+    "disk-globs-and-selectors": A + ("    disks: {'Hard disk [2-9]': pmem, Hard disk 3: keep, "
+                                     "'number:2-': pmem, 'unit:1-4': pmem, 'on:pmem': san-01, "
+                                     "'on:san-*': pmem}\n"),
+    "match-exclude-attributes": HEAD + ("vms:\n  - match: {name: '*', exclude: ['*-test', 'x?'], "
+                                        "attributes: {team: db, tier: '*'}}\n    nvdimms: []\n"),
+    "match-exclude-one": HEAD + "vms:\n  - match: {name: '*', exclude: '*-test'}\n    nvdimms: []\n",
     "match-globs": HEAD + "vms:\n  - match: {name: '*', cluster: P*, folder: '', host: 'esx-?1'}\n"
                    "    nvdimms: []\n",
     **{f"playbook:{path.name}": path.read_text(encoding="utf-8") for path in PLAYBOOKS},
@@ -100,6 +106,17 @@ INVALID = {
     "every-disk-with-size": A + "    disks: {'*': {storage: pmem, size: 1GiB}}\n",
     "size-not-pmem": A + "    disks: {Hard disk 2: {storage: san-01, size: 1GiB}}\n",
     "size-odd-label": A + "    disks: {data: {storage: pmem, size: 1GiB}}\n",
+    "exclude-empty-list": HEAD + "vms:\n  - match: {name: '*', exclude: []}\n    nvdimms: []\n",
+    "exclude-empty": HEAD + "vms:\n  - match: {name: '*', exclude: ''}\n    nvdimms: []\n",
+    "attributes-empty": HEAD + "vms:\n  - match: {name: '*', attributes: {}}\n    nvdimms: []\n",
+    "attributes-list": HEAD + "vms:\n  - match: {name: '*', attributes: [team]}\n    nvdimms: []\n",
+    "attribute-number": HEAD + "vms:\n  - match: {name: '*', attributes: {tier: 1}}\n    nvdimms: []\n",
+    "disk-selector-unknown": A + "    disks: {'label:2': pmem}\n",
+    "disk-selector-bad-range": A + "    disks: {'unit:one': pmem}\n",
+    "disk-selector-on-empty": A + "    disks: {'on:': pmem}\n",
+    "keep-case": A + "    disks: {Hard disk 1: Keep}\n",
+    "keep-with-size": A + "    disks: {Hard disk 2: {storage: keep, size: 1GiB}}\n",
+    "size-glob": A + "    disks: {'Hard disk [2-9]': {storage: pmem, size: 1GiB}}\n",
 }
 
 
@@ -132,7 +149,8 @@ def test_schema_keys_match_the_model() -> None:
         return {f.name for f in dataclasses.fields(model)}
 
     assert set(document["properties"]) == {"apiVersion", "vcenter", "options", "vms"}
-    assert set(options) == fields(Options)
+    # upgrade_hardware_to is what upgrade_hardware: vmx-N sets, not a key of its own.
+    assert set(options) == fields(Options) - {"upgrade_hardware_to"}
     assert set(options["parallel"]["properties"]) == fields(Parallel)
     assert set(document["$defs"]["match"]["properties"]) == fields(Match)
     assert set(entry) == fields(VmEntry) - {"location"}

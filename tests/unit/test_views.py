@@ -214,8 +214,10 @@ def test_validate_views() -> None:
     assert (cap.out, cap.err) == ("a.yaml: valid\nb.yaml: valid\n", "")
     with app_capture() as (app, cap):
         validate_view(app, "json").result(specs, d)
+    # "col" (the pipelines issue's name) and "files" are extensions; "column" stays.
     assert json.loads(cap.out) == {"valid": False, "problems": [
-        {"file": "a.yaml", "line": 3, "column": 5, "message": "unknown key 'nmae'"}]}
+        {"file": "a.yaml", "line": 3, "col": 5, "column": 5, "message": "unknown key 'nmae'"}],
+        "files": ["a.yaml", "b.yaml"]}
     assert cap.out == jsonout.document(json.loads(cap.out)) and cap.err == ""
 
 
@@ -323,7 +325,7 @@ def test_rollback_views() -> None:
     with app_capture() as (app, cap):
         apply_view(app, "json", verb="Rollback").rollback_plan(rb)
     assert cap.out == ('{"event":"plan","format_version":1,"changes":[],"problems":[],'
-                       '"hosts":[],"warnings":[],"notes":["kept NVDIMM 1"]}\n')
+                       '"hosts":[],"warnings":[],"skipped":[],"notes":["kept NVDIMM 1"]}\n')
 
 
 def test_apply_summary_table_and_json() -> None:

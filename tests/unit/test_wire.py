@@ -155,3 +155,61 @@ def test_wire_reader_values_are_pyvmomi_objects() -> None:
 
 def test_fixture_files_are_small() -> None:
     assert sum(p.stat().st_size for p in Path(HERE).glob("*")) < 400_000
+
+
+def test_wire_reader_reads_a_retrieve_properties_answer_as_pyvmomi_does() -> None:
+    # The light pass's one RetrieveProperties (no paging): every ObjectContent
+    # is a returnval of its own.
+    for name in ESTATES:
+        doc = load(name)
+        stub = stub_for(doc["version"], [])
+        answer = next(e for e in doc["snapshot"] if e["method"] == "RetrieveProperties")
+        body = answer["body"].encode()
+        objects = wire.parse_retrieve_contents(body, stub)
+        info = vim.PropertyCollector._GetMethodInfo("RetrieveContents")
+        reference = wire.pyvmomi_result(body, stub, info.result)
+        assert len(objects) == len(reference) > 10
+        assert [(repr(r), repr(p)) for r, p in objects] == [
+            (repr(oc.obj), repr({p.name: p.val for p in oc.propSet or ()})) for oc in reference]
+
+
+class RefusingCollector:
+    """A PropertyCollector double whose vCenter no longer serves RetrieveProperties."""
+
+    def __init__(self, fault: Exception) -> None:
+        self.fault = fault
+        self.sent: list[str] = []
+
+    def RetrieveContents(self, specSet: Any) -> Any:
+        self.sent.append("RetrieveProperties")
+        raise self.fault
+
+    def RetrievePropertiesEx(self, specSet: Any, options: Any) -> Any:
+        self.sent.append("RetrievePropertiesEx")
+        folder: Any = vim.Folder("group-d1")  # type: ignore[no-untyped-call]
+        oc = PC.ObjectContent(obj=folder, propSet=[vmodl.DynamicProperty(name="name",
+                                                                         val="Datacenters")])
+        return PC.RetrieveResult(objects=[oc])
+
+
+@pytest.mark.parametrize("fault", [vmodl.fault.MethodNotFound(), vmodl.fault.NotSupported(),
+                                   vmodl.fault.NotImplemented()])
+def test_a_vcenter_that_refuses_retrieve_properties_gets_the_paged_read(fault: Exception) -> None:
+    pc = RefusingCollector(fault)
+    got = list(collector.retrieve_unpaged(pc, []))
+    assert pc.sent == ["RetrieveProperties", "RetrievePropertiesEx"]
+    assert [(r._moId, p) for r, p in got] == [("group-d1", {"name": "Datacenters"})]
+
+
+def test_other_faults_of_retrieve_properties_are_raised() -> None:
+    pc = RefusingCollector(vim.fault.NotAuthenticated())
+    with pytest.raises(vim.fault.NotAuthenticated):
+        list(collector.retrieve_unpaged(pc, []))
+    assert pc.sent == ["RetrieveProperties"]
+
+
+def test_paged_reads_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMEMCTL_PAGED_READS", "1")
+    pc = RefusingCollector(AssertionError("not sent"))
+    list(collector.retrieve_unpaged(pc, []))
+    assert pc.sent == ["RetrievePropertiesEx"]

@@ -106,6 +106,18 @@ class ApplyView(View, ABC):
     def plan(self, plan: Plan) -> None:
         """Show the plan ``apply`` is about to run."""
 
+    def skipped(self, plan: Plan) -> None:
+        """At the end of a run: the VMs skip_blocked left untouched, and why (table only).
+
+        JSON has them in the plan event and the summary's ``skipped`` key.
+        """
+        from pmemctl.apply.bulk import skipped_lines
+
+        if self.output == "json":
+            return
+        for line in skipped_lines(plan):
+            self.app.console.print(line, soft_wrap=True)
+
     @abstractmethod
     def rollback_plan(self, rb: RollbackPlan) -> None:
         """Show the reverse plan and its notes."""
@@ -136,7 +148,7 @@ class ApplyTable(ApplyView):
 
     def plan(self, plan: Plan) -> None:
         """The plan's tables, or just the summary line when there is nothing to do."""
-        if plan.empty and not plan.blocked:
+        if plan.empty and not plan.blocked and not plan.skipped:
             from pmemctl.plan.render import summary_line
 
             self.warnings(plan.warnings)

@@ -11,6 +11,7 @@ from pmemctl.cli.views import View
 
 if TYPE_CHECKING:
     from pmemctl.cli.app import App
+    from pmemctl.cli.views.markdown import Source
     from pmemctl.plan.model import Plan
 
 
@@ -58,6 +59,30 @@ class PlanJSON(PlanView):
         self.warnings(plan.warnings)
 
 
-def plan_view(app: App, output: str) -> PlanView:
-    """The ``plan`` view for ``--output``."""
+class PlanMarkdown(PlanView):
+    """The plan as a pull-request comment (:mod:`pmemctl.cli.views.markdown`)."""
+
+    output = "markdown"
+
+    def __init__(self, app: App, max_chars: int | None = None,
+                 source: Source | None = None) -> None:
+        super().__init__(app)
+        from pmemctl.cli.views.markdown import DEFAULT_MAX_CHARS
+
+        self.max_chars = DEFAULT_MAX_CHARS if max_chars is None else max_chars
+        self.source = source
+
+    def plan(self, plan: Plan) -> None:
+        """Write the document; warnings are in it and on stderr, once."""
+        from pmemctl.cli.views.markdown import plan_markdown
+
+        self.app.emit_text(plan_markdown(plan, max_chars=self.max_chars, source=self.source))
+        self.warnings(plan.warnings)
+
+
+def plan_view(app: App, output: str, *, max_chars: int | None = None,
+              source: Source | None = None) -> PlanView:
+    """The ``plan`` view for ``--output``; ``max_chars`` and ``source`` shape markdown."""
+    if output == "markdown":
+        return PlanMarkdown(app, max_chars, source)
     return PlanJSON(app) if output == "json" else PlanTable(app)
