@@ -25,7 +25,10 @@ def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.setenv("TERM", "dumb")
     for var in ("PMEMCTL_URL", "PMEMCTL_SERVER", "PMEMCTL_USER", "PMEMCTL_PASSWORD",
-                "PMEMCTL_CA_FILE", "PMEMCTL_INSECURE"):
+                "PMEMCTL_CA_FILE", "PMEMCTL_INSECURE", "PMEMCTL_CONTEXT", "GOVC_URL",
+                "GOVC_USERNAME", "GOVC_PASSWORD", "GOVC_INSECURE", "GOVC_TLS_CA_CERTS",
+                "VMWARE_HOST", "VMWARE_USER", "VMWARE_PASSWORD", "VMWARE_VALIDATE_CERTS",
+                "VMWARE_PORT"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -35,3 +38,5 @@ def _private_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Tem
     """Each test its own ``XDG_STATE_HOME``: VM claims (and probe results) of parallel
     tests against the same fake vCenter must not see each other's."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    # Nor may the engineer's own named vCenters (~/.config/pmemctl) reach a test.
+    monkeypatch.setenv("PMEMCTL_CONFIG", str(tmp_path_factory.mktemp("config") / "none.yaml"))

@@ -1,7 +1,7 @@
 """One writer per VM: a claim per (vCenter, VM) that another pmemctl on this machine sees.
 
 Before a run changes anything it claims every VM its plan touches: an
-exclusive ``fcntl.flock`` on
+exclusive lock (:mod:`.filelock`: ``fcntl.flock``, ``msvcrt`` on Windows) on
 ``$XDG_STATE_HOME/pmemctl/locks/<vcenter-host>_<port>/<vm-moid>.lock``
 (``~/.local/state/...``). A second run that plans any of those VMs is refused
 with the name of the run that holds it; the kernel drops a claim when its
@@ -22,7 +22,6 @@ what :attr:`Claims.recent` tells the caller, so it can plan again.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pmemctl.apply.filelock import try_lock
 from pmemctl.errors import JournalError
 
 __all__ = ["Claims", "VmBusyError", "claim_vms", "default_lock_dir"]
@@ -90,11 +90,14 @@ class Claims:
         except OSError as e:
             raise JournalError(f"cannot create the VM claim {path}: {e.strerror or e}") from e
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            taken = try_lock(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not taken:
             holder = _read(fd)
             os.close(fd)
-            raise VmBusyError(_busy(name, holder, path)) from None
+            raise VmBusyError(_busy(name, holder, path))
         before = _read(fd)
         if before.get("run") and (before.get("released_at") is None
                                   or float(before["released_at"]) >= since):

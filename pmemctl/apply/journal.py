@@ -55,7 +55,6 @@ never happened; the caller (the executor) must stop submitting new work.
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -65,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pmemctl.apply.filelock import try_lock
 from pmemctl.apply.records import (
     ChangeRef,
     CreatedDevice,
@@ -192,14 +192,17 @@ class Journal:
             raise JournalError(f"cannot open journal {self.path}: {e}") from e
         except FileNotFoundError as e:  # the directory vanished after mkdir
             raise JournalError(f"cannot open journal {self.path}: {e.strerror}") from e
+        # Two applies of one spec at once would race on the same VMs: refuse the
+        # second. The kernel drops the lock when the holder dies, even by SIGKILL.
         try:
-            # Two applies of one spec at once would race on the same VMs: refuse the
-            # second. The kernel drops the lock when the holder dies, even by SIGKILL.
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
+            taken = try_lock(self._fd)
+        except BaseException:
+            self.close()
+            raise
+        if not taken:
             self.close()
             raise JournalLocked(f"journal {self.path} is in use by another pmemctl run; "
-                               "wait for it to finish") from e
+                               "wait for it to finish")
         try:
             if created:
                 # The new directory entry must survive a crash too, or the file may vanish.

@@ -48,19 +48,27 @@ class PmemctlGroup(click.Group):
 @click.group(cls=PmemctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="pmemctl")
 @click.option("--quiet", "-q", is_flag=True, help=QUIET_HELP)
+@click.option("--debug", "-v", "debug", is_flag=True,
+              help="Log each SOAP call (method, object, seconds; never its body) to stderr.")
 @connection_options
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool) -> None:
+def cli(ctx: click.Context, quiet: bool, debug: bool) -> None:
     """Declarative vSphere Persistent Memory: vNVDIMMs, vPMemDisks and Storage vMotion.
 
     Describe the PMem you want in a YAML spec, check it with `validate`, see
     the estate with `status`, the changes with `plan`, and make them with
     `apply`. Connection flags work here or on each command; the environment
     variables PMEMCTL_URL, PMEMCTL_SERVER, PMEMCTL_USER, PMEMCTL_PASSWORD,
-    PMEMCTL_CA_FILE and PMEMCTL_INSECURE are read too.
+    PMEMCTL_CA_FILE and PMEMCTL_INSECURE are read too, then the config file's
+    context (--context, PMEMCTL_CONTEXT, `pmemctl config use`), then govc's
+    GOVC_* and Ansible's VMWARE_* variables.
     """
     if quiet:
         ctx.ensure_object(App).quiet = True
+    if debug:
+        from pmemctl.cli.logs import enable_debug
+
+        enable_debug()
 
 
 def _register() -> None:
@@ -68,6 +76,7 @@ def _register() -> None:
     # `pmemctl --help` lists them all.
     from pmemctl.cli import (
         cmd_apply,
+        cmd_config,
         cmd_drain,
         cmd_export,
         cmd_journals,
@@ -81,12 +90,13 @@ def _register() -> None:
         cmd_validate,
     )
 
-    for mod in (cmd_validate, cmd_status, cmd_plan, cmd_show, cmd_apply, cmd_rollback,
-                cmd_probe, cmd_export, cmd_sim, cmd_rehearse, cmd_journals):
-        add_quiet(mod.command)  # -q after the command name too
-        cli.add_command(mod.command)
-    cli.add_command(cmd_drain.command)
-    cli.add_command(cmd_drain.return_command)
+    commands = [mod.command for mod in (
+        cmd_validate, cmd_status, cmd_plan, cmd_show, cmd_apply, cmd_rollback, cmd_probe,
+        cmd_export, cmd_sim, cmd_rehearse, cmd_journals, cmd_config, cmd_drain)]
+    for command in (*commands, cmd_drain.return_command):
+        if command.name != "sim":  # sim hands its arguments to pmemsim untouched
+            add_quiet(command)  # -q after the command name too
+        cli.add_command(command)
 
 
 _register()

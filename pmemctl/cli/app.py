@@ -289,11 +289,12 @@ class App:
             Logs in to vCenter; logs out on exit. Prints the --insecure and
             version warnings to stderr.
         """
-        from pmemctl.vsphere.session import connect, resolve_settings
+        from pmemctl.api import resolve
+        from pmemctl.vsphere.session import connect
 
-        ctx = click.get_current_context()
-        values = connection_values(ctx)
-        settings = resolve_settings(
+        values = connection_values(click.get_current_context())
+        # The API's resolution, so that a script and the CLI connect alike.
+        settings = resolve(
             url=values.get("url"),
             server=values.get("server"),
             user=values.get("user"),
@@ -302,6 +303,7 @@ class App:
             insecure=values.get("insecure"),
             spec_vcenter=spec_vcenter,
             timeout=values.get("timeout"),
+            context=values.get("context"),
         )
         if settings.insecure:
             self.warn(

@@ -25,8 +25,17 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 
 def connection_options(f: F) -> F:
-    """Add --url/--server/--user/--password/--ca-file/--insecure/--timeout to a command or group."""
+    """Add --context/--url/--server/--user/--password/--ca-file/--insecure/--timeout."""
     opts = [
+        click.option(
+            "--context",
+            metavar="NAME",
+            expose_value=False,
+            callback=_store,
+            shell_complete=_complete_context,
+            help="A named vCenter of the config file (`pmemctl config list`) "
+                 "[env PMEMCTL_CONTEXT].",
+        ),
         click.option(
             "--url",
             metavar="URL",
@@ -82,6 +91,17 @@ def connection_options(f: F) -> F:
     for opt in reversed(opts):
         f = opt(f)
     return f
+
+
+def _complete_context(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    # Shell completion of --context: the config file's context names.
+    from pmemctl.config import load_config
+
+    try:
+        names = load_config().contexts
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    return [n for n in sorted(names) if n.startswith(incomplete)]
 
 
 def connection_values(ctx: click.Context) -> dict[str, Any]:

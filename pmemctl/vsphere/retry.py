@@ -35,6 +35,7 @@ from http.client import HTTPException, IncompleteRead, RemoteDisconnected
 from typing import Any, TypeVar
 
 from pmemctl.errors import PmemctlError
+from pmemctl.vsphere import calllog
 
 T = TypeVar("T")
 
@@ -187,9 +188,12 @@ class Policy:
         attempt = 0
         while True:
             outer, SIGNALS.reading = SIGNALS.reading, retry
+            began = time.perf_counter()
             try:
                 result = fn()
+                calllog.call(method, what, time.perf_counter() - began)
             except Exception as exc:
+                calllog.call(method, what, time.perf_counter() - began, exc)
                 if not is_network(exc):
                     raise
                 reason = transient(exc)

@@ -31,7 +31,7 @@ import socket
 import ssl
 import urllib.parse
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
@@ -161,36 +161,43 @@ def _split_userinfo(rest: str) -> tuple[str | None, str]:
 
 
 def _parse_url(url: str, origin: str) -> _UrlParts:
-    """Parse the URL form pmemsim prints: ``https://user:pass@host:port/sdk``.
+    """Parse ``[https://][user[:password]@]host[:port][/path]``, e.g. pmemsim's URL.
 
-    User and password are percent-decoded, and may also be written raw
-    (``/``, ``@``, ``:``, ``#``, spaces, any Unicode); see :func:`_split_userinfo`.
+    A URL without a scheme means https, and one without a path means
+    ``/sdk``, as in govc (govmomi ``vim25/soap/client.go`` ``ParseURL``), so
+    ``GOVC_URL=user@vc01`` works here too. User and password are
+    percent-decoded, and may also be written raw (``/``, ``@``, ``:``, ``#``,
+    spaces, any Unicode); see :func:`_split_userinfo`. Each error names what
+    is wrong and never echoes the URL (it may carry the password).
     """
-    # Never echo the URL itself in an error: it may carry the password.
     text = url.strip()
     scheme_match = _URL_SCHEME_RE.match(text)
-    scheme = scheme_match.group(1) if scheme_match else ""
+    scheme = scheme_match.group(1) if scheme_match else "https"
     if scheme.lower() != "https":
         # vCenter only serves its SDK over TLS; a plain-http URL would send the
         # password in clear, so refuse it rather than "upgrade" silently.
-        shown = scheme or "no scheme"
         raise UsageError(
-            f"URL in {origin} must start with https:// (got {shown}): vCenter serves its SDK "
+            f"URL in {origin} must start with https:// (got {scheme}): vCenter serves its SDK "
             "only over TLS"
         )
-    assert scheme_match is not None
-    userinfo, hostpart = _split_userinfo(text[scheme_match.end():])
+    userinfo, hostpart = _split_userinfo(text[scheme_match.end():] if scheme_match else text)
+    if not hostpart or hostpart[0] in "/?#":
+        raise UsageError(f"malformed URL in {origin}: no host name")
     try:
         parts = urllib.parse.urlsplit("https://" + hostpart)
-        port = parts.port
     except ValueError:
         raise UsageError(
-            f"malformed URL in {origin}: expected https://[user[:password]@]host[:port]/sdk"
+            f"malformed URL in {origin}: an unclosed '[' or a bad IPv6 address; expected "
+            "https://[user[:password]@]host[:port]/sdk"
         ) from None
     if not parts.hostname:
         raise UsageError(f"malformed URL in {origin}: no host name")
-    if port == 0:
-        raise UsageError(f"bad port 0 in {origin}: use a number from 1 to 65535")
+    port_text = parts.netloc.rpartition("]")[2].rpartition(":")[2] \
+        if ":" in parts.netloc.rpartition("]")[2] else None
+    port = _parse_port(port_text, origin) if port_text is not None else None
+    if parts.query or parts.fragment:
+        raise UsageError(f"malformed URL in {origin}: it has a '?' or '#' part; expected "
+                         "https://[user[:password]@]host[:port]/sdk")
     path = parts.path.rstrip("/") or SDK_PATH
     user: str | None = None
     password: str | None = None
@@ -222,6 +229,28 @@ def _flag_bool(value: str, name: str) -> bool:
     raise UsageError(f"{name}={value!r} is not a boolean: use 1/true/yes or 0/false/no")
 
 
+
+@dataclass(frozen=True)
+class Fallback:
+    """A lower level of connection settings: a named context, govc's or Ansible's variables.
+
+    Used only when no higher level names a vCenter, and then whole: its
+    user, password and TLS settings never go to a vCenter another level
+    named. ``password`` is a callable so that a ``password-command`` runs only
+    when this level is the one used and no higher level gave a password.
+    """
+
+    origin: str  # how messages name it: "context vc01", "GOVC_URL", "VMWARE_HOST"
+    url: str | None = None
+    server: str | None = None
+    port: int | None = None  # when the server names none (VMWARE_PORT)
+    user: str | None = None
+    password: Callable[[], str] | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    insecure: bool | None = None
+    timeout: float | str | None = None
+
+
 def resolve_settings(
     *,
     url: str | None = None,
@@ -233,6 +262,8 @@ def resolve_settings(
     spec_vcenter: str | None = None,
     timeout: float | str | None = None,
     env: Mapping[str, str] = os.environ,
+    context: Fallback | None = None,
+    ambient: Sequence[Fallback] = (),
 ) -> ConnectionSettings:
     """Merge flags, ``PMEMCTL_*`` environment and the spec's ``vcenter:`` into settings.
 
@@ -242,6 +273,12 @@ def resolve_settings(
     user or password flag overrides the one in a URL. The spec can only name
     the host. The location comes whole from the highest level that has one; a
     lower level's URL is then ignored, credentials included.
+
+    Below the environment come ``context`` (a named context of the config
+    file, :mod:`pmemctl.config`), then the spec's ``vcenter:``, then
+    ``ambient`` (``GOVC_*``, then Ansible's ``VMWARE_*``): README
+    "Named vCenters" argues for this order. Flags and ``PMEMCTL_*`` still
+    override a context's user, password, TLS and timeout field by field.
 
     Raises:
         UsageError: no server at all, a non-https or malformed URL, a bad port,
@@ -261,6 +298,7 @@ def resolve_settings(
     # Location: the highest level that names a server wins as a whole. A URL
     # from a lower level is ignored entirely, credentials included, so that
     # the password meant for one vCenter is never sent to another.
+    chosen: Fallback | None = None
     for level_url, level_server, level_name, url_name, server_name in (
         (url, server, "flags", "--url", "--server"),
         (env_url, env_server, "environment", "PMEMCTL_URL", "PMEMCTL_SERVER"),
@@ -278,8 +316,27 @@ def resolve_settings(
         level = level_name
         break
     else:
-        if spec_vcenter:
-            host, port = _parse_server(spec_vcenter, "the spec's vcenter:")
+        # The spec's vcenter: sits between a context (chosen by the user, for
+        # pmemctl) and the ambient variables other tools read.
+        for fb in (*([context] if context else []), None, *ambient):
+            if fb is None:
+                if spec_vcenter:
+                    host, port = _parse_server(spec_vcenter, "the spec's vcenter:")
+                    break
+                continue
+            if fb.url is None and fb.server is None:
+                continue
+            if fb.url is not None:
+                u = _parse_url(fb.url, fb.origin)
+                host, port, path = u.host, u.port, u.path
+                url_user, url_password = u.user, u.password
+            else:
+                assert fb.server is not None
+                host, port = _parse_server(fb.server, fb.origin)
+            if port is None:
+                port = fb.port
+            chosen, level = fb, "fallback"
+            break
 
     if host is None:
         raise UsageError(
@@ -291,21 +348,32 @@ def resolve_settings(
     # PMEMCTL_USER, but PMEMCTL_USER beats the user inside PMEMCTL_URL.
     env_user = env.get("PMEMCTL_USER") or None
     env_password = env.get("PMEMCTL_PASSWORD") or None
+    fb_user = chosen.user if chosen else None
+    fb_password = chosen.password if chosen else None
+    user_order: tuple[str | None, ...]
     if level == "flags":
         user_order = (user, url_user, env_user)
-        password_order = (password, url_password, env_password)
+        password_order: tuple[str | Callable[[], str] | None, ...] = (
+            password, url_password, env_password)
     else:
-        user_order = (user, env_user, url_user)
-        password_order = (password, env_password, url_password)
+        user_order = (user, env_user, fb_user, url_user)
+        password_order = (password, env_password, fb_password, url_password)
     final_user = next((v for v in user_order if v), "")
-    final_password = next((v for v in password_order if v), "")
+    final_password = ""
+    if final_user:
+        for v in password_order:
+            # A password command runs only when nothing above gave a password.
+            final_password = (v() if callable(v) else v) or ""
+            if final_password:
+                break
+    where = f" (from {chosen.origin})" if chosen else ""
     if not final_user:
         raise UsageError(
-            f"no user for {host}: pass --user, set PMEMCTL_USER, or put it in the URL"
+            f"no user for {host}{where}: pass --user, set PMEMCTL_USER, or put it in the URL"
         )
     if not final_password:
         raise UsageError(
-            f"no password for {final_user}@{host}: set PMEMCTL_PASSWORD "
+            f"no password for {final_user}@{host}{where}: set PMEMCTL_PASSWORD "
             "(or pass --password, which other users can see in the process list)"
         )
 
@@ -330,6 +398,10 @@ def resolve_settings(
         raise UsageError(
             "PMEMCTL_INSECURE and PMEMCTL_CA_FILE contradict each other: set only one"
         )
+    elif env_ca is None and "PMEMCTL_INSECURE" not in env and chosen is not None:
+        if chosen.insecure and chosen.ca_file:
+            raise UsageError(f"{chosen.origin} gives both a CA file and insecure: set only one")
+        final_ca, final_insecure = chosen.ca_file, bool(chosen.insecure)
     else:
         final_ca, final_insecure = env_ca, env_insecure
     if final_ca is not None and not Path(final_ca).is_file():
@@ -339,6 +411,8 @@ def resolve_settings(
         timeout_s = parse_timeout(timeout, "--timeout")
     elif env.get("PMEMCTL_TIMEOUT"):
         timeout_s = parse_timeout(env["PMEMCTL_TIMEOUT"], "PMEMCTL_TIMEOUT")
+    elif chosen is not None and chosen.timeout is not None:
+        timeout_s = parse_timeout(chosen.timeout, chosen.origin)
     else:
         timeout_s = DEFAULT_TIMEOUT_S
 

@@ -34,5 +34,8 @@ def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one() -> None
 
 def test_readme_names_every_documented_environment_variable() -> None:
     for var in ("PMEMCTL_URL", "PMEMCTL_SERVER", "PMEMCTL_USER", "PMEMCTL_PASSWORD",
-                "PMEMCTL_CA_FILE", "PMEMCTL_INSECURE", "PMEMCTL_JOURNAL_DIR"):
+                "PMEMCTL_CA_FILE", "PMEMCTL_INSECURE", "PMEMCTL_JOURNAL_DIR",
+                "PMEMCTL_CONFIG", "PMEMCTL_CONTEXT", "GOVC_URL", "GOVC_USERNAME",
+                "GOVC_PASSWORD", "GOVC_INSECURE", "GOVC_TLS_CA_CERTS", "VMWARE_HOST",
+                "VMWARE_USER", "VMWARE_PASSWORD", "VMWARE_VALIDATE_CERTS", "VMWARE_PORT"):
         assert var in README, var

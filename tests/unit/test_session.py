@@ -114,13 +114,18 @@ def test_insecure_flag_overrides_env_ca_file() -> None:
                  "spec)"),
         ({"url": "http://u:p@vc1/sdk"}, {},
          "URL in --url must start with https:// (got http): vCenter serves its SDK only over TLS"),
-        ({"url": "vc1"}, {},
-         "URL in --url must start with https:// (got no scheme): vCenter serves its SDK only "
-         "over TLS"),
         ({"url": "https://u:p@vc1:99999/sdk"}, {},
-         "malformed URL in --url: expected https://[user[:password]@]host[:port]/sdk"),
+         "bad port '99999' in --url: use a number from 1 to 65535"),
         ({"url": "https://u:p@vc1:abc/sdk"}, {},
-         "malformed URL in --url: expected https://[user[:password]@]host[:port]/sdk"),
+         "bad port 'abc' in --url: use a number from 1 to 65535"),
+        ({"url": "u:p@vc1:0"}, {}, "bad port '0' in --url: use a number from 1 to 65535"),
+        ({"url": "https://u:p@[::1/sdk"}, {},
+         "malformed URL in --url: an unclosed '[' or a bad IPv6 address; expected "
+         "https://[user[:password]@]host[:port]/sdk"),
+        ({"url": "https://u:p@vc1/sdk?debug=1"}, {},
+         "malformed URL in --url: it has a '?' or '#' part; expected "
+         "https://[user[:password]@]host[:port]/sdk"),
+        ({"url": "u:p@"}, {}, "malformed URL in --url: no host name"),
         ({"url": "https:///sdk"}, {}, "malformed URL in --url: no host name"),
         ({}, {"PMEMCTL_URL": "ftp://vc1"},
          "URL in PMEMCTL_URL must start with https:// (got ftp): vCenter serves its SDK only "
@@ -228,13 +233,27 @@ def test_a_raw_or_encoded_password_in_a_url_is_read_whole(pw: str) -> None:
         assert (s.password, s.host, s.path) == (pw, "vc1.example", "/sdk")
 
 
+@pytest.mark.parametrize("url, host, port, path", [
+    ("vc1", "vc1", 443, "/sdk"),
+    ("user@vc01", "vc01", 443, "/sdk"),
+    ("u:p@vc1.example:8443", "vc1.example", 8443, "/sdk"),
+    ("u:p@[::1]:9443/sdk", "::1", 9443, "/sdk"),
+    ("HTTPS://u:p@vc1/custom", "vc1", 443, "/custom"),
+])
+def test_a_url_without_a_scheme_means_https_as_in_govc(url: str, host: str, port: int,
+                                                        path: str) -> None:
+    s = resolve_settings(url=url, user="u", password="p", env={})
+    assert (s.host, s.port, s.path) == (host, port, path)
+    assert s.endpoint.startswith("https://")
+
+
 @pytest.mark.parametrize("pw", NASTY)
 def test_no_usage_error_ever_shows_the_password(pw: str) -> None:
     attempts: list[dict[str, object]] = [
         {"url": f"https://admin:{pw}@vc1:99999/sdk"},
         {"url": f"https://admin:{pw}@vc1:abc/sdk"},
         {"url": f"http://admin:{pw}@vc1/sdk"},
-        {"url": f"admin:{pw}@vc1"},
+        {"url": f"admin:{pw}@vc1:0"},  # no scheme (https), a bad port
         {"url": f"https://admin:{pw}@/sdk"},
         {"server": f"admin:{pw}@vc1"},
         {"spec_vcenter": f"admin:{pw}@vc1"},
