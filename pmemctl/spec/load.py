@@ -32,7 +32,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pmemctl.errors import Diagnostic, SpecError
 from pmemctl.fileio import FileProblem, format_size, read_bounded, read_stream_bounded
-from pmemctl.spec.disksel import DiskKeyError, parse_key
+from pmemctl.spec.disksel import DiskKeyError, parse_key, unclosed_bracket
 from pmemctl.spec.hardware import parse_hardware_target
 from pmemctl.spec.model import (
     API_VERSION,
@@ -626,7 +626,7 @@ class _Reader:
         if empty is not None and not value.strip():
             self.error(node, f"{path}: must not be empty{empty}")
             return None
-        if _unclosed_bracket(value):
+        if unclosed_bracket(value):
             # fnmatch would silently read the '[' literally: say so instead.
             self.error(node, f"{path}: unclosed '[' in glob {value!r}; write [[] for a literal '['")
             return None
@@ -948,25 +948,6 @@ def _selector(selector: str | Match) -> str:
 
 def _looks_like_glob(value: str) -> bool:
     return "*" in value or "?" in value
-
-
-def _unclosed_bracket(pattern: str) -> bool:
-    """True when a ``[`` has no closing ``]``, following fnmatch.translate's rules."""
-    i, n = 0, len(pattern)
-    while i < n:
-        if pattern[i] == "[":
-            j = i + 1
-            if j < n and pattern[j] == "!":
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1  # a leading ']' is a literal member of the set
-            while j < n and pattern[j] != "]":
-                j += 1
-            if j >= n:
-                return True
-            i = j
-        i += 1
-    return False
 
 
 def _has_password(value: str) -> bool:

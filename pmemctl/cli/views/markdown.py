@@ -123,20 +123,27 @@ def _skipped(plan: Plan, budget: int | None) -> tuple[list[str], int]:
     if not plan.skipped:
         return [], 0
     n = len(plan.skipped)
-    lines = [f"⏭️ **Skipped {_n(n, 'blocked VM')}; apply leaves them untouched and exits 1:**",
-             ""]
+    head = f"⏭️ **Skipped {_n(n, 'blocked VM')}; apply leaves them untouched and exits 1:**"
+    items = [f"- <code>{_html(skip.vm)}</code>: " + "; ".join(md(r) for r in skip.reasons)
+             for skip in plan.skipped]
+    return _budgeted(head, items, "more skipped VM", budget)
+
+
+def _budgeted(head: str, items: list[str], more: str, budget: int | None,
+              ) -> tuple[list[str], int]:
+    """``head`` and as many ``items`` as fit in ``budget`` characters; the rest counted."""
+    lines = [head, ""]
     used = _size(lines)
     shown = 0
-    for skip in plan.skipped:
-        line = f"- <code>{_html(skip.vm)}</code>: " + "; ".join(md(r) for r in skip.reasons)
+    for line in items:
         if budget is not None and used + len(line) + 1 > budget:
             break
         lines.append(line)
         used += len(line) + 1
         shown += 1
-    if shown < n:
-        lines.append(f"- … and {_n(n - shown, 'more skipped VM')} not shown here (comment "
-                     "size limit): see the job's log or `pmemctl show PLANFILE`")
+    if shown < len(items):
+        lines.append(f"- … and {_n(len(items) - shown, more)} not shown here (comment size "
+                     "limit): see the job's log or `pmemctl show PLANFILE`")
     lines.append("")
     return lines, _size(lines)
 
@@ -146,21 +153,10 @@ def _problems(plan: Plan, budget: int | None) -> tuple[list[str], int]:
     if not plan.problems:
         return [], 0
     n = len(plan.problems)
-    lines = [f"⛔ **Blocked by {_n(n, 'problem')}; apply will refuse this plan:**", ""]
-    used = _size(lines)
-    shown = 0
-    for p in plan.problems:
-        line = f"- <code>{_html(p.vm)}</code>: {md(p.message)}" if p.vm else f"- {md(p.message)}"
-        if budget is not None and used + len(line) + 1 > budget:
-            break
-        lines.append(line)
-        used += len(line) + 1
-        shown += 1
-    if shown < n:
-        lines.append(f"- … and {_n(n - shown, 'more problem')} not shown here (comment size "
-                     "limit): see the job's log or `pmemctl show PLANFILE`")
-    lines.append("")
-    return lines, _size(lines)
+    head = f"⛔ **Blocked by {_n(n, 'problem')}; apply will refuse this plan:**"
+    items = [f"- <code>{_html(p.vm)}</code>: {md(p.message)}" if p.vm else f"- {md(p.message)}"
+             for p in plan.problems]
+    return _budgeted(head, items, "more problem", budget)
 
 
 def _vm_sections(groups: list[tuple[str, list[Change]]], budget: int | None,
