@@ -118,23 +118,51 @@ class _Reader:
         self.prefixes: dict[str, str] = {}
         self.ns = VmomiSupport.GetWsdlNamespace(stub.version) if stub is not None else ""
         self._types: dict[str, Any] = {}
+        self._kinds: dict[Any, str] = {}  # type -> how value() reads it (see _kind)
+        self._local: dict[str, str] = {}  # "{ns}tag" -> "tag"
+        self._by_xsi: dict[str, tuple[str, Any]] = {}  # xsi:type -> (_kind, type)
+        self._refs: dict[tuple[str, str], Any] = {}  # (type, moid) -> the reference
+
+    def _tag(self, elem: ET.Element) -> str:
+        tag = elem.tag
+        local = self._local.get(tag)
+        if local is None:
+            local = self._local[tag] = tag.rpartition("}")[2]
+        return local
+
+    def _kind(self, typ: Any) -> str:
+        """What ``typ`` is, asked once per type per answer (issubclass chains are slow)."""
+        kind = self._kinds.get(typ)
+        if kind is None:
+            if issubclass(typ, VmomiSupport.ManagedObject):
+                kind = "moref"
+            elif issubclass(typ, list):
+                kind = "list"
+            elif issubclass(typ, Exception) or issubclass(typ, vmodl.LocalizedMethodFault):
+                kind = "fault"
+            elif issubclass(typ, VmomiSupport.DataObject):
+                kind = "data"
+            else:
+                kind = "primitive"
+            self._kinds[typ] = kind
+        return kind
 
     def object_content(self, elem: ET.Element) -> tuple[Any, dict[str, Any]]:
         ref: Any = None
         props: dict[str, Any] = {}
         for child in elem:
-            tag = child.tag.rpartition("}")[2]
+            tag = self._tag(child)
             if tag == "obj":
                 ref = self.moref(child)
             elif tag == "propSet":
                 path = None
                 val: Any = None
                 for part in child:
-                    ptag = part.tag.rpartition("}")[2]
+                    ptag = self._tag(part)
                     if ptag == "name":
                         path = part.text or ""
                     elif ptag == "val":
-                        val = self.value(part, object)
+                        val = self._property_value(part)
                 if path is None:
                     raise Unsupported("propSet without a name")
                 props[path] = val
@@ -146,6 +174,22 @@ class _Reader:
         if ref is None:
             raise Unsupported("objects without obj")
         return ref, props
+
+    def _property_value(self, elem: ET.Element) -> Any:
+        """``value(elem, object)``, with the common cases (a string, a number, a
+        reference) decided once per ``xsi:type`` per answer: most of a light
+        pass is one such value per property."""
+        xsi = elem.get(XSI_TYPE) or ""
+        fast = self._by_xsi.get(xsi)
+        if fast is None:
+            typ = self.lookup(xsi) if xsi else object
+            fast = self._by_xsi[xsi] = (self._kind(typ) if typ is not object else "", typ)
+        kind, typ = fast
+        if kind == "primitive":
+            return self.primitive(elem.text or "", typ)
+        if kind == "moref":
+            return self.moref(elem)  # its class from its own type attribute
+        return self.value(elem, object)
 
     def lookup(self, qname: str) -> Any:
         """The pyVmomi type of an ``xsi:type`` value such as ``xsd:string`` or ``ArrayOfX``."""
@@ -172,10 +216,19 @@ class _Reader:
         return typ
 
     def moref(self, elem: ET.Element) -> Any:
-        cls = self.lookup(elem.get("type") or "")
-        if elem.get("serverGuid") is not None:
-            raise Unsupported("serverGuid")  # pyVmomi's rules for it are subtle
-        return cls(elem.text or "", self.stub)
+        kind = elem.get("type") or ""
+        moid = elem.text or ""
+        # One object per reference per answer: 5,000 VMs name a few hundred
+        # parents and hosts, and a reference is a value (equal by type and moid).
+        ref = self._refs.get((kind, moid))
+        if ref is None:
+            cls = self.lookup(kind)
+            if elem.get("serverGuid") is not None:
+                raise Unsupported("serverGuid")  # pyVmomi's rules for it are subtle
+            ref = self._refs[kind, moid] = cls(moid, self.stub)
+        elif elem.get("serverGuid") is not None:
+            raise Unsupported("serverGuid")
+        return ref
 
     def value(self, elem: ET.Element, declared: Any) -> Any:
         xsi = elem.get(XSI_TYPE)
@@ -191,23 +244,24 @@ class _Reader:
             typ = array.Item
         if typ is object:
             raise Unsupported("untyped value")
-        if issubclass(typ, VmomiSupport.ManagedObject):
+        kind = self._kind(typ)
+        if kind == "primitive":
+            return self.primitive(elem.text or "", typ)
+        if kind == "moref":
             return self.moref(elem)
-        if issubclass(typ, list):
+        if kind == "list":
             out = typ()
             for child in elem:
                 out.append(self.value(child, typ.Item))
             return out
-        if issubclass(typ, Exception) or issubclass(typ, vmodl.LocalizedMethodFault):
+        if kind == "fault":
             raise Unsupported("fault value")
-        if issubclass(typ, VmomiSupport.DataObject):
-            return self.data_object(elem, typ)
-        return self.primitive(elem.text or "", typ)
+        return self.data_object(elem, typ)
 
     def data_object(self, elem: ET.Element, typ: Any) -> Any:
         obj = typ()
         for child in elem:
-            name = child.tag.rpartition("}")[2]
+            name = self._tag(child)
             try:
                 info = typ._GetPropertyInfo(name)
             except AttributeError:
