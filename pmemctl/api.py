@@ -256,14 +256,16 @@ class Session:
         return self._journal(spec, None)
 
     def _journal(self, spec: Spec, journal: str | os.PathLike[str] | None) -> Path:
-        from pmemctl.apply.journal import default_journal_path
+        from pmemctl.apply.journals import journal_for
 
         if journal is not None:
             return Path(journal)
         if spec.path.startswith("<"):
             raise UsageError("a spec made from a dict has no file to name its journal after: "
                              "pass journal=PATH (one per spec and vCenter)")
-        return default_journal_path(spec.path, self.settings.host)
+        # The CLI's journal for the same spec and vCenter (host and port), so a
+        # script and `pmemctl apply` resume each other's runs.
+        return journal_for(spec.path, self.settings.host, self.settings.port)
 
     def _source(self, spec: Spec) -> Any:
         from pmemctl.apply.run import ApplySource
