@@ -3,8 +3,9 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/apply_makespan.py            # ~3-4 minutes
-    .venv/bin/python benchmarks/apply_makespan.py --quick    # smaller, ~1 minute
+    .venv/bin/python benchmarks/apply_makespan.py            # ~7 minutes (--runs 3)
+    .venv/bin/python benchmarks/apply_makespan.py --quick    # smaller, ~2 minutes
+    .venv/bin/python benchmarks/apply_makespan.py --runs 1   # one run of each, ~4 minutes
 
 The estate: 20 PMem hosts, 200 VMs with one disk each (1-4 GiB, varied so
 that the order matters), at ``--copy-rate`` 1 GiB/s, so one migration takes
@@ -29,10 +30,11 @@ Measured, each on a fresh simulator:
    ~8 minutes, so by default it runs a sample of every 5th disk and scales
    the time by total MiB / sample MiB (``--full-sequential`` runs all).
 
-Prints a Markdown table; exits 1 when, in the two runs without a progress
-display (what the CLI does without a terminal), the makespan ratio exceeds
-1.15 or requests per migration exceed 4. A third run watches
-``task.info.progress`` as the terminal display does, for comparison.
+Prints a Markdown table; exits 1 (printing "over target", never FAIL) when,
+in the two applies without a progress display (what the CLI does without a
+terminal), the median makespan ratio of ``--runs`` runs exceeds 1.05 (shared
+SAN) or 1.10 (spread), or requests per migration exceed 4. A third apply
+watches ``task.info.progress`` as the terminal display does, for comparison.
 """
 
 from __future__ import annotations
@@ -174,6 +176,18 @@ def completion_notice(conn: Any, journal_path: Path) -> list[float]:
     return sorted(out)
 
 
+def median_run(runs: list[Run]) -> Run:
+    """The run whose makespan ratio is the median of ``runs`` (the lower middle for an even
+    count), labelled with how many there were."""
+    ordered = sorted(runs, key=lambda r: r.ratio)
+    mid = ordered[(len(ordered) - 1) // 2]
+    if len(runs) == 1:
+        return mid
+    ratios = ", ".join(f"{r.ratio:.3f}" for r in runs)
+    return Run(f"{mid.label}, median of {len(runs)} (ratios {ratios})", mid.makespan, mid.bound,
+               mid.binding, mid.requests, mid.migrations, mid.simulated, mid.notice)
+
+
 def quantile(values: list[float], q: float) -> float:
     """The ``q`` quantile of sorted ``values`` (nearest rank); 0 when empty."""
     if not values:
@@ -208,6 +222,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="60 VMs instead of 200")
     ap.add_argument("--full-sequential", action="store_true",
                     help="run the sequential loop over every disk (slow)")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="runs of the two measured applies; the table shows the run with "
+                         "the median ratio, and the targets judge the median (default 3)")
     args = ap.parse_args()
     vms = 60 if args.quick else 200
     text, sizes = estate_yaml(hosts=20, vms=vms, sources=20)
@@ -219,8 +236,12 @@ def main() -> int:
         shared_file.write_text(shared)
         # progress=False is what the CLI does without a terminal (CI, scripts); the live
         # display on a terminal also watches task.info.progress: measured separately.
-        runs = [run_apply(shared_file, Limits(), "shared SAN, default limits (8/2/8)"),
-                run_apply(inv_file, Limits(total=40), "spread, --parallel 40 (40/2/8)"),
+        # A shared, noisy machine: each measured apply runs --runs times and the
+        # run with the median ratio stands for it (a single slow run never decides).
+        runs = [median_run([run_apply(shared_file, Limits(), "shared SAN, default limits (8/2/8)")
+                            for _ in range(args.runs)]),
+                median_run([run_apply(inv_file, Limits(total=40), "spread, --parallel 40 (40/2/8)")
+                            for _ in range(args.runs)]),
                 run_apply(inv_file, Limits(total=40),
                           "spread, --parallel 40, watching info.progress (terminal)", True)]
         every = 1 if args.full_sequential else 5
