@@ -163,15 +163,18 @@ class App:
             return
         if not self.interactive:
             raise NotConfirmed(refusal)
+        from pmemctl.cli.ask import ask_yes_no
+
+        what = cancelled.rstrip(".")
         try:
-            answer = click.confirm(question, default=False, err=True)
-        except click.exceptions.Abort as e:
-            # click turns Ctrl-C and end of input alike into Abort (exit 1,
-            # "Aborted."); Ctrl-C is an interrupt and exits 130, as documented.
+            answer = ask_yes_no(question)
+        except KeyboardInterrupt:
+            # Ctrl-C is an interrupt and exits 130, as documented (click's
+            # own confirm would say "Aborted." and exit 1).
             click.echo(err=True)  # end the prompt's line before the message
-            what = cancelled.rstrip(".")
-            if isinstance(e.__context__, KeyboardInterrupt):
-                raise Interrupted(f"{what} (Ctrl-C); nothing was changed.") from None
+            raise Interrupted(f"{what} (Ctrl-C); nothing was changed.") from None
+        except EOFError:
+            click.echo(err=True)
             raise NotConfirmed(f"{what} (no answer); nothing was changed.") from None
         if not answer:
             raise NotConfirmed(cancelled)
