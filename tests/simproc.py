@@ -89,7 +89,7 @@ class PmemSim:
         return "".join(self._stderr)
 
     def stop(self) -> None:
-        """SIGTERM the simulator and wait for it."""
+        """SIGTERM the simulator, wait for it, and remove its certificate file."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -97,6 +97,8 @@ class PmemSim:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # One .pem per start in the temp directory: thousands after a few suites.
+        self.cert.unlink(missing_ok=True)
 
     def __enter__(self) -> PmemSim:
         return self
@@ -140,6 +142,7 @@ def start(*args: str, inventory: str | Path | None = None, timeout: float = 300)
     if not line.startswith("https://"):
         proc.kill()
         proc.wait()
+        cert.unlink(missing_ok=True)
         raise RuntimeError(f"pmemsim did not start: {line!r}\n{''.join(errs)}")
     # Keep draining stdout so the simulator never blocks on a full pipe.
     threading.Thread(target=lambda: proc.stdout and proc.stdout.read(), daemon=True).start()
