@@ -5,7 +5,7 @@ output is a contract for ``status -o json``::
 
     {"hosts": [{"name", "cluster", "pmem_capacity_mb", "pmem_free_mb", "pmem_datastore",
                 "pmem_used_mb", "pmem_supported", "vms", "esxi_pmem_support",
-                "datacenter"}],
+                "datacenter", "maintenance"}],
      "vms":   [{"name", "host", "hardware_version", "power_state",
                 "nvdimms": [{"label", "size_mb"}],
                 "disks":   [{"label", "size_mb", "datastore", "pmem"}],
@@ -86,6 +86,7 @@ def build_status(inventory: Inventory) -> dict[str, Any]:
             "vms": _consumers(inventory, h),
             "esxi_pmem_support": h.pmem_supported,
             "datacenter": h.datacenter,
+            "maintenance": h.maintenance,  # runtime.inMaintenanceMode (pmemctl drain)
         })
     vms = []
     for name in sorted(inventory.vms, key=name_order):
@@ -146,14 +147,15 @@ def render_status(status: dict[str, Any], console: Console) -> None:
         hosts.add_column(col, justify="right" if col in _RIGHT else "left", overflow="fold")
     for h in status["hosts"]:
         cap = int(h["pmem_capacity_mb"])
+        name = h["name"] + (" (maintenance)" if h.get("maintenance") else "")
         if cap <= 0:
             support = ESXI_SUPPORT[bool(h.get("esxi_pmem_support", h.get("pmem_supported")))]
-            hosts.add_row(_t(h["name"]), _t(h["cluster"] or "-"), _t(NO_PMEM),
+            hosts.add_row(_t(name), _t(h["cluster"] or "-"), _t(NO_PMEM),
                           _t("-"), _t("-"), _t(support), _t(""))
             continue
         used = int(h.get("pmem_used_mb", cap - int(h["pmem_free_mb"])))
         hosts.add_row(
-            _t(h["name"]), _t(h["cluster"] or "-"), _t(format_mb(cap)), _t(format_mb(used)),
+            _t(name), _t(h["cluster"] or "-"), _t(format_mb(cap)), _t(format_mb(used)),
             _t(format_mb(int(h["pmem_free_mb"]))), _t(usage_bar(used, cap)),
             _t(",\n".join(h.get("vms", [])) or "-"),  # one per line: a name never splits
         )

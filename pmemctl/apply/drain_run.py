@@ -33,13 +33,16 @@ from pmemctl.plan.drain import DrainOptions, DrainPlan, make_drain_plan, with_wa
 from pmemctl.vsphere.api import VSphere
 
 
-def drain_journal_path(host: str, vcenter_host: str) -> Path:
-    """The journal of draining ``host`` on one vCenter: ``drain-<host>@<vcenter>.jsonl``.
+def drain_journal_path(host: str, vcenter_host: str, vcenter_port: int | None = None) -> Path:
+    """The journal of draining ``host`` on one vCenter: ``drain-<host>@<vcenter>[:port].jsonl``.
 
-    One per host and vCenter, so ``pmemctl return HOST`` finds it without
-    being told, and a second drain of the same host resumes the first.
+    One per host and vCenter (host and port, as apply's journals: two
+    vCenters on one address never share one), so ``pmemctl return HOST``
+    finds it without being told, and a second drain of the same host resumes
+    the first. The port is left out at 443, the name earlier drains used.
     """
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{host}@{vcenter_host}")
+    where = vcenter_host if vcenter_port in (None, 443) else f"{vcenter_host}:{vcenter_port}"
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{host}@{where}")
     return default_journal_dir() / f"drain-{safe}.jsonl"
 
 
@@ -50,7 +53,8 @@ class DrainRun:
                  journal_path: Path | None = None) -> None:
         self.conn = conn
         self.options = options
-        self.journal_path = journal_path or drain_journal_path(options.host, conn.settings.host)
+        self.journal_path = journal_path or drain_journal_path(options.host, conn.settings.host,
+                                                               conn.settings.port)
         shapes, self._notes = for_vcenter(conn.settings.host, conn.settings.port,
                                           conn.about.instance_uuid)
         self.exec_options = replace(exec_options, onto_shape=shapes.onto, off_profile=shapes.off)

@@ -42,7 +42,7 @@ _LIMIT = click.IntRange(min=1)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallel", type=_LIMIT, metavar="N", help="Tasks in flight in total (default 8).")
 @click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
-              help="Journal file (default: <journal dir>/drain-<host>@<vcenter>.jsonl).")
+              help="Journal file (default: <journal dir>/drain-<host>@<vcenter>[:<port>].jsonl).")
 @output_option
 @connection_options
 @click.pass_obj
@@ -126,7 +126,7 @@ def return_command(app: App, host: str, journal_path: Path | None, yes: bool,
 
     view = apply_view(app, output, verb="Return")
     with app.vsphere() as vs:
-        path = journal_path or drain_journal_path(host, vs.settings.host)
+        path = journal_path or drain_journal_path(host, vs.settings.host, vs.settings.port)
         if not path.is_file():
             raise UsageError(f"no drain journal for {host} at {path} (give --journal)")
         src = load_rollback(path)

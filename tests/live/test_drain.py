@@ -87,6 +87,8 @@ def test_drain_enters_maintenance_and_return_brings_everything_back(
     assert inv.vms["mix-01"].nvdimms[0].size_mb == 8 * 1024
     hosts = {h.name: h for h in inv.hosts.values()}
     assert hosts["esx-01"].maintenance
+    status = json.loads(kit.run(drain_sim, "status", "-o", "json").output)
+    assert {h["name"]: h["maintenance"] for h in status["hosts"]}["esx-01"] is True
     assert hosts["esx-01"].pmem_free_mb == 256 * 1024
     assert hosts["esx-02"].pmem_free_mb == 0 and hosts["esx-03"].pmem_free_mb == 0
     state = read_journal(journal)

@@ -18,7 +18,7 @@ def test_status_json(replay_conn: Connection) -> None:
         "name": "esx-10", "cluster": None, "pmem_capacity_mb": 128 * GiB,
         "pmem_free_mb": 104 * GiB, "pmem_datastore": pmem_ds, "pmem_used_mb": 24 * GiB,
         "pmem_supported": True, "vms": ["cache-01"], "esxi_pmem_support": True,
-        "datacenter": "DC0",
+        "datacenter": "DC0", "maintenance": False,
     }
     assert hosts["esx-03"]["pmem_capacity_mb"] == 0
     assert hosts["esx-03"]["pmem_datastore"] is None

@@ -129,6 +129,7 @@ def test_build_status_exact() -> None:
                 "pmem_supported": True,
                 "esxi_pmem_support": True,
                 "datacenter": "",
+                "maintenance": False,
                 "vms": [],
             },
             {
@@ -141,6 +142,7 @@ def test_build_status_exact() -> None:
                 "pmem_supported": False,
                 "esxi_pmem_support": False,
                 "datacenter": "",
+                "maintenance": False,
                 "vms": [],
             },
             {
@@ -153,6 +155,7 @@ def test_build_status_exact() -> None:
                 "pmem_supported": True,
                 "esxi_pmem_support": True,
                 "datacenter": "",
+                "maintenance": False,
                 "vms": ["cache-01"],
             },
         ],
