@@ -52,7 +52,15 @@ def test_api_version_flag(make_sim, flag: str, api: str, version: str, tmp_path:
     si = pc.connect(sim)
     assert si.content.about.apiVersion == api
     assert si.content.about.version == version
-    assert si._stub.versionId.strip('"').endswith("/" + api)
+    # pyVmomi speaks the newest API version that both it and the server know:
+    # the floor (8.0.3) has no 9.0 namespace and talks 8.0.3 to a 9.0 server.
+    from pyVmomi import VmomiSupport
+
+    known = set(VmomiSupport.versionIdMap.values())
+    if api in known:
+        assert si._stub.versionId.strip('"').endswith("/" + api)
+    else:
+        assert si._stub.versionId.strip('"').rsplit("/", 1)[1] in known
     h = pc.host(si, "h1")
     if api != "6.5":
         assert h.hardware.persistentMemoryInfo.capacityInMB == 65536
