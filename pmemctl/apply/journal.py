@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pmemctl.apply.filelock import try_lock
+from pmemctl.apply.filelock import try_lock_patiently
 from pmemctl.apply.records import (
     ChangeRef,
     CreatedDevice,
@@ -195,7 +195,7 @@ class Journal:
         # Two applies of one spec at once would race on the same VMs: refuse the
         # second. The kernel drops the lock when the holder dies, even by SIGKILL.
         try:
-            taken = try_lock(self._fd)
+            taken = try_lock_patiently(self._fd)
         except BaseException:
             self.close()
             raise

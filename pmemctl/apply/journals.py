@@ -13,12 +13,11 @@ SPEC``. Reading is all they do: no journal is created, locked or changed.
 
 from __future__ import annotations
 
-import fcntl
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pmemctl.apply.filelock import held_elsewhere
 from pmemctl.apply.journal import (
     JournalError,
     JournalState,
@@ -81,23 +80,6 @@ class JournalInfo:
                 "error": self.error}
 
 
-def _in_use(path: Path) -> bool:
-    """True when a running pmemctl holds the journal's lock (a shared try-lock fails)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # closing drops a lock we got
-    return False
-
-
 def summarise(path: Path) -> JournalInfo:
     """What ``path`` holds; an unreadable journal is listed with its error, not skipped."""
     try:
@@ -119,7 +101,7 @@ def _info(path: Path, state: JournalState) -> JournalInfo:
     undoes = next((str(r.start["journal"]) for r in state.runs if r.start.get("journal")), None)
     times = [float(t) for r in state.runs for t in (r.start.get("time"), (r.end or {}).get("time"))
              if isinstance(t, int | float)]
-    if _in_use(path):
+    if held_elsewhere(path):
         status = "running"
     elif last.interrupted:
         status = "interrupted"
