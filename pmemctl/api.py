@@ -69,10 +69,12 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *,
     """A spec from a file path (``-`` is stdin) or from a dict shaped like the YAML.
 
     A dict is checked exactly as a file is (same rules, same messages);
-    ``name`` stands for the file in its diagnostics.
+    ``name`` stands for the file in its diagnostics, whose lines and columns
+    are those of the dict written out as YAML, keys in the dict's order.
 
     Raises:
         SpecError: every problem at once (``.diagnostics``, each with line and column).
+        UsageError: the dict holds a value that is not plain data.
     """
     from pmemctl.spec.load import load_spec as load_file
     from pmemctl.spec.load import load_spec_text
@@ -80,7 +82,13 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any], *,
     if isinstance(source, Mapping):
         import yaml
 
-        return load_spec_text(yaml.safe_dump(dict(source), sort_keys=False), name)
+        try:
+            text = yaml.safe_dump(dict(source), sort_keys=False)
+        except yaml.YAMLError as e:
+            # A value YAML cannot hold (a Path, a Decimal, an object): say which.
+            raise UsageError(f"{name}: the spec dict holds a value that is not plain data "
+                             f"(str, int, float, bool, None, list, dict): {e}") from None
+        return load_spec_text(text, name)
     return load_file(Path(source))
 
 
@@ -202,12 +210,17 @@ class Session:
             InventoryError: a selected VM is ambiguous or unknown.
         """
         from pmemctl.apply.events import NullHook
-        from pmemctl.apply.journal import read_journal
+        from pmemctl.apply.journal import JournalState, read_journal
         from pmemctl.apply.run import prepare
 
         source = self._source(spec)
-        _, made = prepare(self._vcenter, source, read_journal(self._journal(spec, journal)),
-                          NullHook())
+        # A read needs no journal: a spec without a file (a dict, stdin) plans
+        # with none (no owed power-ons from it), where apply would need one.
+        if journal is None and spec.path.startswith("<"):
+            state = JournalState(path=Path(spec.path))
+        else:
+            state = read_journal(self._journal(spec, journal))
+        _, made = prepare(self._vcenter, source, state, NullHook())
         return made
 
     def apply(self, spec: Spec, *, on_event: OnEvent | None = None,
@@ -229,10 +242,11 @@ class Session:
         Raises:
             PlanBlocked: the plan has problems (``.plan`` holds it); nothing changed.
             StalePlanError: ``plan`` was given and the estate has moved since.
-            UsageError: ``confirm`` said no, or no journal for a dict spec.
+            UsageError: ``confirm`` said no, or no journal for a spec without a file
+                (a dict, stdin).
             VmBusyError: another pmemctl run on this machine holds one of the VMs.
         """
-        from pmemctl.apply.run import ApplyRun, exec_options
+        from pmemctl.apply.run import ApplyRun, change_keys, exec_options, plan_diff
 
         source = self._source(spec)
         opts = exec_options(spec.options, parallel=parallel, per_host=per_host,
@@ -244,9 +258,10 @@ class Session:
                 raise PlanBlocked(shown)
             if shown.empty:
                 return ApplyResult()
-            if plan is not None and _keys(plan) != _keys(shown):
-                raise StalePlanError("the estate changed since the plan given was made; nothing "
-                                     "was changed: plan again and review it")
+            if plan is not None and change_keys(plan) != change_keys(shown):
+                raise StalePlanError("the estate changed since the plan given was made: "
+                                     f"{plan_diff(plan, shown)}. Nothing was changed: plan "
+                                     "again and review it")
             if confirm is not None and not confirm(shown):
                 raise UsageError("not applied: confirm() said no; nothing was changed")
             return run.execute(hook)
@@ -261,8 +276,8 @@ class Session:
         if journal is not None:
             return Path(journal)
         if spec.path.startswith("<"):
-            raise UsageError("a spec made from a dict has no file to name its journal after: "
-                             "pass journal=PATH (one per spec and vCenter)")
+            raise UsageError(f"a spec without a file ({spec.path}) has nothing to name its "
+                             "journal after: pass journal=PATH (one per spec and vCenter)")
         # The CLI's journal for the same spec and vCenter (host and port), so a
         # script and `pmemctl apply` resume each other's runs.
         return journal_for(spec.path, self.settings.host, self.settings.port)
@@ -287,10 +302,6 @@ class Session:
 
     def __repr__(self) -> str:
         return f"Session({self.settings.display})"
-
-
-def _keys(p: Plan) -> list[tuple[str, str, str, str | None, str | None]]:
-    return sorted((c.vm, c.action.value, c.target, c.before, c.after) for c in p.changes)
 
 
 class PlanBlocked(PmemctlError):

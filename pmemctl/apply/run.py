@@ -457,10 +457,10 @@ class ApplyRun:
     def _recheck(self, hook: Hook, paused: float) -> None:
         assert self.plan is not None
         inventory, plan = self._read_and_plan(hook, no_status)
-        if plan.problems or _change_keys(plan) != _change_keys(self.plan):
+        if plan.problems or change_keys(plan) != change_keys(self.plan):
             raise StalePlanError(
                 f"the estate changed in the {paused / 60:.0f} min the plan waited for "
-                f"confirmation: {_plan_diff(self.plan, plan)}. Nothing was changed; run apply "
+                f"confirmation: {plan_diff(self.plan, plan)}. Nothing was changed; run apply "
                 "again to review the new plan")
         self.inventory = inventory
         if self.ctx is not None:
@@ -485,13 +485,14 @@ def _plan_vms(plan: Plan) -> dict[str, str]:
     return {c.vm_moid or c.vm: c.vm for c in plan.changes}
 
 
-def _change_keys(plan: Plan) -> list[tuple[str, str, str, str | None, str | None]]:
+def change_keys(plan: Plan) -> list[tuple[str, str, str, str | None, str | None]]:
+    """What makes two plans the same plan: each change's VM, action, target, before, after."""
     return sorted((c.vm, c.action.value, c.target, c.before, c.after) for c in plan.changes)
 
 
-def _plan_diff(old: Plan, new: Plan, limit: int = 3) -> str:
+def plan_diff(old: Plan, new: Plan, limit: int = 3) -> str:
     """A short account of how ``new`` differs from ``old`` (for the stale-plan error)."""
-    a, b = set(_change_keys(old)), set(_change_keys(new))
+    a, b = set(change_keys(old)), set(change_keys(new))
 
     def say(keys: set[tuple[str, str, str, str | None, str | None]]) -> str:
         items = sorted(keys)

@@ -86,6 +86,19 @@ def test_a_dict_spec_needs_a_journal_and_confirm_can_refuse(make_sim: MakeSim) -
     assert k.estate(sim).vms["redis-01"].nvdimms == ()
 
 
+def test_a_dict_spec_plans_without_a_journal(make_sim: MakeSim) -> None:
+    # plan is a read: only apply needs a journal to name after the spec's file.
+    sim = make_sim()
+    with pmemctl.connect(sim.url, ca_file=str(sim.cert)) as session:
+        plan = session.plan(pmemctl.load_spec(REDIS))
+    assert plan.changes and not plan.blocked
+
+
+def test_a_dict_that_is_not_plain_data_is_a_clear_error() -> None:
+    with pytest.raises(pmemctl.UsageError, match="not plain data"):
+        pmemctl.load_spec({"apiVersion": "pmemctl/v1", "vms": [{"name": Path("x")}]})
+
+
 def test_a_blocked_plan_raises_with_every_problem(make_sim: MakeSim, tmp_path: Path) -> None:
     sim = make_sim()
     spec = pmemctl.load_spec({"apiVersion": "pmemctl/v1",
