@@ -30,8 +30,8 @@ def respot(vm: VM, desired: Desired, inventory: Inventory, taken: dict[str, int]
            ) -> tuple[VM, Change | None, Problem | None]:
     """The VM to plan (moved, when it must be), the move, or why it fits nowhere.
 
-    ``taken`` (host moid → MiB) carries what earlier moves of the same plan
-    reserved, and is updated.
+    ``taken`` (host moid → MiB) carries what earlier VMs of the same plan with
+    this placement reserved (moved there, or grown in place), and is updated.
     """
     if desired.placement != ANY_HOST_IN_CLUSTER or desired.nvdimms is None:
         return vm, None, None
@@ -41,7 +41,12 @@ def respot(vm: VM, desired: Desired, inventory: Inventory, taken: dict[str, int]
     have = sum(n.size_mb for n in vm.nvdimms)
     want = sum(desired.nvdimms)
     here = host.pmem_usable_mb - taken.get(host.moid, 0)
-    if host.pmem_capacity_mb > 0 and want - have <= here:
+    growth = want - have
+    if growth <= 0:
+        return vm, None, None  # needs no more PMem: nothing to move for
+    if host.pmem_capacity_mb > 0 and growth <= here:
+        # It stays and grows here: later VMs of the plan see that PMem as taken.
+        taken[host.moid] = taken.get(host.moid, 0) + growth
         return vm, None, None
     disks = sum(d.size_mb for d in vm.disks if d.pmem)
     need = want + disks

@@ -77,3 +77,37 @@ def test_placement_needs_nvdimms_and_a_known_value() -> None:
     with pytest.raises(SpecError, match="unknown placement"):
         load_spec_text("apiVersion: pmemctl/v1\nvms:\n  - name: a\n    nvdimms: [8GiB]\n"
                        "    placement: anywhere\n", "s.yaml")
+
+
+def test_a_vm_that_grows_in_place_leaves_less_room_for_the_next() -> None:
+    # esx-01 has room for one 32 GiB NVDIMM, not two: db-01 stays and grows there,
+    # so db-02 must move (it used not to, and esx-01 ran out of PMem).
+    spec = load_spec_text("""apiVersion: pmemctl/v1
+options: {power_off: true}
+vms:
+  - match: {name: "db-*"}
+    nvdimms: [32GiB]
+    placement: any-host-in-cluster
+""", "spec.yaml")
+    hosts = [b.host("esx-01", free_gb=40), b.host("esx-02", free_gb=64)]
+    vms = [replace(b.vm(n, power="poweredOn", tools_running=True), datastore_moids=("ds-san-01",))
+           for n in ("db-01", "db-02")]
+    plan = make_plan(spec, b.inventory(hosts=hosts, vms=vms))
+    assert plan.problems == ()
+    moves = [(c.vm, c.before, c.after) for c in plan.changes if c.action is Action.MIGRATE_VM]
+    assert moves == [("db-02", "esx-01", "esx-02")]
+
+
+def test_a_vm_that_needs_no_more_pmem_is_not_moved() -> None:
+    # nvdimms: [] on a host without PMem: nothing to grow, so no vMotion for nothing.
+    plan = make_plan(load_spec_text("""apiVersion: pmemctl/v1
+options: {power_off: true, allow_data_loss: true}
+vms:
+  - name: db-01
+    nvdimms: []
+    placement: any-host-in-cluster
+""", "spec.yaml"), b.inventory(
+        hosts=[b.host("esx-01", pmem_gb=0), b.host("esx-02", free_gb=64)],
+        vms=[replace(b.vm("db-01", power="poweredOn", tools_running=True),
+                     host="esx-01", datastore_moids=("ds-san-01",))]))
+    assert not [c for c in plan.changes if c.action is Action.MIGRATE_VM]
