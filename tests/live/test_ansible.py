@@ -184,7 +184,8 @@ def test_an_inline_spec_in_check_mode_reports_and_changes_nothing(
             "hostname": sim.parts.hostname, "port": sim.parts.port, "username": sim.user,
             "password": sim.password, "ca_file": str(sim.cert),
             "spec": {"apiVersion": "pmemctl/v1",
-                     "vms": [{"name": "redis-01", "nvdimms": ["16GiB"]}]}}}]}]))
+                     "vms": [{"name": "redis-01", "nvdimms": [size]}]}}} for size in
+            ("16GiB", "8GiB")]}]))
     r = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook),
                         "--check", "--diff"], env=_env(tmp_path), capture_output=True, text=True,
                        check=False, timeout=300)
@@ -194,6 +195,10 @@ def test_an_inline_spec_in_check_mode_reports_and_changes_nothing(
     assert "add_nvdimm" in {c["action"] for c in result["plan"]["changes"]}
     assert "redis-01: add_nvdimm" in result["diff"]["after"]
     assert Path(result["journal"]).name.startswith("inline-")
+    # Another inline spec, another journal: owed power-ons and rollbacks never mix.
+    other = json.loads(r.stdout)["plays"][0]["tasks"][1]["hosts"]["localhost"]
+    assert Path(other["journal"]).name.startswith("inline-")
+    assert other["journal"] != result["journal"]
     assert k.estate(sim).vms["redis-01"].nvdimms == ()
 
 

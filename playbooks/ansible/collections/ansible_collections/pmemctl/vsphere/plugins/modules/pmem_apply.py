@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 DOCUMENTATION = r"""
 ---
 module: pmem_apply
@@ -37,11 +40,12 @@ options:
   spec_name:
     description:
       - The name an inline O(spec) is known by in messages and journal names.
+      - Default C(inline-) and a hash of the spec's content, so that two different
+        inline specs never share a journal.
     type: str
-    default: inline
   journal:
     description:
-      - The journal file. Default is pmemctl's, per spec and vCenter host name, under
+      - The journal file. Default is pmemctl's, per spec and vCenter (host and port), under
         E(PMEMCTL_JOURNAL_DIR) or C(~/.local/state/pmemctl/journals).
       - Two vCenters behind one host name (different ports) need one each.
     type: path
@@ -148,8 +152,22 @@ def _diff(plan):
             "before_header": "vCenter now", "after_header": "after pmem_apply"}
 
 
+def _inline_name(spec):
+    """``inline-<hash of the content>``: the journal is per spec, and an inline spec's name
+    is all pmemctl names it by."""
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+    return f"inline-{digest[:8]}"
+
+
 def _problems(plan):
     return [f"{p.vm}: {p.message}" if p.vm else p.message for p in plan.problems]
+
+
+def _fail_blocked(module, plan, out):
+    out["plan"] = plan.to_json()
+    problems = _problems(plan)
+    module.fail_json(msg=f"{len(problems)} problem(s) block the plan; nothing was changed: "
+                     + "; ".join(problems), problems=problems, **out)
 
 
 def main() -> None:
@@ -157,7 +175,7 @@ def main() -> None:
     argument_spec.update(
         spec={"type": "dict"},
         spec_file={"type": "path"},
-        spec_name={"type": "str", "default": "inline"},
+        spec_name={"type": "str"},
         journal={"type": "path"},
         parallel={"type": "int"},
         per_host={"type": "int"},
@@ -173,7 +191,7 @@ def main() -> None:
     p = module.params
     try:
         spec = (pmemctl.load_spec(p["spec_file"]) if p["spec_file"]
-                else pmemctl.load_spec(p["spec"], name=p["spec_name"]))
+                else pmemctl.load_spec(p["spec"], name=p["spec_name"] or _inline_name(p["spec"])))
     except pmemctl.SpecError as exc:
         module.fail_json(msg="the spec has problems; nothing was changed",
                          problems=[str(d) for d in exc.diagnostics])
@@ -186,27 +204,30 @@ def main() -> None:
                        vcenter=f"{session.settings.host}:{session.settings.port}")
             for w in session.warnings:
                 module.warn(w)
-            plan = session.plan(spec, journal=journal)
-            out["plan"] = plan.to_json()
-            if plan.blocked:
-                problems = _problems(plan)
-                module.fail_json(msg=f"{len(problems)} problem(s) block the plan; nothing was "
-                                 "changed: " + "; ".join(problems), problems=problems, **out)
+            if module.check_mode:
+                plan = session.plan(spec, journal=journal)
+                if plan.blocked:
+                    _fail_blocked(module, plan, out)
+                    return
+                out["plan"] = plan.to_json()
+                changed = not plan.empty
+                module.exit_json(changed=changed, diff=_diff(plan) if module._diff and changed
+                                 else None, **out)
                 return
-            changed = not plan.empty
-            diff = _diff(plan) if module._diff and changed else None
-            if module.check_mode or not changed:
-                module.exit_json(changed=changed, diff=diff, **out)
-                return
+            # One read of the estate: apply plans, and hands the plan to confirm
+            # before it runs anything (an empty plan returns without asking).
+            seen = []
             try:
                 result = session.apply(spec, journal=journal, parallel=p["parallel"],
                                        per_host=p["per_host"], per_datastore=p["per_datastore"],
-                                       on_failure=p["on_failure"])
-            except pmemctl.PlanBlocked as exc:  # the estate moved between plan and apply
-                out["plan"] = exc.plan.to_json()
-                problems = _problems(exc.plan)
-                module.fail_json(msg="; ".join(problems), problems=problems, **out)
+                                       on_failure=p["on_failure"],
+                                       confirm=lambda shown: seen.append(shown) or True)
+            except pmemctl.PlanBlocked as exc:
+                _fail_blocked(module, exc.plan, out)
                 return
+            plan = seen[0] if seen else pmemctl.Plan()
+            out["plan"] = plan.to_json()
+            diff = _diff(plan) if module._diff and seen else None
     except Exception as exc:  # pmemctl's errors carry a message fit for the task
         fail_on_error(module, exc, **out)
         return
