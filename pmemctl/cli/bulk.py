@@ -1,4 +1,5 @@
-"""The ``--skip-blocked`` option, shared by ``plan`` and ``apply``, and its JSON error."""
+"""The ``--skip-blocked`` option, shared by ``plan`` and ``apply``, its JSON error, and the
+exit code of a plan shown (``plan``, ``show``, ``apply``, ``drain``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from pmemctl.cli.app import App
     from pmemctl.plan.model import Plan
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,3 +41,25 @@ def skipped_document(plan: Plan) -> dict[str, Any]:
     return error_document(
         SKIPPED, f"{n} blocked VM{'s' if n != 1 else ''} skipped, left untouched: "
         + ", ".join(s.vm for s in plan.skipped), ExitCode.ERROR, skipped=skipped_json(plan))
+
+
+def plan_exit(app: App, plan: Plan, *, detailed: bool = False) -> int:
+    """The exit code of a plan that was shown, its ``--output json`` error object written.
+
+    1 when it is blocked (``blocked``, every problem) or skipped blocked VMs
+    (``skipped``: CI must notice work not done); with ``detailed``
+    (``--detailed-exitcode``) 2 when it has changes; else 0.
+    """
+    from pmemctl.cli.errjson import blocked_document
+    from pmemctl.errors import ExitCode
+
+    if plan.blocked:
+        app.error_json(blocked_document([(p.vm, p.message) for p in plan.problems],
+                                        [p.vms for p in plan.problems]))
+        return ExitCode.ERROR
+    if plan.skipped:
+        app.error_json(skipped_document(plan))
+        return ExitCode.ERROR
+    if detailed and not plan.empty:
+        return ExitCode.CHANGES
+    return ExitCode.OK

@@ -72,7 +72,9 @@ def command(app: App, host: str, to_hosts: tuple[str, ...], datastore: str | Non
         dp = run.prepare(view.events(), app.status)
         show_drain(view, dp, enter_maintenance=enter_maintenance)
         if dp.plan.blocked:
-            return ExitCode.ERROR
+            from pmemctl.cli.bulk import plan_exit
+
+            return plan_exit(app, dp.plan)  # with its --output json error object
         if dp.plan.empty and not enter_maintenance:
             return ExitCode.OK
         n = len(dp.plan.changes)
@@ -98,7 +100,7 @@ def command(app: App, host: str, to_hosts: tuple[str, ...], datastore: str | Non
 
             state = enter(vs, dp.host_moid, maintenance_timeout)
             return show_maintenance(view, dp.host, state, entering=True)
-    return ExitCode.OK if result is None else run_exit_code(result, verb="Drain")
+    return ExitCode.OK  # a failed drain returned above
 
 
 @click.command("return")

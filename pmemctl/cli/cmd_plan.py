@@ -11,7 +11,7 @@ from pmemctl.cli.app import App
 from pmemctl.cli.bulk import skip_blocked_option
 from pmemctl.cli.options import connection_options, max_chars_option, output_choice
 from pmemctl.cli.views.plan import plan_view
-from pmemctl.errors import ExitCode, UsageError
+from pmemctl.errors import UsageError
 
 
 @click.command("plan")
@@ -87,17 +87,6 @@ def command(  # noqa: PLR0917 -- Click passes every option as a parameter
             str(spec_path),
         )
         view.saved(out)
-    if plan.blocked:
-        from pmemctl.cli.errjson import blocked_document
+    from pmemctl.cli.bulk import plan_exit
 
-        app.error_json(blocked_document([(p.vm, p.message) for p in plan.problems],
-                                        [p.vms for p in plan.problems]))
-        return ExitCode.ERROR
-    if plan.skipped:
-        from pmemctl.cli.bulk import skipped_document
-
-        app.error_json(skipped_document(plan))
-        return ExitCode.ERROR
-    if detailed_exitcode and not plan.empty:
-        return ExitCode.CHANGES
-    return ExitCode.OK
+    return plan_exit(app, plan, detailed=detailed_exitcode)

@@ -10,7 +10,6 @@ import click
 
 from pmemctl.cli.app import App
 from pmemctl.cli.options import max_chars_option, output_choice
-from pmemctl.errors import ExitCode
 
 if TYPE_CHECKING:
     from pmemctl.plan.savefile import SavedPlan
@@ -35,7 +34,7 @@ def command(app: App, plan_path: Path, output: str, max_chars: int | None,
     that the estate still matches: `apply PLANFILE` does, and refuses a plan
     whose estate moved on. A blocked plan exits 1, as `plan` does.
     """
-    from pmemctl.cli.errjson import blocked_document
+    from pmemctl.cli.bulk import plan_exit
     from pmemctl.cli.views.markdown import Source
     from pmemctl.cli.views.plan import PlanJSON, plan_view
     from pmemctl.plan.savefile import load_plan
@@ -63,18 +62,7 @@ def command(app: App, plan_path: Path, output: str, max_chars: int | None,
         if output == "table":
             app.info(f"Saved plan {plan_path}: {made}.")
         plan_view(app, output, max_chars=max_chars, source=source).plan(plan)
-    if plan.blocked:
-        app.error_json(blocked_document([(p.vm, p.message) for p in plan.problems],
-                                        [p.vms for p in plan.problems]))
-        return ExitCode.ERROR
-    if plan.skipped:  # as `plan --skip-blocked` made it: exit 1, so CI notices
-        from pmemctl.cli.bulk import skipped_document
-
-        app.error_json(skipped_document(plan))
-        return ExitCode.ERROR
-    if detailed_exitcode and not plan.empty:
-        return ExitCode.CHANGES
-    return ExitCode.OK
+    return plan_exit(app, plan, detailed=detailed_exitcode)
 
 
 def _options_json(saved: SavedPlan) -> dict[str, object]:

@@ -133,14 +133,6 @@ def _retrieve(conn: Connection, specs: list[Any]) -> Iterator[tuple[Any, dict[st
     return retrieve(conn.content.propertyCollector, specs, max_objects=MAX_OBJECTS)
 
 
-def _retrieve_light(conn: Connection, specs: list[Any]) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """The light pass's read: one RetrieveProperties, paged where that is refused or
-    ``PMEMCTL_PAGED_READS=1`` (see :mod:`pmemctl.vsphere.collector`)."""
-    if collector.paged_only():
-        return _retrieve(conn, specs)
-    return collector.retrieve_unpaged(conn.content.propertyCollector, specs)
-
-
 def _view_spec(views: list[Any], props: dict[type[Any], list[str]]) -> Any:
     pc = _PC
     traverse = pc.TraversalSpec(name="view", type=vim.view.ContainerView, path="view", skip=False)
@@ -216,7 +208,7 @@ class _Raw:
 
 def _pass(conn: Connection, roots: list[Any], props: dict[type[Any], list[str]],
           raw: _Raw) -> None:
-    """One ContainerView per root, read in one paged RetrievePropertiesEx."""
+    """One ContainerView per root, read in one RetrieveProperties (paged where refused)."""
     content = conn.content
     views: list[Any] = []
     try:
@@ -225,7 +217,8 @@ def _pass(conn: Connection, roots: list[Any], props: dict[type[Any], list[str]],
                 container=root, type=list(props), recursive=True))
         # Unpaged: the light pass's few properties per object in one answer,
         # where 100-object pages cost ~50 round trips on 5,000 VMs (collector).
-        for ref, values in _retrieve_light(conn, [_view_spec(views, props)]):
+        for ref, values in collector.retrieve_unpaged(conn.content.propertyCollector,
+                                                      [_view_spec(views, props)]):
             raw.add(ref, values)
     finally:
         # A view lives in the session until destroyed; never leak one.

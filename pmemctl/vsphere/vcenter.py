@@ -93,6 +93,9 @@ class VCenterWatcher:
             lost = set(watched) - set(known)
             for t in lost:
                 self.tasks.discard(tasks.task_ref(self._morefs, t))
+                # And its last state: no update will ever finish it, so a later
+                # wait_all over it would wait out its deadline.
+                self.tasks.tasks.pop(t, None)
             self.tasks.reopen()
         return lost
 

@@ -220,14 +220,11 @@ class _Reader:
         moid = elem.text or ""
         # One object per reference per answer: 5,000 VMs name a few hundred
         # parents and hosts, and a reference is a value (equal by type and moid).
+        if elem.get("serverGuid") is not None:
+            raise Unsupported("serverGuid")  # pyVmomi's rules for it are subtle
         ref = self._refs.get((kind, moid))
         if ref is None:
-            cls = self.lookup(kind)
-            if elem.get("serverGuid") is not None:
-                raise Unsupported("serverGuid")  # pyVmomi's rules for it are subtle
-            ref = self._refs[kind, moid] = cls(moid, self.stub)
-        elif elem.get("serverGuid") is not None:
-            raise Unsupported("serverGuid")
+            ref = self._refs[kind, moid] = self.lookup(kind)(moid, self.stub)
         return ref
 
     def value(self, elem: ET.Element, declared: Any) -> Any:

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from pmemctl.apply.journal import read_journal
+from pmemctl.cli import cli
 from tests import simproc
 from tests.live import applykit as kit
 
@@ -122,6 +124,11 @@ def test_a_vm_that_fits_nowhere_blocks_or_is_powered_off(tmp_path: Path, make_si
     r = kit.run(sim, "drain", "esx-01", "--yes")
     assert r.exit_code == 1 and "--power-off-unplaced" in r.output
     assert _where(sim)["db-b"] == "esx-01"
+    # A script asking for JSON is told why, with the stable code, on stderr.
+    js = CliRunner().invoke(cli, ["drain", "esx-01", "--yes", "-o", "json", *kit.conn_args(sim)])
+    assert js.exit_code == 1
+    error = json.loads(js.stderr.strip().splitlines()[-1])["error"]
+    assert error["code"] == "blocked" and any(p["vm"] == "db-b" for p in error["problems"])
     ok = kit.run(sim, "drain", "esx-01", "--yes", "--power-off-unplaced", "--enter-maintenance",
                  "--journal", str(tmp_path / "j.jsonl"))
     assert ok.exit_code == 0, ok.output
