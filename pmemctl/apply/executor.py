@@ -545,7 +545,10 @@ class Executor:
             raise  # not a fault of this step: the run ends (see run())
         except VSphereFault as e:
             if _goal_holds(run.step.kind, e.report):
-                self._done(run)  # e.g. AlreadyUpgraded: the goal holds
+                # e.g. AlreadyUpgraded: the goal holds. A VM found on already
+                # still has its Tools waited for, as after its own power-on.
+                if not self._await_tools(run):
+                    self._done(run)
                 return
             self._fail_report(run, e.report)
             return
@@ -673,7 +676,7 @@ class Executor:
             return
         del self._runs[ts.id]
         if ts.state == "success" or _goal_holds(run.step.kind, ts.report):
-            if ts.state == "success" and self._await_tools(run):
+            if self._await_tools(run):  # a VM found on already counts as powered on here
                 return
             self._done(run)
         else:

@@ -112,6 +112,22 @@ def test_a_power_off_refused_for_another_state_still_fails(tmp_path: Path) -> No
     assert result.count(Outcome.FAILED) == 1
 
 
+def test_a_vm_found_on_at_its_power_on_still_has_its_tools_waited_for(tmp_path: Path) -> None:
+    # InvalidPowerState(existingState=poweredOn) at the power-on: the goal holds, but
+    # the step (and its parallel.down slot) ends only with VMware Tools running, as
+    # after its own power-on. Here they never come up, so it ends in ToolsTimeout
+    # instead of a "done" that would let the next VM of a rolling change go down.
+    inv = redis_inv(hw=14)
+    plan = plan_of(b.spec(b.entry("redis-01", nvdimms_gb=[16]), power_off=True), inv)
+    vs = FakeVSphere(inv)
+    vs.fail("power_on", Fault("InvalidPowerState", "on", existing_state="poweredOn"),
+            when="submit")
+    result, _, ev = execute(vs, plan, inv, tmp_path)
+    assert any("waiting for VMware Tools" in line for line in ev.lines), ev.lines
+    assert not any(line.startswith("redis-01: power_on redis-01: done") for line in ev.lines)
+    assert result.count(Outcome.FAILED) == 1
+
+
 def test_guest_shutdown_refused_falls_back_to_a_power_off(tmp_path: Path) -> None:
     inv = redis_inv(hw=14)
     plan = plan_of(b.spec(b.entry("redis-01", nvdimms_gb=[16]), power_off=True), inv)
