@@ -284,20 +284,14 @@ def context_fallback(ctx: Context, env: Mapping[str, str] = os.environ) -> Fallb
                     insecure=ctx.insecure, timeout=ctx.timeout)
 
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-
-
 def _env_bool(env: Mapping[str, str], name: str) -> bool | None:
+    """``env[name]`` as a boolean (session's rules), None when unset or empty."""
+    from pmemctl.vsphere.session import flag_bool
+
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return None
-    v = raw.strip().lower()
-    if v in _TRUE:
-        return True
-    if v in _FALSE:
-        return False
-    raise UsageError(f"{name}={raw!r} is not a boolean: use 1/true/yes or 0/false/no")
+    return flag_bool(raw, name)
 
 
 def ambient_fallbacks(env: Mapping[str, str] = os.environ) -> list[Fallback]:
@@ -321,15 +315,15 @@ def ambient_fallbacks(env: Mapping[str, str] = os.environ) -> list[Fallback]:
             ca_file=env.get("GOVC_TLS_CA_CERTS") or None,
             insecure=_env_bool(env, "GOVC_INSECURE")))
     if env.get("VMWARE_HOST"):
+        from pmemctl.vsphere.session import parse_port
+
         port_text = env.get("VMWARE_PORT") or ""
-        if port_text and (not port_text.isdigit() or not 0 < int(port_text) < 65536):
-            raise UsageError(f"bad port {port_text!r} in VMWARE_PORT: use a number from 1 to "
-                             "65535")
         validate = _env_bool(env, "VMWARE_VALIDATE_CERTS")
         vpw = env.get("VMWARE_PASSWORD") or None
         out.append(Fallback(
             origin="VMWARE_HOST", server=env["VMWARE_HOST"],
-            port=int(port_text) if port_text else None, user=env.get("VMWARE_USER") or None,
+            port=parse_port(port_text, "VMWARE_PORT") if port_text else None,
+            user=env.get("VMWARE_USER") or None,
             password=(lambda: vpw or "") if vpw else None,
             insecure=validate is False))
     return out

@@ -93,7 +93,8 @@ class ConnectionSettings:
         return f"https://{host}:{self.port}{self.path}"
 
 
-def _parse_port(text: str, origin: str) -> int:
+def parse_port(text: str, origin: str) -> int:
+    """A TCP port (1-65535) given as text, or a UsageError naming ``origin``."""
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise UsageError(f"bad port {text!r} in {origin}: use a number from 1 to 65535")
     return int(text)
@@ -123,12 +124,12 @@ def _parse_server(server: str, origin: str) -> tuple[str, int | None]:
             return host, None
         if not rest.startswith(":"):
             raise UsageError(f"bad server {server!r} in {origin}")
-        return host, _parse_port(rest[1:], origin)
+        return host, parse_port(rest[1:], origin)
     if server.count(":") == 1:
         host, port = server.split(":")
         if not host:
             raise UsageError(f"bad server {server!r} in {origin}: no host name")
-        return host, _parse_port(port, origin)
+        return host, parse_port(port, origin)
     return server, None  # a bare host (or an unbracketed IPv6 address)
 
 
@@ -192,9 +193,7 @@ def _parse_url(url: str, origin: str) -> _UrlParts:
         ) from None
     if not parts.hostname:
         raise UsageError(f"malformed URL in {origin}: no host name")
-    port_text = parts.netloc.rpartition("]")[2].rpartition(":")[2] \
-        if ":" in parts.netloc.rpartition("]")[2] else None
-    port = _parse_port(port_text, origin) if port_text is not None else None
+    _, port = _parse_server(parts.netloc, origin)
     if parts.query or parts.fragment:
         raise UsageError(f"malformed URL in {origin}: it has a '?' or '#' part; expected "
                          "https://[user[:password]@]host[:port]/sdk")
@@ -220,7 +219,8 @@ def parse_timeout(value: str | float, origin: str) -> float:
     return t
 
 
-def _flag_bool(value: str, name: str) -> bool:
+def flag_bool(value: str, name: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off`` (or empty), else a UsageError naming ``name``."""
     v = value.strip().lower()
     if v in _TRUE:
         return True
@@ -379,7 +379,7 @@ def resolve_settings(
 
     env_ca = env.get("PMEMCTL_CA_FILE") or None
     env_insecure = (
-        _flag_bool(env["PMEMCTL_INSECURE"], "PMEMCTL_INSECURE")
+        flag_bool(env["PMEMCTL_INSECURE"], "PMEMCTL_INSECURE")
         if "PMEMCTL_INSECURE" in env else False
     )
     flag_insecure = bool(insecure)
