@@ -685,15 +685,15 @@ def _power_gate(plan: _VmPlan) -> None:
         down,
         needs_off=True,
     )
+    up = power_on_payload(down, plan.options)
     on = plan.change(
         Action.POWER_ON,
         vm.name,
         POWERED_OFF,
         POWERED_ON,
         "was powered on before pmemctl powered it off"
-        + (f"; then VMware Tools (timeout {plan.options.tools_timeout_s} s)"
-           if down.method == "guest" else ""),
-        power_on_payload(down, plan.options),
+        + (f"; then VMware Tools (timeout {up.tools_timeout_s} s)" if up.wait_tools else ""),
+        up,
         needs_off=True,
     )
     plan.power = (off, on)

@@ -38,10 +38,3 @@ def describe_power_off(off: PowerOff) -> str:
     if off.method == "guest":
         return f"guest shutdown (timeout {off.timeout_s} s), then power off"
     return "hard power off (no VMware Tools)"
-
-
-def describe_power_on(on: PowerOn) -> str:
-    """``power on, then wait for VMware Tools (timeout 300 s)`` or ``power on``."""
-    if on.wait_tools:
-        return f"power on, then wait for VMware Tools (timeout {on.tools_timeout_s} s)"
-    return "power on"

@@ -48,8 +48,6 @@ from pmemctl.plan.model import Problem
 from pmemctl.spec.model import DiskTarget, Location, Match, Spec, VmEntry
 from pmemctl.units import format_mb
 
-ALL_DISKS = "*"
-
 
 @dataclass(frozen=True)
 class Desired:

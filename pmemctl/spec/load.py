@@ -32,6 +32,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pmemctl.errors import Diagnostic, SpecError
 from pmemctl.fileio import FileProblem, format_size, read_bounded, read_stream_bounded
+from pmemctl.spec.disksel import ALL as ALL_DISKS
 from pmemctl.spec.disksel import DiskKeyError, parse_key, unclosed_bracket
 from pmemctl.spec.hardware import parse_hardware_target
 from pmemctl.spec.model import (
@@ -66,7 +67,6 @@ MAX_SPEC_BYTES = 1 << 20
 MAX_DEPTH = 32
 PASSWORD_ENV = "PMEMCTL_PASSWORD"
 STDIN = "-"  # the path that means "read the spec from standard input"
-ALL_DISKS = "*"
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
