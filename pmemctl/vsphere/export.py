@@ -38,9 +38,8 @@ from pmemctl.vsphere.snapshot import (
     _moid,
     _name,
     _nvdimm_size,
+    _pass,
     _Raw,
-    _retrieve,
-    _view_spec,
 )
 
 if TYPE_CHECKING:
@@ -72,15 +71,8 @@ def read_estate(conn: Connection) -> Estate:
         CreateContainerView, RetrievePropertiesEx (+ ContinueRetrievePropertiesEx
         per further page), DestroyView.
     """
-    content = conn.content
     raw = _Raw()
-    view = content.viewManager.CreateContainerView(
-        container=content.rootFolder, type=list(EXPORT_PROPS), recursive=True)
-    try:
-        for ref, values in _retrieve(conn, [_view_spec([view], EXPORT_PROPS)]):
-            raw.add(ref, values)
-    finally:
-        view.DestroyView()
+    _pass(conn, [conn.content.rootFolder], EXPORT_PROPS, raw, paged=True)
     return build_estate(raw)
 
 
@@ -131,6 +123,9 @@ def build_estate(raw: _Raw) -> Estate:
 
     pmem_ds: set[str] = set()
     ds_name = {m: _name(p, m) for m, p in raw.datastores.items()}
+    # Per datacenter, the datastores the file holds and the hosts mounting each:
+    # a disk or home may name only those, on its own host (pmemsim checks both).
+    written: dict[str, dict[str, frozenset[str]]] = {}
     for m, p in sorted(raw.datastores.items(), key=lambda kv: ds_name[kv[0]]):
         kind = str(p.get("summary.type") or "")
         if kind.upper() == "PMEM":
@@ -143,6 +138,12 @@ def build_estate(raw: _Raw) -> Estate:
         if not mounts or dc not in dcs:
             notes.append(f"datastore {ds_name[m]}: mounted on no host; left out")
             continue
+        if ds_name[m] == "pmem":
+            # pmemsim reads `datastore: pmem` as the host's PMem datastore.
+            notes.append("datastore pmem: pmemsim reserves the name for the host's PMem; "
+                         "left out")
+            continue
+        written.setdefault(dc, {})[ds_name[m]] = frozenset(mounts)
         if kind.lower() not in _DS_TYPES:
             notes.append(f"datastore {ds_name[m]}: type {kind or '(none)'} is not one pmemsim "
                          "models; written as VMFS")
@@ -166,7 +167,8 @@ def build_estate(raw: _Raw) -> Estate:
         if hmoid not in host_name or dc not in dcs:
             notes.append(f"VM {name}: on no known host; left out")
             continue
-        vm = _vm(name, p, host_name[hmoid], ds_name=ds_name, pmem_ds=pmem_ds, notes=notes)
+        vm = _vm(name, p, host_name[hmoid], ds_name=ds_name, pmem_ds=pmem_ds,
+                 mounted=written.get(dc, {}), notes=notes)
         dcs[dc]["vms"].append(SimVM(
             **vm, folder=_folder_path(raw, p.get("parent"), folder_cache),
             cluster=host_cluster.get(hmoid)))
@@ -181,7 +183,11 @@ def build_estate(raw: _Raw) -> Estate:
 
 
 def _vm(name: str, p: dict[str, Any], host: str, *, ds_name: dict[str, str],
-        pmem_ds: set[str], notes: list[str]) -> dict[str, Any]:
+        pmem_ds: set[str], mounted: dict[str, frozenset[str]],
+        notes: list[str]) -> dict[str, Any]:
+    def reachable(ds: str) -> bool:
+        return host in mounted.get(ds, ())
+
     disks: list[SimDisk] = []
     nvdimms: list[int] = []
     for dev in sorted(p.get("config.hardware.device") or (), key=lambda d: int(d.key)):
@@ -194,8 +200,11 @@ def _vm(name: str, p: dict[str, Any], host: str, *, ds_name: dict[str, str],
             if moid in pmem_ds or isinstance(dev.backing,
                                              vim.vm.device.VirtualDisk.LocalPMemBackingInfo):
                 disks.append(SimDisk(size=size, datastore="pmem"))
-            elif moid in ds_name and size > 0:
+            elif moid in ds_name and size > 0 and reachable(ds_name[moid]):
                 disks.append(SimDisk(size=size, datastore=ds_name[moid]))
+            elif moid in ds_name and size > 0:
+                notes.append(f"VM {name}: disk {dev.key} is on {ds_name[moid]}, which the file "
+                             f"does not hold or {host} does not mount; left out")
             else:
                 notes.append(f"VM {name}: disk {dev.key} has no datastore pmemsim models "
                              "(RDM or inaccessible); left out")
@@ -219,7 +228,7 @@ def _vm(name: str, p: dict[str, Any], host: str, *, ds_name: dict[str, str],
         "tools": str(p.get("guest.toolsStatus") or "") != "toolsNotInstalled",
         "cpus": int(p.get("config.hardware.numCPU") or 1),
         "memory_mb": int(p.get("config.hardware.memoryMB") or 4096),
-        "home": home if home in ds_name.values() else "",
+        "home": home if reachable(home) else "",
         "disks": tuple(disks), "nvdimms_mb": tuple(nvdimms), "snapshots": snapshots,
     }
 

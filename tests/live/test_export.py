@@ -175,3 +175,30 @@ def test_export_reads_the_estate_in_one_paged_pass(make_sim: MakeSim, tmp_path: 
                      "RetrievePropertiesEx": 1, "ContinueRetrievePropertiesEx": 2,
                      "DestroyView": 1, "Logout": 1}
     assert len(yaml.safe_load(text)["vms"]) == 240
+
+
+def test_a_disk_on_a_datastore_its_host_cannot_reach_is_left_out_with_a_note(
+        demo_sim: simproc.PmemSim, make_sim: MakeSim, tmp_path: Path) -> None:
+    # On a real vCenter a mount can be inaccessible (an NFS server down): such a
+    # host is not among the datastore's hosts in the file, so a disk of a VM on
+    # it must not name that datastore, or pmemsim refuses to load the file.
+    from pmemctl.inventory.simfile import to_yaml
+    from pmemctl.vsphere.export import EXPORT_PROPS, build_estate
+    from pmemctl.vsphere.session import connect
+    from pmemctl.vsphere.snapshot import _pass, _Raw
+    from tests.live.applykit import settings_for
+
+    raw = _Raw()
+    with connect(settings_for(demo_sim)) as conn:
+        _pass(conn, [conn.content.rootFolder], EXPORT_PROPS, raw, paged=True)
+        nfs = next(p for p in raw.datastores.values() if p.get("name") == "nfs-01")
+        esx02 = next(m for m, p in raw.hosts.items() if p.get("name") == "esx-02")
+        for mount in nfs["host"]:
+            if mount.key._moId == esx02:
+                mount.mountInfo.accessible = False
+    estate = build_estate(raw)
+    assert any("legacy-sql-02" in n and "nfs-01" in n and "left out" in n for n in estate.notes)
+    path = tmp_path / "estate.yaml"
+    path.write_text(to_yaml(estate))
+    served = make_sim(inventory=path)  # pmemsim loads it: no disk names an unreachable store
+    assert run(served, "status").exit_code == 0
