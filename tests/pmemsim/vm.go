@@ -482,6 +482,13 @@ func (vm *PVM) refreshLayout() {
 
 // setPower changes the power state and the guest/tools fields that go with it.
 func (vm *PVM) setPower(state types.VirtualMachinePowerState) {
+	vm.setPowerTools(state, true)
+}
+
+// setPowerTools is setPower with whether a powered-on guest's Tools run yet,
+// in the same update: a WaitForUpdatesEx between two updates would otherwise
+// see Tools up at power-on, before --tools-delay.
+func (vm *PVM) setPowerTools(state types.VirtualMachinePowerState, toolsUp bool) {
 	on := state == types.VirtualMachinePowerStatePoweredOn
 	vm.boots++
 	var boot interface{} // nil clears the property
@@ -491,11 +498,11 @@ func (vm *PVM) setPower(state types.VirtualMachinePowerState) {
 	toolsRunning, guestState, toolsStatus := "guestToolsNotRunning", "notRunning", types.VirtualMachineToolsStatusToolsNotRunning
 	if !vm.tools {
 		toolsStatus = types.VirtualMachineToolsStatusToolsNotInstalled
-	} else if on {
+	} else if on && toolsUp {
 		toolsRunning, guestState, toolsStatus = "guestToolsRunning", "running", types.VirtualMachineToolsStatusToolsOk
 	}
 	hb := types.ManagedEntityStatusGray
-	if on && vm.tools {
+	if on && vm.tools && toolsUp {
 		hb = types.ManagedEntityStatusGreen
 	}
 	simulator.Map.Update(vm, []types.PropertyChange{
@@ -517,12 +524,12 @@ func (vm *PVM) setPower(state types.VirtualMachinePowerState) {
 // Tools report running only --tools-delay later (at once when 0 or without
 // Tools). Call it under the VM lock (lockVM).
 func (vm *PVM) boot() {
-	vm.setPower(types.VirtualMachinePowerStatePoweredOn)
 	delay := estate.toolsDelay
 	if !vm.tools || delay <= 0 {
+		vm.setPower(types.VirtualMachinePowerStatePoweredOn)
 		return
 	}
-	vm.setTools(false)
+	vm.setPowerTools(types.VirtualMachinePowerStatePoweredOn, false)
 	seq := vm.boots
 	time.AfterFunc(delay, func() {
 		lockVM(vm, func() {
