@@ -133,10 +133,17 @@ def return_command(app: App, host: str, journal_path: Path | None, yes: bool,
             raise UsageError(f"no drain journal for {host} at {path} (give --journal)")
         src = load_rollback(path)
         run = RollbackRun(vs, src, parallel=parallel)
-        inv = vs.snapshot(lambda light: [], scope=None)
+        # Only the host's state is needed here: a scope of that host keeps the
+        # light pass off the rest of the estate's VMs (rollback reads its own).
+        import glob
+
+        from pmemctl.inventory.model import Scope
+
+        inv = vs.snapshot(lambda light: [], scope=Scope(hosts=(glob.escape(host),)))
         h = inv.host_named(host)
         if h is None:
-            raise UsageError(f"unknown host {host!r}")
+            known = ", ".join(sorted(x.name for x in inv.hosts.values())[:10])
+            raise UsageError(f"unknown host {host!r} (hosts: {known})")
         if h.maintenance:
             app.confirm(yes, question=f"Take {host} out of maintenance mode and bring its VMs "
                                       "back?",
