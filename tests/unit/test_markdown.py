@@ -132,6 +132,15 @@ def test_a_flood_of_problems_is_counted_and_leaves_room_for_the_vms() -> None:
     assert "<summary><code>app-0000</code>" in text
 
 
+def test_a_flood_of_warnings_is_counted_and_the_limit_holds() -> None:
+    plan = fleet_plan(30)
+    warnings = tuple(f"warning {i}: " + "y" * 200 for i in range(1000))
+    text = plan_markdown(replace(plan, warnings=warnings), max_chars=20_000)
+    assert len(text) <= 20_000
+    m = re.search(r"- … and (\d+) more warnings not shown here", text)
+    assert m and text.count("- ⚠️ warning ") + int(m.group(1)) == 1000
+
+
 # --------------------------------------------------------------------------- the CLI
 
 

@@ -84,9 +84,10 @@ def plan_markdown(plan: Plan, *, max_chars: int = DEFAULT_MAX_CHARS,
                   source: Source | None = None) -> str:
     """``plan`` as one Markdown document of at most ``max_chars`` characters (0: no limit).
 
-    The part that never shrinks (heading, summary, counts, warnings, the
-    host table) is written first; problems and VM sections fill what is
-    left, in plan order, and what does not fit is counted in the text.
+    The part that never shrinks (heading, summary, counts, the host table)
+    is written first; problems, skipped VMs, warnings and VM sections fill
+    what is left, in that order, and what does not fit is counted in the
+    text. A limit below the part that never shrinks cannot be kept.
     """
     src = source or Source()
     groups = _by_vm(plan.changes)
@@ -96,13 +97,12 @@ def plan_markdown(plan: Plan, *, max_chars: int = DEFAULT_MAX_CHARS,
     head += [f"**{md(summary_line(plan))}**", ""]
     if plan.changes:
         head += [_counts(plan.changes), ""]
-    warnings = [f"- ⚠️ {md(w)}" for w in plan.warnings]
-    if warnings:
-        warnings = [f"**{_n(len(warnings), 'warning')}:**", "", *warnings, ""]
     tail = _hosts(plan.hosts) if plan.changes else []
-    fixed = _size(head) + _size(warnings) + _size(tail)
+    fixed = _size(head) + _size(tail)
     limit = max_chars if max_chars > 0 else None
-    budget = None if limit is None else limit - fixed - 400  # room for the "not shown" lines
+    # Room for the "not shown" lines; never below 0 (then only those lines and
+    # the part that never shrinks are written).
+    budget = None if limit is None else max(limit - fixed - 400, 0)
 
     problems, used = _problems(plan, None if budget is None else budget // 2)
     if budget is not None:
@@ -110,6 +110,13 @@ def plan_markdown(plan: Plan, *, max_chars: int = DEFAULT_MAX_CHARS,
     skipped, used = _skipped(plan, None if budget is None else budget // 2)
     if budget is not None:
         budget -= used
+    warnings: list[str] = []
+    if plan.warnings:
+        warnings, used = _budgeted(f"**{_n(len(plan.warnings), 'warning')}:**",
+                                   [f"- ⚠️ {md(w)}" for w in plan.warnings], "more warning",
+                                   None if budget is None else budget // 2)
+        if budget is not None:
+            budget = max(budget - used, 0)
     vm_part = _vm_sections(groups, budget, src)
     return ("\n".join([*head, *problems, *skipped, *warnings, *vm_part, *tail]).rstrip("\n")
             + "\n")
