@@ -9,6 +9,7 @@ JOURNAL`` or ``pmemctl return HOST``. The journal's ``run_start`` says
 
 from __future__ import annotations
 
+import glob
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -20,14 +21,19 @@ from pmemctl.apply.executor import ApplyResult, ExecContext, ExecOptions, apply_
 from pmemctl.apply.journal import default_journal_dir, read_journal
 from pmemctl.apply.resume import settle_journal
 from pmemctl.apply.run import (
+    REPLAN_AFTER_S,
+    SESSION_CHECK_AFTER_S,
     RunJournal,
     Status,
+    change_keys,
     check_same_vcenter,
     no_status,
+    plan_diff,
     read_settled,
     vcenter_identity,
 )
 from pmemctl.apply.shapes import for_vcenter
+from pmemctl.errors import StalePlanError
 from pmemctl.inventory.model import Inventory, Scope
 from pmemctl.plan.drain import DrainOptions, DrainPlan, make_drain_plan, with_warnings
 from pmemctl.vsphere.api import VSphere
@@ -62,6 +68,7 @@ class DrainRun:
         self.inventory: Inventory | None = None
         self.ctx: ExecContext | None = None
         self._claims: Claims | None = None
+        self._planned_at = 0.0
         self._journal = RunJournal(self.journal_path, {
             "command": "drain", "version": __version__, "host": options.host,
             **vcenter_identity(conn),
@@ -81,14 +88,7 @@ class DrainRun:
         check_same_vcenter(state, self.conn, self.journal_path)
         if state.pending:
             settle_journal(self.conn, self._journal.started(), state, hook)
-        name = self.options.host
-
-        def want(light: Inventory) -> list[str]:
-            host = light.host_named(name)
-            return [v.name for v in light.vms.values() if host and v.host_moid == host.moid]
-
-        # Only the host's VMs are read in full; every host and datastore is read anyway.
-        inventory = read_settled(self.conn, want, hook, status, Scope(hosts=(name,)))
+        inventory = self._read(hook, status)
         dp = make_drain_plan(inventory, self.options)
         self.ctx = None
         if not dp.plan.blocked and not dp.plan.empty:
@@ -101,7 +101,7 @@ class DrainRun:
             self._claims.add(vms, journal=self.journal_path, since=since)
             if self._claims.recent:
                 self._claims.recent.clear()
-                inventory = read_settled(self.conn, want, hook, status, Scope(hosts=(name,)))
+                inventory = self._read(hook, status)
                 dp = make_drain_plan(inventory, self.options)
                 self._claims.add({c.vm_moid or c.vm: c.vm for c in dp.plan.changes},
                                  journal=self.journal_path, since=since)
@@ -109,6 +109,7 @@ class DrainRun:
         extra = (*self.conn.warnings, *self._notes, *(self.ctx.warnings if self.ctx else ()))
         self.drain = with_warnings(dp, tuple(extra))
         self.inventory = inventory
+        self._planned_at = self.conn.clock.monotonic()
         return self.drain
 
     def execute(self, hook: Hook, *, live: bool = False) -> ApplyResult:
@@ -118,12 +119,40 @@ class DrainRun:
             Writes ``run_start`` and every step to the journal; submits the tasks.
         """
         assert self.drain is not None and self.inventory is not None, "prepare() first"
-        self.conn.ensure_session()
+        # As apply: a plan that waited long for its confirmation is checked first.
+        paused = self.conn.clock.monotonic() - self._planned_at
+        if paused > SESSION_CHECK_AFTER_S:
+            self.conn.ensure_session()
+        if paused > REPLAN_AFTER_S:
+            self._recheck(hook, paused)
         ctx = self.ctx or exec_context(self.conn, self.drain.plan, self.inventory)
         ctx.relogin, ctx.check_session = self.conn.relogin, self.conn.ensure_session
         return apply_plan(self.conn, self.drain.plan, self.inventory,
                           replace(self.exec_options, progress=live),
                           journal=self._journal.started(), hook=hook, ctx=ctx)
+
+    def _read(self, hook: Hook, status: Status) -> Inventory:
+        # Only the host's VMs are read in full; every host and datastore is read anyway.
+        return read_settled(self.conn, self._host_vms, hook, status,
+                            Scope(hosts=(glob.escape(self.options.host),)))
+
+    def _host_vms(self, light: Inventory) -> list[str]:
+        """The drained host's VMs: the ones read in full."""
+        host = light.host_named(self.options.host)
+        return [v.name for v in light.vms.values() if host and v.host_moid == host.moid]
+
+    def _recheck(self, hook: Hook, paused: float) -> None:
+        assert self.drain is not None
+        inventory = self._read(hook, no_status)
+        now = make_drain_plan(inventory, self.options).plan
+        if now.problems or change_keys(now) != change_keys(self.drain.plan):
+            raise StalePlanError(
+                f"the estate changed in the {paused / 60:.0f} min the drain plan waited for "
+                f"confirmation: {plan_diff(self.drain.plan, now)}. Nothing was changed; run "
+                "drain again to review the new plan")
+        self.inventory = inventory
+        if self.ctx is not None:
+            self.ctx.inventory = inventory
 
     def close(self) -> None:
         """Release the VM claims and the journal."""

@@ -94,3 +94,30 @@ def test_moves_into_one_host_respect_its_limit_too() -> None:
     plan = Plan(changes=(move("a", "esx-02"), move("b", "esx-03"), move("c", "esx-04")))
     sched = Scheduler(build_jobs(plan), Limits(total=8, per_host=2, per_datastore=8))
     assert len(sched.take_ready()) == 2
+
+
+def test_a_drain_that_waited_long_at_its_prompt_is_checked_against_the_estate(
+        tmp_path: Path) -> None:
+    # As apply: after 5 min at the confirmation prompt the estate is read again,
+    # and a drain plan that no longer holds stops before any change.
+    from dataclasses import replace
+
+    import pytest
+
+    from pmemctl.apply.drain_run import DrainRun
+    from pmemctl.apply.executor import ExecOptions
+    from pmemctl.errors import StalePlanError
+    from pmemctl.plan.drain import DrainOptions
+    from pmemctl.testing import FakeVSphere
+    from tests.unit.fakerun import Events
+
+    vs = FakeVSphere(_estate("esx-01"))
+    with DrainRun(vs, DrainOptions(host="esx-01", datastore="san-01"), ExecOptions(),
+                  tmp_path / "drain.jsonl") as run:
+        assert run.prepare(Events()).plan.changes
+        vm = vs.inventory.vms["db-01"]
+        vs.inventory.vms["db-01"] = replace(vm, host="esx-02", host_moid="host-esx-02")
+        vs.clock.advance(10 * 60)
+        with pytest.raises(StalePlanError, match="10 min the drain plan waited"):
+            run.execute(Events())
+    assert not any(c.startswith(("relocate", "reconfigure")) for c in vs.calls)
