@@ -28,6 +28,16 @@ from pmemctl.inventory.model import Disk
 from pmemctl.spec.disksel import DiskKey, DiskKeyError, KeyKind, label_number, parse_key
 from pmemctl.spec.model import DiskTarget
 
+#: Most VMs an unmatched-key note names before it counts the rest.
+NOTE_VMS = 20
+
+
+def unmatched_note(vms: list[str], key: str) -> str:
+    """``VM db-01: no disk matches 'number:2-'; skipped`` (``VMs a, b and 3 more: …``)."""
+    shown = ", ".join(vms[:NOTE_VMS]) + (f" and {len(vms) - NOTE_VMS} more"
+                                         if len(vms) > NOTE_VMS else "")
+    return f"VM{'s' if len(vms) > 1 else ''} {shown}: no disk matches {key!r}; skipped"
+
 
 @dataclass
 class DiskChoice:
@@ -37,6 +47,9 @@ class DiskChoice:
     create: list[tuple[str, DiskTarget]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The keys of ``notes`` (a glob or selector that selected no disk of this VM),
+    #: so that a plan can say each once for all its VMs.
+    unmatched: list[str] = field(default_factory=list)
 
 
 def choose_disks(
@@ -124,7 +137,8 @@ def _missing(
                     f"{key.pattern!r} in the VM's datacenter)"
                 )
             continue
-        out.notes.append(f"VM {vm}: no disk matches {key.text!r}; skipped")
+        out.notes.append(unmatched_note([vm], key.text))
+        out.unmatched.append(key.text)
     creates, out.create = sorted(out.create, key=lambda c: _label_order(c[0])), []
     for (label, target), expected in zip(creates, new_labels, strict=False):
         if label == expected:

@@ -45,7 +45,7 @@ from pmemctl.inventory.model import (
     PowerState,
     version_tuple,
 )
-from pmemctl.plan.disksel import choose_disks
+from pmemctl.plan.disksel import choose_disks, unmatched_note
 from pmemctl.plan.model import Action, Change, HostPmem, Plan, Problem
 from pmemctl.plan.payloads import (
     AddNvdimm,
@@ -105,6 +105,7 @@ def _make_plan(spec: Spec, inventory: Inventory, selection: Selection, excluded:
     changes: list[Change] = []
     problems: list[Problem] = [p for p in selection.problems if p.vm not in excluded]
     warnings: list[str] = []
+    unmatched: dict[str, list[str]] = {}  # disks key -> the VMs it selected no disk of
     taken: dict[str, int] = {}  # PMem that placement moves reserved, per host moid
     for name in names:
         # placement: any-host-in-cluster may move the VM first (respot.py).
@@ -118,6 +119,11 @@ def _make_plan(spec: Spec, inventory: Inventory, selection: Selection, excluded:
         changes.extend(with_move(vm_plan.ordered(), move))
         problems.extend(vm_plan.problems)
         warnings.extend(vm_plan.warnings)
+        for key in vm_plan.unmatched:
+            unmatched.setdefault(key, []).append(name)
+    # One note per key for all its VMs: `number:2-` over 1,000 one-disk VMs is one
+    # line, not 1,000 that bury the warnings that matter.
+    warnings.extend(unmatched_note(vms, key) for key, vms in unmatched.items())
     # Skipped VMs' hosts keep their rows: the table shows their PMem left as it is.
     vm_hosts = {h.moid for h in (inventory.host_of(inventory.vms[n]) for n in selection.names)
                 if h is not None}
@@ -151,6 +157,7 @@ class _VmPlan:
     power: tuple[Change, Change] | None = None
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # disks keys that selected nothing
 
     @property
     def running(self) -> bool:
@@ -359,7 +366,7 @@ def _diff_disks(plan: _VmPlan, targets: dict[str, DiskTarget]) -> None:
     choice = choose_disks(plan.vm.name, plan.vm.disks, targets, names)
     for message in choice.problems:
         plan.problem(message)
-    plan.warnings.extend(choice.notes)
+    plan.unmatched.extend(choice.unmatched)  # said once per key for the plan (_make_plan)
     for disk, target in choice.place:
         _place_disk(plan, disk, target)
     for label, target in choice.create:

@@ -186,3 +186,12 @@ def test_evacuation_by_selector_is_empty_once_done() -> None:
     done = vm(disks=[disk("Hard disk 1"), disk("Hard disk 2", 10, "san-01")])
     again = make_plan(spec(want), inventory(hosts=[host()], vms=[done], datastores=dss))
     assert again.empty and not again.blocked and again.warnings == ()
+
+
+def test_a_selector_that_selects_nothing_is_one_note_for_all_its_vms() -> None:
+    # `number:2-` over one-disk VMs: one line naming them, not one line per VM.
+    inv = inventory(hosts=[host()], vms=[vm(f"app-{i:02d}", disks=[disk()]) for i in range(25)])
+    plan = make_plan(spec(entry(match="app-*", disks={"number:2-": "pmem"})), inv)
+    notes = [w for w in plan.warnings if "no disk matches" in w]
+    assert notes == ["VMs " + ", ".join(f"app-{i:02d}" for i in range(20))
+                     + " and 5 more: no disk matches 'number:2-'; skipped"]
